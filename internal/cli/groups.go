@@ -1,0 +1,16 @@
+package cli
+
+// groups lists the command groups in the order --help shows them.
+func groups() []*Command {
+	return []*Command{
+		{Name: "committee", Summary: "the election committee's key", Sub: committeeCommands()},
+		{Name: "election", Summary: "define, open and close an election", Sub: electionCommands()},
+		{Name: "roster", Summary: "import the roster of units", Sub: rosterCommands()},
+		{Name: "device", Summary: "enroll and revoke canvassers' devices", Sub: deviceCommands()},
+		{Name: "tally", Summary: "show the live tally", Sub: tallyCommands()},
+		{Name: "adjudicate", Summary: "settle contested units and split owners", Sub: adjudicateCommands()},
+		{Name: "canvass", Summary: "record ballots door to door and sync them", Sub: canvassCommands()},
+		{Name: "audit", Summary: "export and verify the election record", Sub: auditCommands()},
+		demoCommand(),
+	}
+}

@@ -1,0 +1,4 @@
+package cli
+
+// Replaced by the audit commands.
+func auditCommands() []*Command { return nil }

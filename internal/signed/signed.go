@@ -1,0 +1,122 @@
+package signed
+
+import (
+	"crypto/ed25519"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+
+	"github.com/google/uuid"
+	"google.golang.org/protobuf/proto"
+
+	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
+	"github.com/doorstep-vote/doorstep/internal/election"
+)
+
+// FormatVersion is the record format this code writes and reads.
+const FormatVersion = 1
+
+// Limits on one signed record; see api/SPEC.md.
+const (
+	// MaxBodyBytes bounds a device record body. Committee roster chunks may
+	// be larger, up to MaxCommitteeBodyBytes.
+	MaxBodyBytes          = 16 << 10
+	MaxCommitteeBodyBytes = 4 << 20
+)
+
+// signaturePrefix separates Doorstep record signatures from any other use
+// of the same key.
+const signaturePrefix = "doorstep-record-v1\n"
+
+// ErrBadSignature reports a signature that does not match the body and key.
+var ErrBadSignature = errors.New("the signature does not match the record and the signer's key")
+
+// Sign serializes rec once and signs those bytes.
+func Sign(key ed25519.PrivateKey, rec *doorstepv1.Record) (*doorstepv1.SignedRecord, error) {
+	body, err := proto.MarshalOptions{Deterministic: true}.Marshal(rec)
+	if err != nil {
+		return nil, fmt.Errorf("encode record: %w", err)
+	}
+	return SignBody(key, body), nil
+}
+
+// SignBody signs already-serialized record bytes.
+func SignBody(key ed25519.PrivateKey, body []byte) *doorstepv1.SignedRecord {
+	return &doorstepv1.SignedRecord{Body: body, Signature: ed25519.Sign(key, message(body))}
+}
+
+// Verify checks the signature over the exact body bytes.
+func Verify(pub ed25519.PublicKey, sr *doorstepv1.SignedRecord) error {
+	if len(pub) != ed25519.PublicKeySize || len(sr.GetSignature()) != ed25519.SignatureSize {
+		return ErrBadSignature
+	}
+	if !ed25519.Verify(pub, message(sr.GetBody()), sr.GetSignature()) {
+		return ErrBadSignature
+	}
+	return nil
+}
+
+func message(body []byte) []byte {
+	m := make([]byte, 0, len(signaturePrefix)+len(body))
+	m = append(m, signaturePrefix...)
+	return append(m, body...)
+}
+
+// BodyHash is the SHA-256 of a record body: the link in an author's chain.
+func BodyHash(body []byte) [32]byte { return sha256.Sum256(body) }
+
+// Decode parses a body and checks the envelope fields every record needs:
+// format version, a UUIDv7 record id, election, author and sequence. It does
+// not check the signature (call Verify first) nor the kind-specific content.
+func Decode(body []byte) (*doorstepv1.Record, error) {
+	if len(body) == 0 {
+		return nil, election.Errorf(election.CodeInvalid, "body", "is empty")
+	}
+	if len(body) > MaxCommitteeBodyBytes {
+		return nil, election.Errorf(election.CodeTooLarge, "body", "is %d bytes; the limit is %d", len(body), MaxCommitteeBodyBytes)
+	}
+	rec := &doorstepv1.Record{}
+	if err := proto.Unmarshal(body, rec); err != nil {
+		return nil, election.Errorf(election.CodeInvalid, "body", "is not a doorstep.v1.Record: %v", err)
+	}
+	if rec.GetFormatVersion() != FormatVersion {
+		return nil, election.Errorf(election.CodeInvalid, "format_version", "is %d; this server reads version %d", rec.GetFormatVersion(), FormatVersion)
+	}
+	if err := CheckRecordID("record_id", rec.GetRecordId()); err != nil {
+		return nil, err
+	}
+	if err := election.CheckID("election_id", rec.GetElectionId()); err != nil {
+		return nil, err
+	}
+	if err := election.CheckID("author_id", rec.GetAuthorId()); err != nil {
+		return nil, err
+	}
+	if rec.GetAuthorSeq() == 0 {
+		return nil, election.Errorf(election.CodeInvalid, "author_seq", "must start at 1")
+	}
+	if rec.GetAuthorSeq() == 1 && len(rec.GetPrevHash()) != 0 {
+		return nil, election.Errorf(election.CodeInvalid, "prev_hash", "must be empty on an author's first record")
+	}
+	if rec.GetAuthorSeq() > 1 && len(rec.GetPrevHash()) != sha256.Size {
+		return nil, election.Errorf(election.CodeInvalid, "prev_hash", "must be the %d-byte SHA-256 of the previous record", sha256.Size)
+	}
+	if rec.GetBody() == nil {
+		return nil, election.Errorf(election.CodeInvalid, "body", "record has no ballot, visit or committee action")
+	}
+	if len(body) > MaxBodyBytes && rec.GetCommittee() == nil {
+		return nil, election.Errorf(election.CodeTooLarge, "body", "is %d bytes; a device record may be at most %d", len(body), MaxBodyBytes)
+	}
+	return rec, nil
+}
+
+// CheckRecordID requires the canonical text form of a UUIDv7.
+func CheckRecordID(field, s string) error {
+	id, err := uuid.Parse(s)
+	if err != nil || id.String() != s {
+		return election.Errorf(election.CodeInvalid, field, "%q is not a UUID in canonical lower-case form", s)
+	}
+	if id.Version() != 7 {
+		return election.Errorf(election.CodeInvalid, field, "%q is a version %d UUID; records use UUIDv7", s, id.Version())
+	}
+	return nil
+}
