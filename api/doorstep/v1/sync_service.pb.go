@@ -78,6 +78,113 @@ func (UnitProgress) EnumDescriptor() ([]byte, []int) {
 	return file_doorstep_v1_sync_service_proto_rawDescGZIP(), []int{0}
 }
 
+type GetServerInfoRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetServerInfoRequest) Reset() {
+	*x = GetServerInfoRequest{}
+	mi := &file_doorstep_v1_sync_service_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetServerInfoRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetServerInfoRequest) ProtoMessage() {}
+
+func (x *GetServerInfoRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_doorstep_v1_sync_service_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetServerInfoRequest.ProtoReflect.Descriptor instead.
+func (*GetServerInfoRequest) Descriptor() ([]byte, []int) {
+	return file_doorstep_v1_sync_service_proto_rawDescGZIP(), []int{0}
+}
+
+type GetServerInfoResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// server_public_key is the ed25519 key that signs checkpoints.
+	ServerPublicKey []byte `protobuf:"bytes,1,opt,name=server_public_key,json=serverPublicKey,proto3" json:"server_public_key,omitempty"`
+	// fingerprint is the short form of the key people compare.
+	Fingerprint string `protobuf:"bytes,2,opt,name=fingerprint,proto3" json:"fingerprint,omitempty"`
+	// log_origin names the ballot log in checkpoints.
+	LogOrigin     string                 `protobuf:"bytes,3,opt,name=log_origin,json=logOrigin,proto3" json:"log_origin,omitempty"`
+	ServerTime    *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=server_time,json=serverTime,proto3" json:"server_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetServerInfoResponse) Reset() {
+	*x = GetServerInfoResponse{}
+	mi := &file_doorstep_v1_sync_service_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetServerInfoResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetServerInfoResponse) ProtoMessage() {}
+
+func (x *GetServerInfoResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_doorstep_v1_sync_service_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetServerInfoResponse.ProtoReflect.Descriptor instead.
+func (*GetServerInfoResponse) Descriptor() ([]byte, []int) {
+	return file_doorstep_v1_sync_service_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *GetServerInfoResponse) GetServerPublicKey() []byte {
+	if x != nil {
+		return x.ServerPublicKey
+	}
+	return nil
+}
+
+func (x *GetServerInfoResponse) GetFingerprint() string {
+	if x != nil {
+		return x.Fingerprint
+	}
+	return ""
+}
+
+func (x *GetServerInfoResponse) GetLogOrigin() string {
+	if x != nil {
+		return x.LogOrigin
+	}
+	return ""
+}
+
+func (x *GetServerInfoResponse) GetServerTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ServerTime
+	}
+	return nil
+}
+
 type EnrollRequest struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	ElectionId string                 `protobuf:"bytes,1,opt,name=election_id,json=electionId,proto3" json:"election_id,omitempty"`
@@ -92,7 +199,7 @@ type EnrollRequest struct {
 
 func (x *EnrollRequest) Reset() {
 	*x = EnrollRequest{}
-	mi := &file_doorstep_v1_sync_service_proto_msgTypes[0]
+	mi := &file_doorstep_v1_sync_service_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -104,7 +211,7 @@ func (x *EnrollRequest) String() string {
 func (*EnrollRequest) ProtoMessage() {}
 
 func (x *EnrollRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_doorstep_v1_sync_service_proto_msgTypes[0]
+	mi := &file_doorstep_v1_sync_service_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -117,7 +224,7 @@ func (x *EnrollRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnrollRequest.ProtoReflect.Descriptor instead.
 func (*EnrollRequest) Descriptor() ([]byte, []int) {
-	return file_doorstep_v1_sync_service_proto_rawDescGZIP(), []int{0}
+	return file_doorstep_v1_sync_service_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *EnrollRequest) GetElectionId() string {
@@ -161,7 +268,7 @@ type EnrollResponse struct {
 
 func (x *EnrollResponse) Reset() {
 	*x = EnrollResponse{}
-	mi := &file_doorstep_v1_sync_service_proto_msgTypes[1]
+	mi := &file_doorstep_v1_sync_service_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -173,7 +280,7 @@ func (x *EnrollResponse) String() string {
 func (*EnrollResponse) ProtoMessage() {}
 
 func (x *EnrollResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_doorstep_v1_sync_service_proto_msgTypes[1]
+	mi := &file_doorstep_v1_sync_service_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -186,7 +293,7 @@ func (x *EnrollResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnrollResponse.ProtoReflect.Descriptor instead.
 func (*EnrollResponse) Descriptor() ([]byte, []int) {
-	return file_doorstep_v1_sync_service_proto_rawDescGZIP(), []int{1}
+	return file_doorstep_v1_sync_service_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *EnrollResponse) GetDeviceId() string {
@@ -219,7 +326,7 @@ type GetElectionRequest struct {
 
 func (x *GetElectionRequest) Reset() {
 	*x = GetElectionRequest{}
-	mi := &file_doorstep_v1_sync_service_proto_msgTypes[2]
+	mi := &file_doorstep_v1_sync_service_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -231,7 +338,7 @@ func (x *GetElectionRequest) String() string {
 func (*GetElectionRequest) ProtoMessage() {}
 
 func (x *GetElectionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_doorstep_v1_sync_service_proto_msgTypes[2]
+	mi := &file_doorstep_v1_sync_service_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -244,7 +351,7 @@ func (x *GetElectionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetElectionRequest.ProtoReflect.Descriptor instead.
 func (*GetElectionRequest) Descriptor() ([]byte, []int) {
-	return file_doorstep_v1_sync_service_proto_rawDescGZIP(), []int{2}
+	return file_doorstep_v1_sync_service_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *GetElectionRequest) GetElectionId() string {
@@ -264,7 +371,7 @@ type GetElectionResponse struct {
 
 func (x *GetElectionResponse) Reset() {
 	*x = GetElectionResponse{}
-	mi := &file_doorstep_v1_sync_service_proto_msgTypes[3]
+	mi := &file_doorstep_v1_sync_service_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -276,7 +383,7 @@ func (x *GetElectionResponse) String() string {
 func (*GetElectionResponse) ProtoMessage() {}
 
 func (x *GetElectionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_doorstep_v1_sync_service_proto_msgTypes[3]
+	mi := &file_doorstep_v1_sync_service_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -289,7 +396,7 @@ func (x *GetElectionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetElectionResponse.ProtoReflect.Descriptor instead.
 func (*GetElectionResponse) Descriptor() ([]byte, []int) {
-	return file_doorstep_v1_sync_service_proto_rawDescGZIP(), []int{3}
+	return file_doorstep_v1_sync_service_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *GetElectionResponse) GetCommitteeRecords() []*SignedRecord {
@@ -309,7 +416,7 @@ type GetDeviceStateRequest struct {
 
 func (x *GetDeviceStateRequest) Reset() {
 	*x = GetDeviceStateRequest{}
-	mi := &file_doorstep_v1_sync_service_proto_msgTypes[4]
+	mi := &file_doorstep_v1_sync_service_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -321,7 +428,7 @@ func (x *GetDeviceStateRequest) String() string {
 func (*GetDeviceStateRequest) ProtoMessage() {}
 
 func (x *GetDeviceStateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_doorstep_v1_sync_service_proto_msgTypes[4]
+	mi := &file_doorstep_v1_sync_service_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -334,7 +441,7 @@ func (x *GetDeviceStateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDeviceStateRequest.ProtoReflect.Descriptor instead.
 func (*GetDeviceStateRequest) Descriptor() ([]byte, []int) {
-	return file_doorstep_v1_sync_service_proto_rawDescGZIP(), []int{4}
+	return file_doorstep_v1_sync_service_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *GetDeviceStateRequest) GetElectionId() string {
@@ -368,7 +475,7 @@ type GetDeviceStateResponse struct {
 
 func (x *GetDeviceStateResponse) Reset() {
 	*x = GetDeviceStateResponse{}
-	mi := &file_doorstep_v1_sync_service_proto_msgTypes[5]
+	mi := &file_doorstep_v1_sync_service_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -380,7 +487,7 @@ func (x *GetDeviceStateResponse) String() string {
 func (*GetDeviceStateResponse) ProtoMessage() {}
 
 func (x *GetDeviceStateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_doorstep_v1_sync_service_proto_msgTypes[5]
+	mi := &file_doorstep_v1_sync_service_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -393,7 +500,7 @@ func (x *GetDeviceStateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDeviceStateResponse.ProtoReflect.Descriptor instead.
 func (*GetDeviceStateResponse) Descriptor() ([]byte, []int) {
-	return file_doorstep_v1_sync_service_proto_rawDescGZIP(), []int{5}
+	return file_doorstep_v1_sync_service_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *GetDeviceStateResponse) GetHighSeq() uint64 {
@@ -450,7 +557,7 @@ type PushRecordsRequest struct {
 
 func (x *PushRecordsRequest) Reset() {
 	*x = PushRecordsRequest{}
-	mi := &file_doorstep_v1_sync_service_proto_msgTypes[6]
+	mi := &file_doorstep_v1_sync_service_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -462,7 +569,7 @@ func (x *PushRecordsRequest) String() string {
 func (*PushRecordsRequest) ProtoMessage() {}
 
 func (x *PushRecordsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_doorstep_v1_sync_service_proto_msgTypes[6]
+	mi := &file_doorstep_v1_sync_service_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -475,7 +582,7 @@ func (x *PushRecordsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushRecordsRequest.ProtoReflect.Descriptor instead.
 func (*PushRecordsRequest) Descriptor() ([]byte, []int) {
-	return file_doorstep_v1_sync_service_proto_rawDescGZIP(), []int{6}
+	return file_doorstep_v1_sync_service_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *PushRecordsRequest) GetElectionId() string {
@@ -510,7 +617,7 @@ type PushRecordsResponse struct {
 
 func (x *PushRecordsResponse) Reset() {
 	*x = PushRecordsResponse{}
-	mi := &file_doorstep_v1_sync_service_proto_msgTypes[7]
+	mi := &file_doorstep_v1_sync_service_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -522,7 +629,7 @@ func (x *PushRecordsResponse) String() string {
 func (*PushRecordsResponse) ProtoMessage() {}
 
 func (x *PushRecordsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_doorstep_v1_sync_service_proto_msgTypes[7]
+	mi := &file_doorstep_v1_sync_service_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -535,7 +642,7 @@ func (x *PushRecordsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushRecordsResponse.ProtoReflect.Descriptor instead.
 func (*PushRecordsResponse) Descriptor() ([]byte, []int) {
-	return file_doorstep_v1_sync_service_proto_rawDescGZIP(), []int{7}
+	return file_doorstep_v1_sync_service_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *PushRecordsResponse) GetResults() []*RecordResult {
@@ -571,7 +678,7 @@ type UnitStatus struct {
 
 func (x *UnitStatus) Reset() {
 	*x = UnitStatus{}
-	mi := &file_doorstep_v1_sync_service_proto_msgTypes[8]
+	mi := &file_doorstep_v1_sync_service_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -583,7 +690,7 @@ func (x *UnitStatus) String() string {
 func (*UnitStatus) ProtoMessage() {}
 
 func (x *UnitStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_doorstep_v1_sync_service_proto_msgTypes[8]
+	mi := &file_doorstep_v1_sync_service_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -596,7 +703,7 @@ func (x *UnitStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnitStatus.ProtoReflect.Descriptor instead.
 func (*UnitStatus) Descriptor() ([]byte, []int) {
-	return file_doorstep_v1_sync_service_proto_rawDescGZIP(), []int{8}
+	return file_doorstep_v1_sync_service_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *UnitStatus) GetUnitId() string {
@@ -640,7 +747,7 @@ type ListUnitStatusRequest struct {
 
 func (x *ListUnitStatusRequest) Reset() {
 	*x = ListUnitStatusRequest{}
-	mi := &file_doorstep_v1_sync_service_proto_msgTypes[9]
+	mi := &file_doorstep_v1_sync_service_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -652,7 +759,7 @@ func (x *ListUnitStatusRequest) String() string {
 func (*ListUnitStatusRequest) ProtoMessage() {}
 
 func (x *ListUnitStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_doorstep_v1_sync_service_proto_msgTypes[9]
+	mi := &file_doorstep_v1_sync_service_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -665,7 +772,7 @@ func (x *ListUnitStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListUnitStatusRequest.ProtoReflect.Descriptor instead.
 func (*ListUnitStatusRequest) Descriptor() ([]byte, []int) {
-	return file_doorstep_v1_sync_service_proto_rawDescGZIP(), []int{9}
+	return file_doorstep_v1_sync_service_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ListUnitStatusRequest) GetElectionId() string {
@@ -701,7 +808,7 @@ type ListUnitStatusResponse struct {
 
 func (x *ListUnitStatusResponse) Reset() {
 	*x = ListUnitStatusResponse{}
-	mi := &file_doorstep_v1_sync_service_proto_msgTypes[10]
+	mi := &file_doorstep_v1_sync_service_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -713,7 +820,7 @@ func (x *ListUnitStatusResponse) String() string {
 func (*ListUnitStatusResponse) ProtoMessage() {}
 
 func (x *ListUnitStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_doorstep_v1_sync_service_proto_msgTypes[10]
+	mi := &file_doorstep_v1_sync_service_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -726,7 +833,7 @@ func (x *ListUnitStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListUnitStatusResponse.ProtoReflect.Descriptor instead.
 func (*ListUnitStatusResponse) Descriptor() ([]byte, []int) {
-	return file_doorstep_v1_sync_service_proto_rawDescGZIP(), []int{10}
+	return file_doorstep_v1_sync_service_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ListUnitStatusResponse) GetUnits() []*UnitStatus {
@@ -747,7 +854,15 @@ var File_doorstep_v1_sync_service_proto protoreflect.FileDescriptor
 
 const file_doorstep_v1_sync_service_proto_rawDesc = "" +
 	"\n" +
-	"\x1edoorstep/v1/sync_service.proto\x12\vdoorstep.v1\x1a\x18doorstep/v1/record.proto\x1a\x18doorstep/v1/result.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9d\x01\n" +
+	"\x1edoorstep/v1/sync_service.proto\x12\vdoorstep.v1\x1a\x18doorstep/v1/record.proto\x1a\x18doorstep/v1/result.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x16\n" +
+	"\x14GetServerInfoRequest\"\xc1\x01\n" +
+	"\x15GetServerInfoResponse\x12*\n" +
+	"\x11server_public_key\x18\x01 \x01(\fR\x0fserverPublicKey\x12 \n" +
+	"\vfingerprint\x18\x02 \x01(\tR\vfingerprint\x12\x1d\n" +
+	"\n" +
+	"log_origin\x18\x03 \x01(\tR\tlogOrigin\x12;\n" +
+	"\vserver_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"serverTime\"\x9d\x01\n" +
 	"\rEnrollRequest\x12\x1f\n" +
 	"\velection_id\x18\x01 \x01(\tR\n" +
 	"electionId\x12)\n" +
@@ -810,8 +925,9 @@ const file_doorstep_v1_sync_service_proto_rawDesc = "" +
 	"\x19UNIT_PROGRESS_NOT_VISITED\x10\x01\x12\x19\n" +
 	"\x15UNIT_PROGRESS_VISITED\x10\x02\x12\x16\n" +
 	"\x12UNIT_PROGRESS_DONE\x10\x03\x12\x1b\n" +
-	"\x17UNIT_PROGRESS_CONTESTED\x10\x042\xaa\x03\n" +
-	"\vSyncService\x12A\n" +
+	"\x17UNIT_PROGRESS_CONTESTED\x10\x042\x82\x04\n" +
+	"\vSyncService\x12V\n" +
+	"\rGetServerInfo\x12!.doorstep.v1.GetServerInfoRequest\x1a\".doorstep.v1.GetServerInfoResponse\x12A\n" +
 	"\x06Enroll\x12\x1a.doorstep.v1.EnrollRequest\x1a\x1b.doorstep.v1.EnrollResponse\x12P\n" +
 	"\vGetElection\x12\x1f.doorstep.v1.GetElectionRequest\x1a .doorstep.v1.GetElectionResponse\x12Y\n" +
 	"\x0eGetDeviceState\x12\".doorstep.v1.GetDeviceStateRequest\x1a#.doorstep.v1.GetDeviceStateResponse\x12P\n" +
@@ -831,52 +947,57 @@ func file_doorstep_v1_sync_service_proto_rawDescGZIP() []byte {
 }
 
 var file_doorstep_v1_sync_service_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_doorstep_v1_sync_service_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_doorstep_v1_sync_service_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_doorstep_v1_sync_service_proto_goTypes = []any{
 	(UnitProgress)(0),              // 0: doorstep.v1.UnitProgress
-	(*EnrollRequest)(nil),          // 1: doorstep.v1.EnrollRequest
-	(*EnrollResponse)(nil),         // 2: doorstep.v1.EnrollResponse
-	(*GetElectionRequest)(nil),     // 3: doorstep.v1.GetElectionRequest
-	(*GetElectionResponse)(nil),    // 4: doorstep.v1.GetElectionResponse
-	(*GetDeviceStateRequest)(nil),  // 5: doorstep.v1.GetDeviceStateRequest
-	(*GetDeviceStateResponse)(nil), // 6: doorstep.v1.GetDeviceStateResponse
-	(*PushRecordsRequest)(nil),     // 7: doorstep.v1.PushRecordsRequest
-	(*PushRecordsResponse)(nil),    // 8: doorstep.v1.PushRecordsResponse
-	(*UnitStatus)(nil),             // 9: doorstep.v1.UnitStatus
-	(*ListUnitStatusRequest)(nil),  // 10: doorstep.v1.ListUnitStatusRequest
-	(*ListUnitStatusResponse)(nil), // 11: doorstep.v1.ListUnitStatusResponse
-	(*SignedRecord)(nil),           // 12: doorstep.v1.SignedRecord
-	(*timestamppb.Timestamp)(nil),  // 13: google.protobuf.Timestamp
-	(*RecordResult)(nil),           // 14: doorstep.v1.RecordResult
-	(*Checkpoint)(nil),             // 15: doorstep.v1.Checkpoint
-	(VisitOutcome)(0),              // 16: doorstep.v1.VisitOutcome
+	(*GetServerInfoRequest)(nil),   // 1: doorstep.v1.GetServerInfoRequest
+	(*GetServerInfoResponse)(nil),  // 2: doorstep.v1.GetServerInfoResponse
+	(*EnrollRequest)(nil),          // 3: doorstep.v1.EnrollRequest
+	(*EnrollResponse)(nil),         // 4: doorstep.v1.EnrollResponse
+	(*GetElectionRequest)(nil),     // 5: doorstep.v1.GetElectionRequest
+	(*GetElectionResponse)(nil),    // 6: doorstep.v1.GetElectionResponse
+	(*GetDeviceStateRequest)(nil),  // 7: doorstep.v1.GetDeviceStateRequest
+	(*GetDeviceStateResponse)(nil), // 8: doorstep.v1.GetDeviceStateResponse
+	(*PushRecordsRequest)(nil),     // 9: doorstep.v1.PushRecordsRequest
+	(*PushRecordsResponse)(nil),    // 10: doorstep.v1.PushRecordsResponse
+	(*UnitStatus)(nil),             // 11: doorstep.v1.UnitStatus
+	(*ListUnitStatusRequest)(nil),  // 12: doorstep.v1.ListUnitStatusRequest
+	(*ListUnitStatusResponse)(nil), // 13: doorstep.v1.ListUnitStatusResponse
+	(*timestamppb.Timestamp)(nil),  // 14: google.protobuf.Timestamp
+	(*SignedRecord)(nil),           // 15: doorstep.v1.SignedRecord
+	(*RecordResult)(nil),           // 16: doorstep.v1.RecordResult
+	(*Checkpoint)(nil),             // 17: doorstep.v1.Checkpoint
+	(VisitOutcome)(0),              // 18: doorstep.v1.VisitOutcome
 }
 var file_doorstep_v1_sync_service_proto_depIdxs = []int32{
-	12, // 0: doorstep.v1.GetElectionResponse.committee_records:type_name -> doorstep.v1.SignedRecord
-	13, // 1: doorstep.v1.GetDeviceStateResponse.server_time:type_name -> google.protobuf.Timestamp
-	12, // 2: doorstep.v1.PushRecordsRequest.records:type_name -> doorstep.v1.SignedRecord
-	13, // 3: doorstep.v1.PushRecordsRequest.device_time:type_name -> google.protobuf.Timestamp
-	14, // 4: doorstep.v1.PushRecordsResponse.results:type_name -> doorstep.v1.RecordResult
-	15, // 5: doorstep.v1.PushRecordsResponse.checkpoint:type_name -> doorstep.v1.Checkpoint
-	13, // 6: doorstep.v1.PushRecordsResponse.server_time:type_name -> google.protobuf.Timestamp
-	0,  // 7: doorstep.v1.UnitStatus.progress:type_name -> doorstep.v1.UnitProgress
-	16, // 8: doorstep.v1.UnitStatus.last_visit:type_name -> doorstep.v1.VisitOutcome
-	9,  // 9: doorstep.v1.ListUnitStatusResponse.units:type_name -> doorstep.v1.UnitStatus
-	1,  // 10: doorstep.v1.SyncService.Enroll:input_type -> doorstep.v1.EnrollRequest
-	3,  // 11: doorstep.v1.SyncService.GetElection:input_type -> doorstep.v1.GetElectionRequest
-	5,  // 12: doorstep.v1.SyncService.GetDeviceState:input_type -> doorstep.v1.GetDeviceStateRequest
-	7,  // 13: doorstep.v1.SyncService.PushRecords:input_type -> doorstep.v1.PushRecordsRequest
-	10, // 14: doorstep.v1.SyncService.ListUnitStatus:input_type -> doorstep.v1.ListUnitStatusRequest
-	2,  // 15: doorstep.v1.SyncService.Enroll:output_type -> doorstep.v1.EnrollResponse
-	4,  // 16: doorstep.v1.SyncService.GetElection:output_type -> doorstep.v1.GetElectionResponse
-	6,  // 17: doorstep.v1.SyncService.GetDeviceState:output_type -> doorstep.v1.GetDeviceStateResponse
-	8,  // 18: doorstep.v1.SyncService.PushRecords:output_type -> doorstep.v1.PushRecordsResponse
-	11, // 19: doorstep.v1.SyncService.ListUnitStatus:output_type -> doorstep.v1.ListUnitStatusResponse
-	15, // [15:20] is the sub-list for method output_type
-	10, // [10:15] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	14, // 0: doorstep.v1.GetServerInfoResponse.server_time:type_name -> google.protobuf.Timestamp
+	15, // 1: doorstep.v1.GetElectionResponse.committee_records:type_name -> doorstep.v1.SignedRecord
+	14, // 2: doorstep.v1.GetDeviceStateResponse.server_time:type_name -> google.protobuf.Timestamp
+	15, // 3: doorstep.v1.PushRecordsRequest.records:type_name -> doorstep.v1.SignedRecord
+	14, // 4: doorstep.v1.PushRecordsRequest.device_time:type_name -> google.protobuf.Timestamp
+	16, // 5: doorstep.v1.PushRecordsResponse.results:type_name -> doorstep.v1.RecordResult
+	17, // 6: doorstep.v1.PushRecordsResponse.checkpoint:type_name -> doorstep.v1.Checkpoint
+	14, // 7: doorstep.v1.PushRecordsResponse.server_time:type_name -> google.protobuf.Timestamp
+	0,  // 8: doorstep.v1.UnitStatus.progress:type_name -> doorstep.v1.UnitProgress
+	18, // 9: doorstep.v1.UnitStatus.last_visit:type_name -> doorstep.v1.VisitOutcome
+	11, // 10: doorstep.v1.ListUnitStatusResponse.units:type_name -> doorstep.v1.UnitStatus
+	1,  // 11: doorstep.v1.SyncService.GetServerInfo:input_type -> doorstep.v1.GetServerInfoRequest
+	3,  // 12: doorstep.v1.SyncService.Enroll:input_type -> doorstep.v1.EnrollRequest
+	5,  // 13: doorstep.v1.SyncService.GetElection:input_type -> doorstep.v1.GetElectionRequest
+	7,  // 14: doorstep.v1.SyncService.GetDeviceState:input_type -> doorstep.v1.GetDeviceStateRequest
+	9,  // 15: doorstep.v1.SyncService.PushRecords:input_type -> doorstep.v1.PushRecordsRequest
+	12, // 16: doorstep.v1.SyncService.ListUnitStatus:input_type -> doorstep.v1.ListUnitStatusRequest
+	2,  // 17: doorstep.v1.SyncService.GetServerInfo:output_type -> doorstep.v1.GetServerInfoResponse
+	4,  // 18: doorstep.v1.SyncService.Enroll:output_type -> doorstep.v1.EnrollResponse
+	6,  // 19: doorstep.v1.SyncService.GetElection:output_type -> doorstep.v1.GetElectionResponse
+	8,  // 20: doorstep.v1.SyncService.GetDeviceState:output_type -> doorstep.v1.GetDeviceStateResponse
+	10, // 21: doorstep.v1.SyncService.PushRecords:output_type -> doorstep.v1.PushRecordsResponse
+	13, // 22: doorstep.v1.SyncService.ListUnitStatus:output_type -> doorstep.v1.ListUnitStatusResponse
+	17, // [17:23] is the sub-list for method output_type
+	11, // [11:17] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_doorstep_v1_sync_service_proto_init() }
@@ -892,7 +1013,7 @@ func file_doorstep_v1_sync_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_doorstep_v1_sync_service_proto_rawDesc), len(file_doorstep_v1_sync_service_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   11,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,6 +19,7 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
+	SyncService_GetServerInfo_FullMethodName  = "/doorstep.v1.SyncService/GetServerInfo"
 	SyncService_Enroll_FullMethodName         = "/doorstep.v1.SyncService/Enroll"
 	SyncService_GetElection_FullMethodName    = "/doorstep.v1.SyncService/GetElection"
 	SyncService_GetDeviceState_FullMethodName = "/doorstep.v1.SyncService/GetDeviceState"
@@ -33,6 +34,8 @@ const (
 // SyncService is what canvassers' devices call. Every call except Enroll
 // carries the device's request signature in metadata (see api/SPEC.md).
 type SyncServiceClient interface {
+	// GetServerInfo tells anyone the server's identity key and log origin.
+	GetServerInfo(ctx context.Context, in *GetServerInfoRequest, opts ...grpc.CallOption) (*GetServerInfoResponse, error)
 	// Enroll registers a device's public key with a one-time enrollment token.
 	Enroll(ctx context.Context, in *EnrollRequest, opts ...grpc.CallOption) (*EnrollResponse, error)
 	// GetElection returns the election's signed committee records (definition,
@@ -54,6 +57,16 @@ type syncServiceClient struct {
 
 func NewSyncServiceClient(cc grpc.ClientConnInterface) SyncServiceClient {
 	return &syncServiceClient{cc}
+}
+
+func (c *syncServiceClient) GetServerInfo(ctx context.Context, in *GetServerInfoRequest, opts ...grpc.CallOption) (*GetServerInfoResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetServerInfoResponse)
+	err := c.cc.Invoke(ctx, SyncService_GetServerInfo_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 func (c *syncServiceClient) Enroll(ctx context.Context, in *EnrollRequest, opts ...grpc.CallOption) (*EnrollResponse, error) {
@@ -113,6 +126,8 @@ func (c *syncServiceClient) ListUnitStatus(ctx context.Context, in *ListUnitStat
 // SyncService is what canvassers' devices call. Every call except Enroll
 // carries the device's request signature in metadata (see api/SPEC.md).
 type SyncServiceServer interface {
+	// GetServerInfo tells anyone the server's identity key and log origin.
+	GetServerInfo(context.Context, *GetServerInfoRequest) (*GetServerInfoResponse, error)
 	// Enroll registers a device's public key with a one-time enrollment token.
 	Enroll(context.Context, *EnrollRequest) (*EnrollResponse, error)
 	// GetElection returns the election's signed committee records (definition,
@@ -136,6 +151,9 @@ type SyncServiceServer interface {
 // pointer dereference when methods are called.
 type UnimplementedSyncServiceServer struct{}
 
+func (UnimplementedSyncServiceServer) GetServerInfo(context.Context, *GetServerInfoRequest) (*GetServerInfoResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetServerInfo not implemented")
+}
 func (UnimplementedSyncServiceServer) Enroll(context.Context, *EnrollRequest) (*EnrollResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Enroll not implemented")
 }
@@ -170,6 +188,24 @@ func RegisterSyncServiceServer(s grpc.ServiceRegistrar, srv SyncServiceServer) {
 		t.testEmbeddedByValue()
 	}
 	s.RegisterService(&SyncService_ServiceDesc, srv)
+}
+
+func _SyncService_GetServerInfo_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetServerInfoRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SyncServiceServer).GetServerInfo(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SyncService_GetServerInfo_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SyncServiceServer).GetServerInfo(ctx, req.(*GetServerInfoRequest))
+	}
+	return interceptor(ctx, in, info, handler)
 }
 
 func _SyncService_Enroll_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
@@ -269,6 +305,10 @@ var SyncService_ServiceDesc = grpc.ServiceDesc{
 	ServiceName: "doorstep.v1.SyncService",
 	HandlerType: (*SyncServiceServer)(nil),
 	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "GetServerInfo",
+			Handler:    _SyncService_GetServerInfo_Handler,
+		},
 		{
 			MethodName: "Enroll",
 			Handler:    _SyncService_Enroll_Handler,

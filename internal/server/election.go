@@ -1,0 +1,110 @@
+package server
+
+import (
+	"context"
+
+	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
+	"github.com/doorstep-vote/doorstep/internal/election"
+	"github.com/doorstep-vote/doorstep/internal/tally"
+)
+
+type electionService struct {
+	doorstepv1.UnimplementedElectionServiceServer
+	s *Server
+}
+
+func (x *electionService) CreateElection(ctx context.Context, req *doorstepv1.CreateElectionRequest) (*doorstepv1.CreateElectionResponse, error) {
+	if req.GetRecord() == nil {
+		return nil, election.Errorf(election.CodeInvalid, "record", "is required: a define_election record signed by the committee key")
+	}
+	res, cp, err := x.s.store.CreateElection(ctx, req.GetRecord())
+	if err != nil {
+		return nil, err
+	}
+	return &doorstepv1.CreateElectionResponse{Result: res, Checkpoint: cp}, nil
+}
+
+func (x *electionService) SubmitCommitteeRecords(ctx context.Context, req *doorstepv1.SubmitCommitteeRecordsRequest) (*doorstepv1.SubmitCommitteeRecordsResponse, error) {
+	if err := election.CheckID("election_id", req.GetElectionId()); err != nil {
+		return nil, err
+	}
+	res, cp, err := x.s.store.SubmitCommittee(ctx, req.GetElectionId(), req.GetRecords())
+	if err != nil {
+		return nil, err
+	}
+	return &doorstepv1.SubmitCommitteeRecordsResponse{Results: res, Checkpoint: cp}, nil
+}
+
+func (x *electionService) GetTally(ctx context.Context, req *doorstepv1.GetTallyRequest) (*doorstepv1.GetTallyResponse, error) {
+	res, cp, err := x.s.store.Tally(ctx, req.GetElectionId())
+	if err != nil {
+		return nil, err
+	}
+	return &doorstepv1.GetTallyResponse{Tally: TallyProto(res, cp)}, nil
+}
+
+func (x *electionService) ListContestedUnits(ctx context.Context, req *doorstepv1.ListContestedUnitsRequest) (*doorstepv1.ListContestedUnitsResponse, error) {
+	after, err := decodeToken("c", req.GetPageToken())
+	if err != nil {
+		return nil, err
+	}
+	out, err := x.s.store.Contested(ctx, req.GetElectionId(), after, pageSize(req.GetPageSize(), 100, 1000))
+	if err != nil {
+		return nil, err
+	}
+	if out.NextPageToken != "" {
+		out.NextPageToken = encodeToken("c", out.NextPageToken)
+	}
+	return out, nil
+}
+
+func (x *electionService) GetCommitteeState(ctx context.Context, req *doorstepv1.GetCommitteeStateRequest) (*doorstepv1.GetCommitteeStateResponse, error) {
+	return x.s.store.CommitteeState(ctx, req.GetElectionId())
+}
+
+// TallyProto renders a tally result for the wire, with its canonical bytes.
+func TallyProto(r *tally.Result, cp *doorstepv1.Checkpoint) *doorstepv1.Tally {
+	t := &doorstepv1.Tally{
+		ElectionId:         r.ElectionID,
+		Checkpoint:         cp,
+		RosterArea:         r.RosterArea,
+		RosterHeadcount:    uint64(r.RosterHeadcount),
+		RosterUnits:        uint64(r.RosterUnits),
+		UnitsCounted:       uint64(r.UnitsCounted),
+		UnitsContested:     uint64(r.UnitsContested),
+		UnitsDoubleVisited: uint64(r.UnitsDouble),
+		CanonicalJson:      r.CanonicalJSON(),
+	}
+	count := func(c tally.Count) *doorstepv1.Count {
+		return &doorstepv1.Count{Area: c.Area, Headcount: uint64(c.Headcount)}
+	}
+	for _, it := range r.Items {
+		pi := &doorstepv1.ItemTally{
+			ItemId:        it.ItemID,
+			Outcome:       outcomes[it.Outcome],
+			QuorumMet:     it.QuorumMet,
+			Participating: count(it.Participating),
+			Yes:           count(it.Yes),
+			No:            count(it.No),
+			Abstain:       count(it.Abstain),
+			Invalid:       count(it.Invalid),
+			HeldHeadcount: uint64(it.HeldHeadcount),
+		}
+		for _, c := range it.Candidates {
+			pi.Candidates = append(pi.Candidates, &doorstepv1.CandidateTally{
+				CandidateId: c.CandidateID, Support: count(c.Support), Qualified: c.Qualified,
+				Elected: c.Elected, Tied: c.Tied, Rank: uint32(c.Rank),
+			})
+		}
+		t.Items = append(t.Items, pi)
+	}
+	return t
+}
+
+var outcomes = map[string]doorstepv1.Outcome{
+	"passed":    doorstepv1.Outcome_OUTCOME_PASSED,
+	"failed":    doorstepv1.Outcome_OUTCOME_FAILED,
+	"no_quorum": doorstepv1.Outcome_OUTCOME_NO_QUORUM,
+	"elected":   doorstepv1.Outcome_OUTCOME_ELECTED,
+	"tie":       doorstepv1.Outcome_OUTCOME_TIE,
+}

@@ -1,0 +1,111 @@
+package server
+
+import (
+	"context"
+	"encoding/base64"
+	"log/slog"
+	"runtime/debug"
+	"strconv"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/status"
+
+	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
+	"github.com/doorstep-vote/doorstep/internal/store"
+)
+
+// MaxMessageBytes bounds a request or response; see api/SPEC.md.
+const MaxMessageBytes = 8 << 20
+
+// Server implements doorstep.v1's services over a store.
+type Server struct {
+	store *store.Store
+	log   *slog.Logger
+	now   func() time.Time
+}
+
+// New returns the services for st.
+func New(st *store.Store, log *slog.Logger, now func() time.Time) *Server {
+	return &Server{store: st, log: log, now: now}
+}
+
+// NewGRPCServer builds the gRPC server with every service registered:
+// Doorstep's two, health and reflection (so grpcurl and load balancers
+// work), with limits and keepalive suited to phones on mobile links.
+func (s *Server) NewGRPCServer(hs *health.Server) *grpc.Server {
+	gs := grpc.NewServer(
+		grpc.MaxRecvMsgSize(MaxMessageBytes),
+		grpc.MaxSendMsgSize(MaxMessageBytes),
+		grpc.KeepaliveParams(keepalive.ServerParameters{
+			// Phones drop off without closing; find out and free the stream.
+			Time:    60 * time.Second,
+			Timeout: 20 * time.Second,
+		}),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
+			MinTime:             20 * time.Second,
+			PermitWithoutStream: true,
+		}),
+		grpc.ChainUnaryInterceptor(s.recoverUnary, s.authUnary),
+	)
+	doorstepv1.RegisterSyncServiceServer(gs, &syncService{s: s})
+	doorstepv1.RegisterElectionServiceServer(gs, &electionService{s: s})
+	healthpb.RegisterHealthServer(gs, hs)
+	reflection.Register(gs)
+	return gs
+}
+
+// recoverUnary keeps one bad request from taking the server down.
+func (s *Server) recoverUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.ErrorContext(ctx, "panic in handler", "method", info.FullMethod, "panic", r, "stack", string(debug.Stack()))
+			err = status.Error(codes.Internal, "the server hit an internal error and logged it; try again, and tell the operator if it persists")
+		}
+	}()
+	resp, err = handler(ctx, req)
+	return resp, toStatus(ctx, s.log, info.FullMethod, err)
+}
+
+// Page tokens are opaque to clients (AIP-158); inside they are a kind and
+// a position.
+func encodeToken(kind, pos string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(kind + ":" + pos))
+}
+
+func decodeToken(kind, tok string) (string, error) {
+	if tok == "" {
+		return "", nil
+	}
+	b, err := base64.RawURLEncoding.DecodeString(tok)
+	if err != nil || len(b) < len(kind)+1 || string(b[:len(kind)+1]) != kind+":" {
+		return "", status.Error(codes.InvalidArgument, "page_token: not a token this server issued; start again with an empty token")
+	}
+	return string(b[len(kind)+1:]), nil
+}
+
+func pageSize(n int32, def, max int) int {
+	switch {
+	case n <= 0:
+		return def
+	case int(n) > max:
+		return max
+	}
+	return int(n)
+}
+
+func parseUint(s string) (uint64, error) {
+	if s == "" {
+		return 0, nil
+	}
+	v, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		return 0, status.Error(codes.InvalidArgument, "page_token: not a token this server issued; start again with an empty token")
+	}
+	return v, nil
+}

@@ -1,0 +1,88 @@
+package server
+
+import (
+	"context"
+	"crypto/ed25519"
+	"strconv"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
+	"github.com/doorstep-vote/doorstep/internal/ballotlog"
+	"github.com/doorstep-vote/doorstep/internal/election"
+)
+
+type syncService struct {
+	doorstepv1.UnimplementedSyncServiceServer
+	s *Server
+}
+
+func (x *syncService) GetServerInfo(ctx context.Context, req *doorstepv1.GetServerInfoRequest) (*doorstepv1.GetServerInfoResponse, error) {
+	pub := x.s.store.ServerKey()
+	return &doorstepv1.GetServerInfoResponse{
+		ServerPublicKey: pub,
+		Fingerprint:     ballotlog.Fingerprint(pub),
+		ServerTime:      timestamppb.New(x.s.now()),
+	}, nil
+}
+
+func (x *syncService) Enroll(ctx context.Context, req *doorstepv1.EnrollRequest) (*doorstepv1.EnrollResponse, error) {
+	if err := election.CheckID("election_id", req.GetElectionId()); err != nil {
+		return nil, err
+	}
+	id, err := x.s.store.Enroll(ctx, req.GetElectionId(), req.GetEnrollmentToken(), ed25519.PublicKey(req.GetDevicePublicKey()), req.GetLabel())
+	if err != nil {
+		return nil, err
+	}
+	x.s.log.InfoContext(ctx, "device enrolled", "election", req.GetElectionId(), "device", id)
+	return &doorstepv1.EnrollResponse{
+		DeviceId:        id,
+		ServerPublicKey: x.s.store.ServerKey(),
+		LogOrigin:       x.s.store.Origin(req.GetElectionId()),
+	}, nil
+}
+
+func (x *syncService) GetElection(ctx context.Context, req *doorstepv1.GetElectionRequest) (*doorstepv1.GetElectionResponse, error) {
+	recs, err := x.s.store.CommitteeRecords(ctx, req.GetElectionId())
+	if err != nil {
+		return nil, err
+	}
+	return &doorstepv1.GetElectionResponse{CommitteeRecords: recs}, nil
+}
+
+func (x *syncService) GetDeviceState(ctx context.Context, req *doorstepv1.GetDeviceStateRequest) (*doorstepv1.GetDeviceStateResponse, error) {
+	c, _ := callerFrom(ctx)
+	if c.KeyID != election.CommitteeAuthor && c.KeyID != req.GetDeviceId() {
+		return nil, status.Error(codes.PermissionDenied, "a device may ask only about itself")
+	}
+	return x.s.store.DeviceState(ctx, req.GetElectionId(), req.GetDeviceId())
+}
+
+func (x *syncService) PushRecords(ctx context.Context, req *doorstepv1.PushRecordsRequest) (*doorstepv1.PushRecordsResponse, error) {
+	if err := election.CheckID("election_id", req.GetElectionId()); err != nil {
+		return nil, err
+	}
+	res, cp, err := x.s.store.Push(ctx, req.GetElectionId(), req.GetRecords())
+	if err != nil {
+		return nil, err
+	}
+	return &doorstepv1.PushRecordsResponse{Results: res, Checkpoint: cp, ServerTime: timestamppb.New(x.s.now())}, nil
+}
+
+func (x *syncService) ListUnitStatus(ctx context.Context, req *doorstepv1.ListUnitStatusRequest) (*doorstepv1.ListUnitStatusResponse, error) {
+	pos, err := decodeToken("u", req.GetPageToken())
+	if err != nil {
+		return nil, err
+	}
+	after, err := parseUint(pos)
+	if err != nil {
+		return nil, err
+	}
+	units, next, err := x.s.store.UnitStatus(ctx, req.GetElectionId(), after, pageSize(req.GetPageSize(), 1000, 5000))
+	if err != nil {
+		return nil, err
+	}
+	return &doorstepv1.ListUnitStatusResponse{Units: units, NextPageToken: encodeToken("u", strconv.FormatUint(next, 10))}, nil
+}

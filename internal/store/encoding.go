@@ -1,0 +1,99 @@
+package store
+
+import (
+	"encoding/binary"
+	"errors"
+)
+
+func putU64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
+
+func getU64(b []byte) uint64 {
+	if len(b) != 8 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(b)
+}
+
+func putI64(v int64) []byte { return putU64(uint64(v)) }
+func getI64(b []byte) int64 { return int64(getU64(b)) }
+
+// join builds a composite key a ‖ 0 ‖ b. Ids never contain NUL (election
+// validation forbids control characters), so prefixes are unambiguous.
+func join(a string, b []byte) []byte {
+	k := make([]byte, 0, len(a)+1+len(b))
+	k = append(k, a...)
+	k = append(k, 0)
+	return append(k, b...)
+}
+
+func chainKey(author string, seq uint64) []byte {
+	return join(author, binary.BigEndian.AppendUint64(nil, seq))
+}
+
+// device is what the store keeps per enrolled device.
+type device struct {
+	pub          []byte // ed25519 public key
+	revoked      bool
+	revokedAfter uint64 // records with seq above this are rejected
+	contiguous   uint64 // highest seq with 1..seq all held
+	contigHash   []byte // body hash of record `contiguous`
+	maxSeq       uint64 // highest seq held
+	label        string
+}
+
+func (d *device) encode() []byte {
+	b := make([]byte, 0, 32+1+8+8+32+8+len(d.label))
+	b = append(b, d.pub...)
+	if d.revoked {
+		b = append(b, 1)
+	} else {
+		b = append(b, 0)
+	}
+	b = binary.BigEndian.AppendUint64(b, d.revokedAfter)
+	b = binary.BigEndian.AppendUint64(b, d.contiguous)
+	h := make([]byte, 32)
+	copy(h, d.contigHash)
+	b = append(b, h...)
+	b = binary.BigEndian.AppendUint64(b, d.maxSeq)
+	return append(b, d.label...)
+}
+
+var errCorrupt = errors.New("store: corrupt value")
+
+func decodeDevice(b []byte) (*device, error) {
+	if len(b) < 32+1+8+8+32+8 {
+		return nil, errCorrupt
+	}
+	d := &device{pub: append([]byte(nil), b[:32]...), revoked: b[32] == 1}
+	b = b[33:]
+	d.revokedAfter = binary.BigEndian.Uint64(b)
+	d.contiguous = binary.BigEndian.Uint64(b[8:])
+	d.contigHash = append([]byte(nil), b[16:48]...)
+	d.maxSeq = binary.BigEndian.Uint64(b[48:])
+	d.label = string(b[56:])
+	if d.contiguous == 0 {
+		d.contigHash = nil
+	}
+	return d, nil
+}
+
+// progress is what canvassers see of a unit.
+type progress struct {
+	state     uint8 // doorstepv1.UnitProgress
+	lastVisit uint8 // doorstepv1.VisitOutcome
+	visits    uint32
+	change    uint64
+}
+
+func (p progress) encode() []byte {
+	b := []byte{p.state, p.lastVisit}
+	b = binary.BigEndian.AppendUint32(b, p.visits)
+	return binary.BigEndian.AppendUint64(b, p.change)
+}
+
+func decodeProgress(b []byte) progress {
+	if len(b) != 14 {
+		return progress{}
+	}
+	return progress{state: b[0], lastVisit: b[1], visits: binary.BigEndian.Uint32(b[2:]), change: binary.BigEndian.Uint64(b[6:])}
+}

@@ -1,0 +1,88 @@
+package store
+
+// The schema: every bucket tallyd's bbolt file holds. Keys are big-endian
+// where they are numbers, so cursors walk them in order.
+//
+//	meta                         server-wide: schema version
+//	elections/<election id>/     one nested bucket per election, holding:
+//	  info                       definition, state, roster hash and totals, running tally, log size and root
+//	  records                    record id → log index of the entry that accepted it
+//	  rejected                   SHA-256(body‖signature) → log index of a rejection (exact retries add nothing)
+//	  log                        log index → LogEntry bytes (the leaf data, never re-encoded)
+//	  loghash                    tlog storage index → hash (tlog.StoredHashes)
+//	  devices                    device id → device (key, revocation, chain high-water marks)
+//	  chain                      author id ‖ 0 ‖ seq → body hash ‖ prev hash
+//	  grants                     SHA-256(token) → enrollment grant
+//	  committee                  committee seq → log index of the committee record
+//	  units                      unit id → roster unit
+//	  owners                     owner key → number of units on the roster
+//	  ballots                    unit id ‖ 0 ‖ record id → tally.Ballot
+//	  outcome                    unit id → tally.UnitOutcome
+//	  unitdecision               unit id → tally.UnitDecision
+//	  ownerstate                 owner key → tally.OwnerState
+//	  split                      owner key ‖ 0 ‖ item index → ∅ (split owners awaiting the committee)
+//	  contested                  unit id → ∅ (contested, not adjudicated)
+//	  progress                   unit id → unit progress for canvassers
+//	  changes                    change seq → unit id (cursor for ListUnitStatus)
+var (
+	bucketMeta      = []byte("meta")
+	bucketElections = []byte("elections")
+
+	bucketInfo         = []byte("info")
+	bucketRecords      = []byte("records")
+	bucketRejected     = []byte("rejected")
+	bucketLog          = []byte("log")
+	bucketLogHash      = []byte("loghash")
+	bucketDevices      = []byte("devices")
+	bucketChain        = []byte("chain")
+	bucketGrants       = []byte("grants")
+	bucketCommittee    = []byte("committee")
+	bucketUnits        = []byte("units")
+	bucketOwners       = []byte("owners")
+	bucketBallots      = []byte("ballots")
+	bucketOutcome      = []byte("outcome")
+	bucketUnitDecision = []byte("unitdecision")
+	bucketOwnerState   = []byte("ownerstate")
+	bucketSplit        = []byte("split")
+	bucketContested    = []byte("contested")
+	bucketProgress     = []byte("progress")
+	bucketChanges      = []byte("changes")
+)
+
+// electionBuckets are created in every election's bucket.
+var electionBuckets = [][]byte{
+	bucketInfo, bucketRecords, bucketRejected, bucketLog, bucketLogHash,
+	bucketDevices, bucketChain, bucketGrants, bucketCommittee, bucketUnits,
+	bucketOwners, bucketBallots, bucketOutcome, bucketUnitDecision,
+	bucketOwnerState, bucketSplit, bucketContested, bucketProgress, bucketChanges,
+}
+
+// Keys in the info bucket.
+var (
+	keyDefinition  = []byte("definition")   // ElectionDefinition message bytes (from the signed record)
+	keyState       = []byte("state")        // one byte: electionState
+	keyRosterHash  = []byte("roster_hash")  // 32 bytes, set at open
+	keyRosterArea  = []byte("roster_area")  // int64, set at open
+	keyRosterHead  = []byte("roster_head")  // int64 distinct owners, set at open
+	keyRosterUnits = []byte("roster_units") // int64
+	keyClosedAt    = []byte("closed_at")    // unix ms, set at close
+	keyTotals      = []byte("totals")       // tally.Totals
+	keyLogSize     = []byte("log_size")     // int64
+	keyLogRoot     = []byte("log_root")     // 32 bytes
+	keyChangeSeq   = []byte("change_seq")   // uint64
+	keyUnitsSeen   = []byte("units_seen")   // int64 units with any ballot
+)
+
+// Keys in the meta bucket.
+var keySchemaVersion = []byte("schema_version")
+
+// schemaVersion is bumped when the layout changes incompatibly.
+const schemaVersion = 1
+
+type electionState byte
+
+const (
+	stateDefined electionState = iota + 1
+	stateOpen
+	stateClosed
+)

@@ -1,0 +1,265 @@
+package store
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/doorstep-vote/doorstep/internal/election"
+)
+
+// Config configures a Store.
+type Config struct {
+	// Path is the bbolt file.
+	Path string
+	// ServerKey signs checkpoints.
+	ServerKey ed25519.PrivateKey
+	// Origin prefixes every election log's checkpoint origin.
+	Origin string
+	Logger *slog.Logger
+	Now    func() time.Time
+	// MaxGroup bounds how many records one group commit takes (default 8192).
+	MaxGroup int
+	// NoSync skips fsync: for benchmarks that measure everything else only.
+	NoSync bool
+}
+
+// Store is tallyd's state. It is safe for concurrent use.
+type Store struct {
+	db     *bolt.DB
+	log    *slog.Logger
+	now    func() time.Time
+	key    ed25519.PrivateKey
+	origin string
+
+	jobs     chan *job
+	maxGroup int
+	stop     chan struct{}
+	done     chan struct{}
+	closeMu  sync.Once
+
+	mu        sync.RWMutex
+	elections map[string]*electionCache // guarded by mu
+
+	sigMu sync.Mutex
+	sigs  map[string]signedCheckpoint // guarded by sigMu: election id → last signed checkpoint
+}
+
+// ErrClosed is returned for calls made after Close.
+var ErrClosed = election.Errorf(election.CodeUnavailable, "", "the server is shutting down; try again in a moment")
+
+// Open opens or creates the store. Nothing is replayed: the file already
+// holds the running state.
+func Open(ctx context.Context, cfg Config) (*Store, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.MaxGroup <= 0 {
+		cfg.MaxGroup = 8192
+	}
+	if len(cfg.ServerKey) != ed25519.PrivateKeySize {
+		return nil, errors.New("store: a server key is required")
+	}
+	db, err := bolt.Open(cfg.Path, 0o600, &bolt.Options{Timeout: 2 * time.Second, NoSync: cfg.NoSync, FreelistType: bolt.FreelistMapType})
+	if err != nil {
+		if errors.Is(err, bolt.ErrTimeout) {
+			return nil, fmt.Errorf("open %s: another tallyd is using this data folder", filepath.Base(cfg.Path))
+		}
+		return nil, fmt.Errorf("open %s: %w", cfg.Path, err)
+	}
+	if err := db.Update(func(tx *bolt.Tx) error {
+		meta, err := tx.CreateBucketIfNotExists(bucketMeta)
+		if err != nil {
+			return err
+		}
+		if v := meta.Get(keySchemaVersion); v != nil {
+			if getU64(v) != schemaVersion {
+				return fmt.Errorf("data file has schema version %d; this tallyd reads version %d", getU64(v), schemaVersion)
+			}
+		} else if err := meta.Put(keySchemaVersion, putU64(schemaVersion)); err != nil {
+			return err
+		}
+		_, err = tx.CreateBucketIfNotExists(bucketElections)
+		return err
+	}); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	s := &Store{
+		db:        db,
+		log:       cfg.Logger,
+		now:       cfg.Now,
+		key:       cfg.ServerKey,
+		origin:    cfg.Origin,
+		jobs:      make(chan *job, 1024),
+		maxGroup:  cfg.MaxGroup,
+		stop:      make(chan struct{}),
+		done:      make(chan struct{}),
+		elections: make(map[string]*electionCache),
+		sigs:      make(map[string]signedCheckpoint),
+	}
+	if err := s.loadCaches(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	go s.commitLoop()
+	return s, nil
+}
+
+// Close stops the committer after the jobs already queued and closes the
+// file.
+func (s *Store) Close() error {
+	var err error
+	s.closeMu.Do(func() {
+		close(s.stop)
+		<-s.done
+		err = s.db.Close()
+	})
+	return err
+}
+
+// Check runs bbolt's consistency check; tests call it on every file they
+// leave.
+func (s *Store) Check() error {
+	return s.db.View(func(tx *bolt.Tx) error {
+		for err := range tx.Check() {
+			return err
+		}
+		return nil
+	})
+}
+
+// job is one unit of work for the committer: it runs inside the shared
+// write transaction. run may be called more than once (if the group's
+// transaction fails it is retried alone), so it must only write through tx
+// and reset its outputs at the start.
+type job struct {
+	election string
+	records  int
+	run      func(w *writeTx) error
+	after    func() // runs after a successful commit (cache updates)
+	err      error
+	done     chan struct{}
+}
+
+func (s *Store) submit(ctx context.Context, j *job) error {
+	j.done = make(chan struct{})
+	select {
+	case s.jobs <- j:
+	case <-s.stop:
+		return ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	// Once queued, the job is committed or failed by the committer; wait for
+	// it even if ctx ends, so an acknowledgement is never racing the commit.
+	<-j.done
+	return j.err
+}
+
+func (s *Store) commitLoop() {
+	defer close(s.done)
+	for {
+		var first *job
+		select {
+		case first = <-s.jobs:
+		case <-s.stop:
+			s.drain()
+			return
+		}
+		group := []*job{first}
+		n := first.records
+	fill:
+		for n < s.maxGroup {
+			select {
+			case j := <-s.jobs:
+				group = append(group, j)
+				n += j.records
+			default:
+				break fill
+			}
+		}
+		s.commitGroup(group)
+	}
+}
+
+// drain fails jobs still queued at shutdown.
+func (s *Store) drain() {
+	for {
+		select {
+		case j := <-s.jobs:
+			j.err = ErrClosed
+			close(j.done)
+		default:
+			return
+		}
+	}
+}
+
+func (s *Store) commitGroup(group []*job) {
+	err := s.runGroup(group)
+	if err != nil && len(group) > 1 {
+		// One job's failure must not fail the others: retry each alone.
+		for _, j := range group {
+			j.err = s.runGroup([]*job{j})
+			close(j.done)
+		}
+		return
+	}
+	for _, j := range group {
+		j.err = err
+		close(j.done)
+	}
+}
+
+func (s *Store) runGroup(group []*job) error {
+	var touched []*writeTx
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		touched = touched[:0]
+		ws := make(map[string]*writeTx)
+		for _, j := range group {
+			w := ws[j.election]
+			if w == nil {
+				var err error
+				w, err = s.beginElection(tx, j.election)
+				if err != nil {
+					return err
+				}
+				ws[j.election] = w
+				touched = append(touched, w)
+			}
+			if err := j.run(w); err != nil {
+				return err
+			}
+		}
+		for _, w := range touched {
+			if err := w.finish(); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		s.log.Error("commit failed", "jobs", len(group), "err", err)
+		return fmt.Errorf("store commit: %w", err)
+	}
+	for _, j := range group {
+		if j.after != nil {
+			j.after()
+		}
+	}
+	for _, w := range touched {
+		w.committed()
+	}
+	return nil
+}
