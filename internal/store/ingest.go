@@ -26,7 +26,10 @@ type prepared struct {
 	sr       *doorstepv1.SignedRecord
 	raw      [32]byte // SHA-256(body ‖ signature): identifies exact bytes
 	bodyHash [32]byte
-	rec      *doorstepv1.Record // nil when rejected before decoding finished
+	rec      *doorstepv1.Record // set once the signature is verified
+	// claimedID is the record id as read from the body, verified or not:
+	// the device needs it to match answers to what it sent.
+	claimedID string
 	marks    election.Marks
 	invalid  bool // an item had too many picks
 
@@ -51,11 +54,17 @@ func (p *prepared) rejectf(code doorstepv1.ReasonCode, format string, args ...an
 	p.msg = fmt.Sprintf(format, args...)
 }
 
-func (p *prepared) recordID() string {
-	if p.rec != nil {
-		return p.rec.GetRecordId()
-	}
-	return ""
+// chainable reasons reject what a verified record says, not where it sits
+// in its author's chain: the record still takes its place there, so the
+// device's later records do not show a gap and it does not resend it.
+var chainable = map[doorstepv1.ReasonCode]bool{
+	doorstepv1.ReasonCode_REASON_CODE_UNKNOWN_UNIT:        true,
+	doorstepv1.ReasonCode_REASON_CODE_INVALID_SELECTION:   true,
+	doorstepv1.ReasonCode_REASON_CODE_ELECTION_NOT_OPEN:   true,
+	doorstepv1.ReasonCode_REASON_CODE_ELECTION_CLOSED:     true,
+	doorstepv1.ReasonCode_REASON_CODE_AFTER_SYNC_DEADLINE: true,
+	doorstepv1.ReasonCode_REASON_CODE_INVALID_ACTION:      true,
+	doorstepv1.ReasonCode_REASON_CODE_MALFORMED:           true,
 }
 
 // prepare checks one record as far as possible without a transaction.
@@ -73,6 +82,9 @@ func (s *Store) prepare(electionID string, sr *doorstepv1.SignedRecord, committe
 	// The author id picks the key; nothing else of the body is trusted or
 	// used until the signature over these exact bytes checks out.
 	rec, err := signed.Decode(sr.GetBody())
+	if rec != nil {
+		p.claimedID = rec.GetRecordId()
+	}
 	if err != nil {
 		if election.ErrorCode(err) == election.CodeInvalid && rec == nil && isVersionErr(err) {
 			p.rejectf(doorstepv1.ReasonCode_REASON_CODE_UNSUPPORTED_VERSION, "%v", err)
@@ -107,6 +119,7 @@ func (s *Store) prepare(electionID string, sr *doorstepv1.SignedRecord, committe
 		return p
 	}
 	p.rec = rec
+	p.claimedID = rec.GetRecordId()
 	switch b := rec.GetBody().(type) {
 	case *doorstepv1.Record_Ballot:
 		if committee {
@@ -423,16 +436,14 @@ func (w *writeTx) reject(p *prepared, now time.Time) error {
 		return nil
 	}
 	res := &doorstepv1.RecordResult{
-		RecordId: p.recordID(),
+		RecordId: p.claimedID,
 		Status:   doorstepv1.RecordStatus_RECORD_STATUS_REJECTED,
 		Reason:   p.reason,
 		Message:  p.msg,
 	}
-	if res.RecordId == "" {
-		// An unreadable or unverified record's id is not trusted, but the
-		// device still needs to match the answer to what it sent.
-		if rec, err := signed.Decode(p.sr.GetBody()); err == nil {
-			res.RecordId = rec.GetRecordId()
+	if p.rec != nil && chainable[p.reason] {
+		if err := w.takeChainSlot(p); err != nil {
+			return err
 		}
 	}
 	idx, err := w.appendLog(&doorstepv1.LogEntry{Record: p.sr, Result: res, Received: timestamppb.New(now)})
@@ -444,6 +455,35 @@ func (w *writeTx) reject(p *prepared, now time.Time) error {
 	}
 	p.result = res
 	return nil
+}
+
+// takeChainSlot records a verified but rejected record in its author's
+// chain when it fits there without contradiction.
+func (w *writeTx) takeChainSlot(p *prepared) error {
+	author, seq := p.rec.GetAuthorId(), p.rec.GetAuthorSeq()
+	dv := w.bucket(bucketDevices).Get([]byte(author))
+	if dv == nil {
+		return nil
+	}
+	cb := w.bucket(bucketChain)
+	if cb.Get(chainKey(author, seq)) != nil {
+		return nil
+	}
+	if seq > 1 {
+		if prev := cb.Get(chainKey(author, seq-1)); prev != nil && !equalBytes(prev[:32], p.rec.GetPrevHash()) {
+			return nil
+		}
+	}
+	if next := cb.Get(chainKey(author, seq+1)); next != nil && !equalBytes(next[32:], p.bodyHash[:]) {
+		return nil
+	}
+	v := make([]byte, 64)
+	copy(v, p.bodyHash[:])
+	copy(v[32:], p.rec.GetPrevHash())
+	if err := cb.Put(chainKey(author, seq), v); err != nil {
+		return err
+	}
+	return w.advanceDevice(author, seq)
 }
 
 // advanceDevice moves the author's high-water marks past seq.

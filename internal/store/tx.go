@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
+	"github.com/doorstep-vote/doorstep/internal/ballotlog"
 	"github.com/doorstep-vote/doorstep/internal/election"
 	"github.com/doorstep-vote/doorstep/internal/tally"
 )
@@ -100,11 +101,11 @@ func (w *writeTx) appendLog(e *doorstepv1.LogEntry) (int64, error) {
 		e.Result.LogIndex = uint64(idx)
 	}
 	e.ElectionId = w.id
-	data, err := proto.MarshalOptions{Deterministic: true}.Marshal(e)
+	data, err := ballotlog.EncodeEntry(e)
 	if err != nil {
 		return 0, fmt.Errorf("encode log entry: %w", err)
 	}
-	hashes, err := tlog.StoredHashes(idx, data, w.hashReader())
+	hashes, err := ballotlog.HashesToStore(idx, data, w.hashReader())
 	if err != nil {
 		return 0, fmt.Errorf("log hashes: %w", err)
 	}
