@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"errors"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -31,6 +30,10 @@ var methodRoles = map[string]role{
 	doorstepv1.ElectionService_GetTally_FullMethodName:           roleCommittee,
 	doorstepv1.ElectionService_ListContestedUnits_FullMethodName: roleCommittee,
 	doorstepv1.ElectionService_GetCommitteeState_FullMethodName:  roleCommittee,
+	doorstepv1.AuditService_GetCheckpoint_FullMethodName:         roleDevice,
+	doorstepv1.AuditService_GetInclusionProof_FullMethodName:     roleDevice,
+	doorstepv1.AuditService_GetConsistencyProof_FullMethodName:   roleDevice,
+	doorstepv1.AuditService_StreamLogEntries_FullMethodName:      roleCommittee,
 }
 
 type callerKey struct{}
@@ -46,37 +49,73 @@ func (s *Server) authUnary(ctx context.Context, req any, info *grpc.UnaryServerI
 	if !ok {
 		return handler(ctx, req)
 	}
-	md, _ := metadata.FromIncomingContext(ctx)
-	claimed, ok := callauth.Claimed(md)
-	if !ok {
-		return nil, status.Error(codes.Unauthenticated, callauth.ErrMissing.Error())
-	}
-	if r == roleCommittee && claimed.KeyID != election.CommitteeAuthor {
-		return nil, status.Error(codes.PermissionDenied, "only the election committee may do this")
-	}
-	pub, ok := s.store.AuthorKey(claimed.ElectionID, claimed.KeyID)
-	if !ok {
-		return nil, status.Errorf(codes.Unauthenticated, "%q is not enrolled in election %q: join with an enrollment code first", claimed.KeyID, claimed.ElectionID)
-	}
-	caller, err := callauth.Check(md, info.FullMethod, pub, s.now())
+	caller, err := s.authenticate(ctx, info.FullMethod, r)
 	if err != nil {
-		code := codes.Unauthenticated
-		if errors.Is(err, callauth.ErrExpired) {
-			code = codes.Unauthenticated
-		}
-		return nil, status.Error(code, err.Error())
-	}
-	if caller.KeyID != election.CommitteeAuthor {
-		st, err := s.store.DeviceState(ctx, caller.ElectionID, caller.KeyID)
-		if err != nil {
-			return nil, err
-		}
-		if st.Revoked {
-			return nil, status.Error(codes.PermissionDenied, "this device was revoked by the committee")
-		}
+		return nil, err
 	}
 	if er, ok := req.(interface{ GetElectionId() string }); ok && er.GetElectionId() != caller.ElectionID {
 		return nil, status.Errorf(codes.PermissionDenied, "the call is signed for election %q, not %q", caller.ElectionID, er.GetElectionId())
 	}
 	return handler(context.WithValue(ctx, callerKey{}, caller), req)
+}
+
+// authStream checks streaming calls; handlers compare the request's
+// election with the caller's (sameElection).
+func (s *Server) authStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	r, ok := methodRoles[info.FullMethod]
+	if !ok {
+		return handler(srv, ss)
+	}
+	caller, err := s.authenticate(ss.Context(), info.FullMethod, r)
+	if err != nil {
+		return err
+	}
+	return handler(srv, &callerStream{ServerStream: ss, ctx: context.WithValue(ss.Context(), callerKey{}, caller)})
+}
+
+type callerStream struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (c *callerStream) Context() context.Context { return c.ctx }
+
+// sameElection refuses a request for another election than the caller
+// signed for.
+func sameElection(ctx context.Context, electionID string) error {
+	c, ok := callerFrom(ctx)
+	if ok && c.ElectionID != electionID {
+		return status.Errorf(codes.PermissionDenied, "the call is signed for election %q, not %q", c.ElectionID, electionID)
+	}
+	return nil
+}
+
+func (s *Server) authenticate(ctx context.Context, method string, r role) (callauth.Caller, error) {
+	md, _ := metadata.FromIncomingContext(ctx)
+	claimed, ok := callauth.Claimed(md)
+	if !ok {
+		return callauth.Caller{}, status.Error(codes.Unauthenticated, callauth.ErrMissing.Error())
+	}
+	none := callauth.Caller{}
+	if r == roleCommittee && claimed.KeyID != election.CommitteeAuthor {
+		return none, status.Error(codes.PermissionDenied, "only the election committee may do this")
+	}
+	pub, ok := s.store.AuthorKey(claimed.ElectionID, claimed.KeyID)
+	if !ok {
+		return none, status.Errorf(codes.Unauthenticated, "%q is not enrolled in election %q: join with an enrollment code first", claimed.KeyID, claimed.ElectionID)
+	}
+	caller, err := callauth.Check(md, method, pub, s.now())
+	if err != nil {
+		return none, status.Error(codes.Unauthenticated, err.Error())
+	}
+	if caller.KeyID != election.CommitteeAuthor {
+		st, err := s.store.DeviceState(ctx, caller.ElectionID, caller.KeyID)
+		if err != nil {
+			return none, err
+		}
+		if st.Revoked {
+			return none, status.Error(codes.PermissionDenied, "this device was revoked by the committee")
+		}
+	}
+	return caller, nil
 }

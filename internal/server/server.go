@@ -52,9 +52,11 @@ func (s *Server) NewGRPCServer(hs *health.Server) *grpc.Server {
 			PermitWithoutStream: true,
 		}),
 		grpc.ChainUnaryInterceptor(s.recoverUnary, s.authUnary),
+		grpc.ChainStreamInterceptor(s.recoverStream, s.authStream),
 	)
 	doorstepv1.RegisterSyncServiceServer(gs, &syncService{s: s})
 	doorstepv1.RegisterElectionServiceServer(gs, &electionService{s: s})
+	doorstepv1.RegisterAuditServiceServer(gs, &auditService{s: s})
 	healthpb.RegisterHealthServer(gs, hs)
 	reflection.Register(gs)
 	return gs
@@ -70,6 +72,16 @@ func (s *Server) recoverUnary(ctx context.Context, req any, info *grpc.UnaryServ
 	}()
 	resp, err = handler(ctx, req)
 	return resp, toStatus(ctx, s.log, info.FullMethod, err)
+}
+
+func (s *Server) recoverStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.ErrorContext(ss.Context(), "panic in handler", "method", info.FullMethod, "panic", r, "stack", string(debug.Stack()))
+			err = status.Error(codes.Internal, "the server hit an internal error and logged it; try again, and tell the operator if it persists")
+		}
+	}()
+	return toStatus(ss.Context(), s.log, info.FullMethod, handler(srv, ss))
 }
 
 // Page tokens are opaque to clients (AIP-158); inside they are a kind and

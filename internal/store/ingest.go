@@ -346,6 +346,9 @@ func (w *writeTx) decide(p *prepared, now time.Time, after *[]func()) error {
 			return w.reject(p, now)
 		}
 		res.Status = status
+		if err := w.bucket(bucketReceipts).Put(join(res.ReceiptCode, []byte(rid)), []byte(b.Ballot.GetUnitId())); err != nil {
+			return err
+		}
 	case *doorstepv1.Record_Visit:
 		ok, err := w.applyVisit(b.Visit)
 		if err != nil {

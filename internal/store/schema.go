@@ -47,6 +47,7 @@ var (
 	bucketContested    = []byte("contested")
 	bucketProgress     = []byte("progress")
 	bucketChanges      = []byte("changes")
+	bucketReceipts     = []byte("receipts")
 )
 
 // electionBuckets are created in every election's bucket.
@@ -55,6 +56,7 @@ var electionBuckets = [][]byte{
 	bucketDevices, bucketChain, bucketGrants, bucketCommittee, bucketUnits,
 	bucketOwners, bucketBallots, bucketOutcome, bucketUnitDecision,
 	bucketOwnerState, bucketSplit, bucketContested, bucketProgress, bucketChanges,
+	bucketReceipts,
 }
 
 // Keys in the info bucket.
