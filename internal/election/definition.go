@@ -212,4 +212,3 @@ func checkText(field, s string, max int, required bool) error {
 
 // CheckText validates free text such as comments and notes.
 func CheckText(field, s string, max int) error { return checkText(field, s, max, false) }
-

@@ -123,4 +123,3 @@ func (d *Definition) Marks(sels []Selection) (marks Marks, invalid bool, err err
 	}
 	return marks, invalid, nil
 }
-

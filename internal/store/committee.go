@@ -259,6 +259,7 @@ func (w *writeTx) applyCommittee(p *prepared, a *doorstepv1.CommitteeAction, now
 		}
 		owners := int64(w.bucket(bucketOwners).Stats().KeyN)
 		totals := tally.NewTotals(w.def)
+		totals.SetRosterUnits(len(units))
 		w.totals, w.totalsDirty = totals, true
 		for _, kv := range [][2][]byte{
 			{keyRosterHash, h[:]}, {keyRosterArea, putI64(area)}, {keyRosterHead, putI64(owners)},
@@ -464,7 +465,6 @@ func (s *Store) Enroll(ctx context.Context, electionID, token string, pub ed2551
 	}
 	return id, nil
 }
-
 
 // checkElectionID keeps election ids to characters that are safe in a
 // checkpoint origin, a file name and a URL.

@@ -30,8 +30,8 @@ type prepared struct {
 	// claimedID is the record id as read from the body, verified or not:
 	// the device needs it to match answers to what it sent.
 	claimedID string
-	marks    election.Marks
-	invalid  bool // an item had too many picks
+	marks     election.Marks
+	invalid   bool // an item had too many picks
 
 	// reason is set when the record is rejected; pre* keep what prepare
 	// decided, so a retried transaction starts from the same place.
@@ -678,4 +678,3 @@ func (w *writeTx) applyVisit(v *doorstepv1.Visit) (bool, error) {
 }
 
 func hasPrefix(k, p []byte) bool { return len(k) >= len(p) && string(k[:len(p)]) == string(p) }
-

@@ -121,7 +121,6 @@ func (s *Store) Tally(ctx context.Context, electionID string) (*tally.Result, *d
 			}
 		}
 		res = tally.Decide(def, getI64(info.Get(keyRosterArea)), int(getI64(info.Get(keyRosterHead))), t)
-		res.RosterUnits = int(getI64(info.Get(keyRosterUnits)))
 		size = getI64(info.Get(keyLogSize))
 		copy(root[:], info.Get(keyLogRoot))
 		return nil

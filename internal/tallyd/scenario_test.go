@@ -21,10 +21,10 @@ var base = time.Date(2026, 11, 20, 8, 0, 0, 0, time.UTC)
 // scenarioElection is the election the end-to-end test runs: the example
 // election's shape (7 of 9 candidates, two ORDINARY motions, one SPECIAL).
 type scenarioElection struct {
-	def                    *doorstepv1.ElectionDefinition
-	units                  []election.Unit
+	def                     *doorstepv1.ElectionDefinition
+	units                   []election.Unit
 	cand, rules, roof, fund string
-	cands                  []string
+	cands                   []string
 }
 
 func loadScenario(t *testing.T, committeeKey []byte) *scenarioElection {
@@ -289,8 +289,8 @@ func TestEndToEnd(t *testing.T) {
 	}
 	cnt := func(area int64, head uint64) *doorstepv1.Count { return &doorstepv1.Count{Area: area, Headcount: head} }
 	type motion struct {
-		id                 string
-		yes, no, abstain   *doorstepv1.Count
+		id               string
+		yes, no, abstain *doorstepv1.Count
 	}
 	for _, m := range []motion{
 		{sc.rules, cnt(a(s(1), s(5), s(7), m1, s(8), s(11)), 6), cnt(a(s(4), s(6), m2), 2), cnt(a(s(9)), 1)},
