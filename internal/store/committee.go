@@ -257,7 +257,12 @@ func (w *writeTx) applyCommittee(p *prepared, a *doorstepv1.CommitteeAction, now
 		for _, u := range units {
 			area += u.Area
 		}
-		owners := int64(w.bucket(bucketOwners).Stats().KeyN)
+		// Count by walking: bucket stats miss keys written earlier in this
+		// transaction.
+		var owners int64
+		if err := w.bucket(bucketOwners).ForEach(func(_, _ []byte) error { owners++; return nil }); err != nil {
+			return 0, "", err
+		}
 		totals := tally.NewTotals(w.def)
 		totals.SetRosterUnits(len(units))
 		w.totals, w.totalsDirty = totals, true
@@ -306,9 +311,12 @@ func (w *writeTx) adjudicate(a *doorstepv1.Adjudication, seq uint64) (doorstepv1
 		if !ok {
 			return invalid, fmt.Sprintf("unit %q is not on the roster", sub.Unit.GetUnitId()), nil
 		}
+		// A decision may name a ballot that has not arrived yet: it takes
+		// effect when the ballot does, so the outcome never depends on the
+		// order records arrive in.
 		if id := sub.Unit.GetCountedRecordId(); id != "" {
-			if w.bucket(bucketBallots).Get(join(u.GetUnitId(), []byte(id))) == nil {
-				return invalid, fmt.Sprintf("record %s is not a ballot for unit %q on this server", id, u.GetUnitId()), nil
+			if err := signed.CheckRecordID("adjudication.unit.counted_record_id", id); err != nil {
+				return invalid, err.Error(), nil
 			}
 		}
 		db := w.bucket(bucketUnitDecision)

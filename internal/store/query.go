@@ -272,3 +272,17 @@ func (s *Store) CommitteeState(ctx context.Context, electionID string) (*doorste
 
 // Now is the store's clock.
 func (s *Store) Now() time.Time { return s.now() }
+
+// UnitOutcomes calls fn for every unit with ballots, in unit id order, with
+// its reconciled outcome.
+func (s *Store) UnitOutcomes(ctx context.Context, electionID string, fn func(unitID string, o tally.UnitOutcome) error) error {
+	return s.view(electionID, func(eb *bolt.Bucket) error {
+		return eb.Bucket(bucketOutcome).ForEach(func(k, v []byte) error {
+			var o tally.UnitOutcome
+			if err := o.UnmarshalBinary(v); err != nil {
+				return err
+			}
+			return fn(string(k), o)
+		})
+	})
+}

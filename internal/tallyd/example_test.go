@@ -14,7 +14,7 @@ import (
 func tsOf(t time.Time) *timestamppb.Timestamp { return timestamppb.New(t) }
 
 // exampleElection is replaced by the shipped example once it lands.
-func exampleElection(t *testing.T) (*doorstepv1.ElectionDefinition, []election.Unit) {
+func exampleElection(t testing.TB) (*doorstepv1.ElectionDefinition, []election.Unit) {
 	t.Helper()
 	var cands []*doorstepv1.Candidate
 	for i := 1; i <= 9; i++ {
