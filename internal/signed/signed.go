@@ -28,6 +28,10 @@ const (
 // of the same key.
 const signaturePrefix = "doorstep-record-v1\n"
 
+// ErrUnsupportedVersion reports a record of a format this code does not
+// read.
+var ErrUnsupportedVersion = errors.New("unsupported record format version")
+
 // ErrBadSignature reports a signature that does not match the body and key.
 var ErrBadSignature = errors.New("the signature does not match the record and the signer's key")
 
@@ -79,8 +83,11 @@ func Decode(body []byte) (*doorstepv1.Record, error) {
 	if err := proto.Unmarshal(body, rec); err != nil {
 		return nil, election.Errorf(election.CodeInvalid, "body", "is not a doorstep.v1.Record: %v", err)
 	}
-	if rec.GetFormatVersion() != FormatVersion {
-		return nil, election.Errorf(election.CodeInvalid, "format_version", "is %d; this server reads version %d", rec.GetFormatVersion(), FormatVersion)
+	switch v := rec.GetFormatVersion(); {
+	case v == 0:
+		return nil, election.Errorf(election.CodeInvalid, "format_version", "is missing: the bytes are not a Doorstep record")
+	case v != FormatVersion:
+		return nil, fmt.Errorf("%w: %w", ErrUnsupportedVersion, election.Errorf(election.CodeInvalid, "format_version", "is %d; this software reads version %d: update it", v, FormatVersion))
 	}
 	if err := CheckRecordID("record_id", rec.GetRecordId()); err != nil {
 		return nil, err

@@ -86,7 +86,7 @@ func (s *Store) prepare(electionID string, sr *doorstepv1.SignedRecord, committe
 		p.claimedID = rec.GetRecordId()
 	}
 	if err != nil {
-		if election.ErrorCode(err) == election.CodeInvalid && rec == nil && isVersionErr(err) {
+		if errors.Is(err, signed.ErrUnsupportedVersion) {
 			p.rejectf(doorstepv1.ReasonCode_REASON_CODE_UNSUPPORTED_VERSION, "%v", err)
 		} else {
 			p.rejectf(doorstepv1.ReasonCode_REASON_CODE_MALFORMED, "the record could not be read: %v", err)
@@ -172,11 +172,6 @@ func (s *Store) prepare(electionID string, sr *doorstepv1.SignedRecord, committe
 		}
 	}
 	return p
-}
-
-func isVersionErr(err error) bool {
-	var e *election.Error
-	return errors.As(err, &e) && e.Field == "format_version"
 }
 
 func checkBallotText(b *doorstepv1.Ballot) error {

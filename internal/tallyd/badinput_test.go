@@ -1,0 +1,136 @@
+package tallyd_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+
+	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
+	"github.com/doorstep-vote/doorstep/internal/election"
+	rt "github.com/doorstep-vote/doorstep/internal/recordtest"
+)
+
+// TestBadInput: every kind of bad input gets a clear error naming what is
+// wrong, and the server goes on serving.
+func TestBadInput(t *testing.T) {
+	clk := &clock{t: base}
+	h := startHarness(t, t.TempDir(), clk)
+	com := rt.NewAuthor(testElection, election.CommitteeAuthor, "committee", base.Add(-time.Hour))
+	sc := loadScenario(t, com.Public())
+	if _, err := h.elec.CreateElection(ctx(t), &doorstepv1.CreateElectionRequest{Record: com.Committee(t, rt.Define(sc.def))}); err != nil {
+		t.Fatal(err)
+	}
+
+	// Roster chunks with bad units are refused whole, naming the field.
+	good := sc.units[0]
+	rosterCases := []struct {
+		name  string
+		unit  election.Unit
+		field string
+	}{
+		{"negative area", election.Unit{ID: "9-1-101", Area: -5, OwnerKey: "o"}, "area"},
+		{"zero area", election.Unit{ID: "9-1-102", Area: 0, OwnerKey: "o"}, "area"},
+		{"empty owner key", election.Unit{ID: "9-1-103", Area: 100, OwnerKey: ""}, "owner_key"},
+		{"empty unit id", election.Unit{ID: "", Area: 100, OwnerKey: "o"}, "unit_id"},
+		{"duplicate unit id", good, "already on the roster"},
+	}
+	// good is imported first so the duplicate case has something to clash with.
+	h.committee(t, com.Committee(t, rt.Roster([]election.Unit{good})))
+	for _, tc := range rosterCases {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, err := h.elec.SubmitCommitteeRecords(ctx(t), &doorstepv1.SubmitCommitteeRecordsRequest{ElectionId: testElection,
+				Records: []*doorstepv1.SignedRecord{com.Committee(t, rt.Roster([]election.Unit{tc.unit}))}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := resp.Results[0]
+			if r.Reason != doorstepv1.ReasonCode_REASON_CODE_INVALID_ACTION || !strings.Contains(r.Message, tc.field) {
+				t.Errorf("got %v %q, want INVALID_ACTION naming %q", r.Reason, r.Message, tc.field)
+			}
+		})
+	}
+	h.committee(t, com.Committee(t, rt.Roster(sc.units[1:])), com.Committee(t, rt.Open(sc.units)), com.Committee(t, rt.Grant("tok", "")))
+	A := rt.NewAuthor(testElection, "", "device-a", base)
+	h.enroll(t, A, "tok")
+
+	// Call-level limits.
+	callCases := []struct {
+		name string
+		recs int
+		size int
+		code codes.Code
+		msg  string
+	}{
+		{"empty batch", 0, 0, codes.InvalidArgument, "empty"},
+		{"batch over 1000 records", 1001, 0, codes.ResourceExhausted, "at most 1000"},
+		{"message over 8 MiB", 1, 9 << 20, codes.ResourceExhausted, ""},
+	}
+	for _, tc := range callCases {
+		t.Run(tc.name, func(t *testing.T) {
+			recs := make([]*doorstepv1.SignedRecord, tc.recs)
+			for i := range recs {
+				recs[i] = &doorstepv1.SignedRecord{Body: make([]byte, tc.size)}
+			}
+			_, err := h.sync.PushRecords(ctx(t), &doorstepv1.PushRecordsRequest{ElectionId: testElection, Records: recs})
+			if statusCode(err) != tc.code || !strings.Contains(err.Error(), tc.msg) {
+				t.Errorf("got %v, want %v containing %q", err, tc.code, tc.msg)
+			}
+		})
+	}
+	if _, err := h.sync.PushRecords(ctx(t), &doorstepv1.PushRecordsRequest{ElectionId: "no such election!", Records: []*doorstepv1.SignedRecord{{}}}); statusCode(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "election_id") {
+		t.Errorf("bad election id: %v", err)
+	}
+	if _, err := h.sync.PushRecords(ctx(t), &doorstepv1.PushRecordsRequest{ElectionId: "other", Records: []*doorstepv1.SignedRecord{{}}}); statusCode(err) != codes.NotFound {
+		t.Errorf("unknown election: %v", err)
+	}
+
+	// Record-level problems are answered per record; the good one in the
+	// same batch is stored.
+	oversized := A.Next(t, func(r *doorstepv1.Record) {
+		r.Body = &doorstepv1.Record_Ballot{Ballot: &doorstepv1.Ballot{UnitId: sc.units[3].ID, Comment: strings.Repeat("雨", 6000)}}
+	})
+	recs := []*doorstepv1.SignedRecord{
+		{Body: []byte("\x0a\x05\xff\xfe\xfd\xfc\xfb"), Signature: []byte{1}},
+		A.Ballot(t, sc.units[1].ID, "", rt.Yes("no-such-item")),
+		A.Ballot(t, sc.units[1].ID, "", rt.Pick(sc.cand, "nobody")),
+		A.Ballot(t, sc.units[1].ID, "", rt.Yes(sc.rules), rt.No(sc.rules)),
+		A.Ballot(t, sc.units[1].ID, "", rt.Pick(sc.rules, sc.cands[0])),
+		oversized,
+		A.Ballot(t, sc.units[2].ID, "", rt.Yes(sc.rules)),
+	}
+	res := h.push(t, recs...)
+	wantReasons := []doorstepv1.ReasonCode{
+		doorstepv1.ReasonCode_REASON_CODE_MALFORMED,
+		doorstepv1.ReasonCode_REASON_CODE_INVALID_SELECTION,
+		doorstepv1.ReasonCode_REASON_CODE_INVALID_SELECTION,
+		doorstepv1.ReasonCode_REASON_CODE_INVALID_SELECTION,
+		doorstepv1.ReasonCode_REASON_CODE_INVALID_SELECTION,
+		doorstepv1.ReasonCode_REASON_CODE_TOO_LARGE,
+		doorstepv1.ReasonCode_REASON_CODE_UNSPECIFIED,
+	}
+	wantWords := []string{"could not be read", "unknown item id", "unknown candidate", "answered twice", "is a motion", "limit", ""}
+	for i, r := range res {
+		if r.Reason != wantReasons[i] || !strings.Contains(r.Message, wantWords[i]) {
+			t.Errorf("record %d: got %v %q, want %v with %q", i, r.Reason, r.Message, wantReasons[i], wantWords[i])
+		}
+	}
+	if res[6].Status != doorstepv1.RecordStatus_RECORD_STATUS_ACCEPTED {
+		t.Errorf("the good record in a bad batch: %v", res[6])
+	}
+	// Rejections are logged once: sending them again adds nothing.
+	size := h.checkpointSize(t)
+	for i, r := range h.push(t, recs...) {
+		if !r.Replayed {
+			t.Errorf("record %d resent: not answered from the log: %v", i, r)
+		}
+	}
+	if got := h.checkpointSize(t); got != size {
+		t.Errorf("resending rejected records grew the log from %d to %d", size, got)
+	}
+	// Still serving.
+	if _, err := h.sync.GetServerInfo(ctx(t), &doorstepv1.GetServerInfoRequest{}); err != nil {
+		t.Errorf("server stopped serving: %v", err)
+	}
+}
