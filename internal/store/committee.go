@@ -213,23 +213,19 @@ func (w *writeTx) applyCommittee(p *prepared, a *doorstepv1.CommitteeAction, now
 		if r.GetDeviceId() == election.CommitteeAuthor {
 			return invalid, "the committee key cannot be revoked here", nil
 		}
-		db := w.bucket(bucketDevices)
-		v := db.Get([]byte(r.GetDeviceId()))
-		if v == nil {
-			return invalid, fmt.Sprintf("device %q is not enrolled", r.GetDeviceId()), nil
-		}
-		dev, err := decodeDevice(v)
+		dev, err := w.device(r.GetDeviceId())
 		if err != nil {
 			return 0, "", err
+		}
+		if dev == nil {
+			return invalid, fmt.Sprintf("device %q is not enrolled", r.GetDeviceId()), nil
 		}
 		dev.revoked = true
 		dev.revokedAfter = r.GetAfterSeq()
 		if r.GetAfterSeq() == 0 {
 			dev.revokedAfter = dev.maxSeq
 		}
-		if err := db.Put([]byte(r.GetDeviceId()), dev.encode()); err != nil {
-			return 0, "", err
-		}
+		w.saveDevice(r.GetDeviceId(), dev)
 	case *doorstepv1.CommitteeAction_Open:
 		if w.state != stateDefined {
 			return invalid, "the election is already open or closed", nil

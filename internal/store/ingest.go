@@ -275,15 +275,13 @@ func (w *writeTx) decide(p *prepared, now time.Time, after *[]func()) error {
 		return w.reject(p, now)
 	}
 	author := p.rec.GetAuthorId()
-	db := w.bucket(bucketDevices)
-	dv := db.Get([]byte(author))
-	if dv == nil {
-		p.rejectf(doorstepv1.ReasonCode_REASON_CODE_UNKNOWN_DEVICE, "device %q is not enrolled in this election", author)
-		return w.reject(p, now)
-	}
-	dev, err := decodeDevice(dv)
+	dev, err := w.device(author)
 	if err != nil {
 		return err
+	}
+	if dev == nil {
+		p.rejectf(doorstepv1.ReasonCode_REASON_CODE_UNKNOWN_DEVICE, "device %q is not enrolled in this election", author)
+		return w.reject(p, now)
 	}
 	seq := p.rec.GetAuthorSeq()
 	if dev.revoked && seq > dev.revokedAfter {
@@ -459,9 +457,8 @@ func (w *writeTx) reject(p *prepared, now time.Time) error {
 // chain when it fits there without contradiction.
 func (w *writeTx) takeChainSlot(p *prepared) error {
 	author, seq := p.rec.GetAuthorId(), p.rec.GetAuthorSeq()
-	dv := w.bucket(bucketDevices).Get([]byte(author))
-	if dv == nil {
-		return nil
+	if dev, err := w.device(author); dev == nil || err != nil {
+		return err
 	}
 	cb := w.bucket(bucketChain)
 	if cb.Get(chainKey(author, seq)) != nil {
@@ -486,10 +483,12 @@ func (w *writeTx) takeChainSlot(p *prepared) error {
 
 // advanceDevice moves the author's high-water marks past seq.
 func (w *writeTx) advanceDevice(author string, seq uint64) error {
-	db := w.bucket(bucketDevices)
-	dev, err := decodeDevice(db.Get([]byte(author)))
+	dev, err := w.device(author)
 	if err != nil {
 		return err
+	}
+	if dev == nil {
+		return fmt.Errorf("store: device %q vanished", author)
 	}
 	if seq > dev.maxSeq {
 		dev.maxSeq = seq
@@ -503,7 +502,8 @@ func (w *writeTx) advanceDevice(author string, seq uint64) error {
 		dev.contiguous++
 		dev.contigHash = append(dev.contigHash[:0], v[:32]...)
 	}
-	return db.Put([]byte(author), dev.encode())
+	w.saveDevice(author, dev)
+	return nil
 }
 
 func (w *writeTx) unit(id string) (*doorstepv1.Unit, bool, error) {

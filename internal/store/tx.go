@@ -29,6 +29,8 @@ type writeTx struct {
 	totals      *tally.Totals
 	totalsDirty bool
 	owners      map[string]*tally.OwnerState
+	devices     map[string]*device // read or changed in this transaction
+	dirtyDevs   map[string]bool
 	unitsSeen   int64
 
 	logSize  int64
@@ -38,7 +40,8 @@ type writeTx struct {
 }
 
 func (s *Store) beginElection(tx *bolt.Tx, id string) (*writeTx, error) {
-	w := &writeTx{s: s, tx: tx, id: id, owners: make(map[string]*tally.OwnerState)}
+	w := &writeTx{s: s, tx: tx, id: id, owners: make(map[string]*tally.OwnerState),
+		devices: make(map[string]*device), dirtyDevs: make(map[string]bool)}
 	eb := tx.Bucket(bucketElections).Bucket([]byte(id))
 	if eb == nil {
 		return w, nil // CreateElection makes it
@@ -169,6 +172,29 @@ func (w *writeTx) ownerState(key string) (*tally.OwnerState, error) {
 	return o, nil
 }
 
+// device returns an author's device record, or nil if it is not enrolled.
+// Changes go through saveDevice and are written once, in finish.
+func (w *writeTx) device(id string) (*device, error) {
+	if d := w.devices[id]; d != nil {
+		return d, nil
+	}
+	v := w.bucket(bucketDevices).Get([]byte(id))
+	if v == nil {
+		return nil, nil
+	}
+	d, err := decodeDevice(v)
+	if err != nil {
+		return nil, err
+	}
+	w.devices[id] = d
+	return d, nil
+}
+
+func (w *writeTx) saveDevice(id string, d *device) {
+	w.devices[id] = d
+	w.dirtyDevs[id] = true
+}
+
 // nextChange numbers a change of a unit's progress for ListUnitStatus.
 func (w *writeTx) setProgress(unitID string, update func(p *progress)) error {
 	b := w.bucket(bucketProgress)
@@ -204,6 +230,12 @@ func (w *writeTx) finish() error {
 			return err
 		}
 		if err := info.Put(keyTotals, v); err != nil {
+			return err
+		}
+	}
+	db := w.bucket(bucketDevices)
+	for id := range w.dirtyDevs {
+		if err := db.Put([]byte(id), w.devices[id].encode()); err != nil {
 			return err
 		}
 	}
