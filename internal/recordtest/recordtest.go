@@ -5,6 +5,7 @@
 package recordtest
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/binary"
@@ -17,6 +18,7 @@ import (
 
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
 	"github.com/doorstep-vote/doorstep/internal/election"
+	"github.com/doorstep-vote/doorstep/internal/enrollcode"
 	"github.com/doorstep-vote/doorstep/internal/signed"
 )
 
@@ -158,10 +160,27 @@ func Close() *doorstepv1.CommitteeAction {
 	return &doorstepv1.CommitteeAction{Action: &doorstepv1.CommitteeAction_Close{Close: &doorstepv1.CloseElection{}}}
 }
 
-// Grant makes an enrollment grant for token.
-func Grant(token, label string) *doorstepv1.CommitteeAction {
-	h := sha256.Sum256([]byte(token))
-	return &doorstepv1.CommitteeAction{Action: &doorstepv1.CommitteeAction_Enrollment{Enrollment: &doorstepv1.EnrollmentGrant{TokenSha256: h[:], Label: label}}}
+// Token returns a valid enrollment token derived from name, so tests can
+// refer to tokens by name.
+func Token(name string) string {
+	h := sha256.Sum256([]byte("token:" + name))
+	tok, err := enrollcode.NewToken(bytes.NewReader(h[:]))
+	if err != nil {
+		panic(err)
+	}
+	return tok
+}
+
+// Grant makes an enrollment grant for the token Token(name).
+func Grant(name, label string) *doorstepv1.CommitteeAction { return GrantToken(Token(name), label) }
+
+// GrantToken makes an enrollment grant for a token.
+func GrantToken(token, label string) *doorstepv1.CommitteeAction {
+	h, err := enrollcode.TokenHash(token)
+	if err != nil {
+		panic(err)
+	}
+	return &doorstepv1.CommitteeAction{Action: &doorstepv1.CommitteeAction_Enrollment{Enrollment: &doorstepv1.EnrollmentGrant{TokenSha256: h, Label: label}}}
 }
 
 // Revoke makes a revocation.

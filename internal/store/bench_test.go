@@ -122,7 +122,7 @@ func fillStore(b *testing.B, n int) (*store.Store, time.Duration, string) {
 	devs := make([]*rt.Author, devices)
 	for i := range devs {
 		devs[i] = rt.NewAuthor(eid, "", fmt.Sprint("d", i), t0)
-		id, err := s.Enroll(ctx, eid, fmt.Sprint("tok", i), devs[i].Public(), "")
+		id, err := s.Enroll(ctx, eid, rt.Token(fmt.Sprint("tok", i)), devs[i].Public(), "")
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -14,6 +14,7 @@ import (
 
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
 	"github.com/doorstep-vote/doorstep/internal/election"
+	"github.com/doorstep-vote/doorstep/internal/enrollcode"
 	"github.com/doorstep-vote/doorstep/internal/signed"
 	"github.com/doorstep-vote/doorstep/internal/tally"
 )
@@ -420,7 +421,10 @@ func (s *Store) Enroll(ctx context.Context, electionID, token string, pub ed2551
 	if s.cached(electionID) == nil {
 		return "", election.Errorf(election.CodeNotFound, "election_id", "there is no election %q on this server", electionID)
 	}
-	th := sha256.Sum256([]byte(token))
+	th, err := enrollcode.TokenHash(token)
+	if err != nil {
+		return "", election.Errorf(election.CodePermissionDenied, "enrollment_token", "this enrollment code is not valid: %v", err)
+	}
 	id := DeviceID(pub)
 	j := &job{election: electionID, records: 1}
 	j.run = func(w *writeTx) error {
@@ -428,7 +432,7 @@ func (s *Store) Enroll(ctx context.Context, electionID, token string, pub ed2551
 			return election.Errorf(election.CodeFailedPrecondition, "election_id", "the election is closed; no new devices can enroll")
 		}
 		gb := w.bucket(bucketGrants)
-		v := gb.Get(th[:])
+		v := gb.Get(th)
 		if v == nil {
 			return election.Errorf(election.CodePermissionDenied, "enrollment_token", "this enrollment code is not known: ask the committee for a new one")
 		}
@@ -453,7 +457,7 @@ func (s *Store) Enroll(ctx context.Context, electionID, token string, pub ed2551
 			return err
 		}
 		g.usedBy = id
-		if err := gb.Put(th[:], encodeGrant(g)); err != nil {
+		if err := gb.Put(th, encodeGrant(g)); err != nil {
 			return err
 		}
 		_, err = w.appendLog(&doorstepv1.LogEntry{

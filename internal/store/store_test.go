@@ -81,7 +81,7 @@ func setup(t testing.TB, s *store.Store, com *rt.Author, units []election.Unit, 
 		}
 	}
 	for i, d := range devs {
-		id, err := s.Enroll(ctx, eid, fmt.Sprint("tok", i), d.Public(), "")
+		id, err := s.Enroll(ctx, eid, rt.Token(fmt.Sprint("tok", i)), d.Public(), "")
 		if err != nil {
 			t.Fatal(err)
 		}

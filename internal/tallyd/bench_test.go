@@ -66,7 +66,7 @@ func benchElection(tb testing.TB, dir string, units, devices int) (*tallyd.Serve
 		tok := fmt.Sprintf("token-%d", i)
 		submit(com.Committee(tb, rt.Grant(tok, tok)))
 		devs[i] = rt.NewAuthor(testElection, "", fmt.Sprintf("device-%d", i), now)
-		resp, err := sc.Enroll(ctx, &doorstepv1.EnrollRequest{ElectionId: testElection, EnrollmentToken: tok, DevicePublicKey: devs[i].Public()})
+		resp, err := sc.Enroll(ctx, &doorstepv1.EnrollRequest{ElectionId: testElection, EnrollmentToken: rt.Token(tok), DevicePublicKey: devs[i].Public()})
 		if err != nil {
 			tb.Fatal(err)
 		}

@@ -143,7 +143,7 @@ func TestEndToEnd(t *testing.T) {
 		h.enroll(t, x.a, x.tok)
 	}
 	// A used token is refused to another key.
-	if _, err := h.sync.Enroll(ctx(t), &doorstepv1.EnrollRequest{ElectionId: testElection, EnrollmentToken: "token-a", DevicePublicKey: D.Public()}); statusCode(err) != 7 /* PermissionDenied */ {
+	if _, err := h.sync.Enroll(ctx(t), &doorstepv1.EnrollRequest{ElectionId: testElection, EnrollmentToken: rt.Token("token-a"), DevicePublicKey: D.Public()}); statusCode(err) != 7 /* PermissionDenied */ {
 		t.Errorf("reused token: got %v, want PermissionDenied", err)
 	}
 

@@ -1,0 +1,531 @@
+package cli
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
+	"github.com/doorstep-vote/doorstep/internal/device"
+	"github.com/doorstep-vote/doorstep/internal/election"
+	"github.com/doorstep-vote/doorstep/internal/enrollcode"
+)
+
+// This file holds the canvasser's commands (doorstep canvass …). Each works
+// on one device folder; all but join and sync work with no server at all.
+
+// canvassOffline is what a canvasser is told whenever the server cannot be
+// reached: nothing is lost.
+const canvassOffline = "saved on this device; will sync when the server is reachable"
+
+func canvassCommands() []*Command {
+	return []*Command{
+		{Name: "join", Summary: "join an election with the committee's enrollment code", Usage: "[flags] CODE", Run: runCanvassJoin},
+		{Name: "record", Summary: "record a ballot or a visit at one unit", Usage: "--unit UNIT (--choice ITEM=yes|no|abstain … | --visit OUTCOME) [flags]", Run: runCanvassRecord},
+		{Name: "revise", Summary: "record a new ballot that replaces an earlier one for the unit", Usage: "--unit UNIT --choice … [--supersedes RECORD_ID] [flags]", Run: runCanvassRevise},
+		{Name: "sync", Summary: "send saved records to the server and refresh the walk list", Usage: "[flags]", Run: runCanvassSync},
+		{Name: "status", Summary: "show what this device holds and how its sync stands", Usage: "[flags]", Run: runCanvassStatus},
+		{Name: "walk", Summary: "walk a route door to door, recording as you go", Usage: "[--buildings 1,2 | --units U1,U2] [flags]", Run: runCanvassWalk},
+	}
+}
+
+// demoCommand is replaced by the demo's own file when it lands.
+func demoCommand() *Command {
+	return &Command{Name: "demo", Summary: "play a rainy canvassing day end to end"}
+}
+
+// cvFlags are the flags every canvass command shares.
+type cvFlags struct {
+	name string
+	dir  string
+}
+
+func newCvFlags(env *Env, name, usage, summary string) (*flag.FlagSet, *cvFlags) {
+	fs := NewFlags(env, "canvass "+name, usage, summary)
+	f := &cvFlags{}
+	def := env.Getenv("DOORSTEP_DEVICE")
+	if def == "" {
+		def = "default"
+	}
+	fs.StringVar(&f.name, "device", def, "device name: its folder is <config>/devices/NAME (env DOORSTEP_DEVICE)")
+	fs.StringVar(&f.dir, "device-dir", env.Getenv("DOORSTEP_DEVICE_DIR"), "device folder, overriding --device (env DOORSTEP_DEVICE_DIR)")
+	return fs, f
+}
+
+func (f *cvFlags) folder(env *Env) (string, error) {
+	if f.dir != "" {
+		return f.dir, nil
+	}
+	if err := election.CheckID("--device", f.name); err != nil || strings.ContainsAny(f.name, `/\`) || f.name == "." || f.name == ".." {
+		return "", fmt.Errorf("--device %q: a device name is one word without slashes, e.g. volunteer-1", f.name)
+	}
+	return filepath.Join(env.ConfigDir, "devices", f.name), nil
+}
+
+// open opens the device folder the flags name.
+func (f *cvFlags) open(env *Env) (*device.Device, error) {
+	dir, err := f.folder(env)
+	if err != nil {
+		return nil, err
+	}
+	return device.Open(dir, device.Options{Logger: env.Logger, Now: env.Now})
+}
+
+// cvList is a flag that may be given several times; each value may also
+// hold several entries separated by commas when split is set.
+type cvList struct {
+	vals  []string
+	split bool
+}
+
+func (l *cvList) String() string { return strings.Join(l.vals, ",") }
+
+func (l *cvList) Set(s string) error {
+	if !l.split {
+		l.vals = append(l.vals, s)
+		return nil
+	}
+	for part := range strings.SplitSeq(s, ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			l.vals = append(l.vals, part)
+		}
+	}
+	return nil
+}
+
+func cvUsage(env *Env, format string, args ...any) error {
+	fmt.Fprintf(env.Stderr, format+"\n", args...)
+	return ErrUsage
+}
+
+func runCanvassJoin(ctx context.Context, env *Env, args []string) error {
+	fs, f := newCvFlags(env, "join", "[flags] CODE",
+		"Join an election: makes this device's key, checks the server against the fingerprint in the code,\n"+
+			"enrolls with the code's one-time token and fetches the election and its roster.")
+	label := fs.String("label", "", "a name for this device the committee sees (default: the device name)")
+	if err := ParseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return cvUsage(env, "doorstep canvass join: give the enrollment code from the committee (one argument; quote it)")
+	}
+	code, err := enrollcode.Parse(fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	if *label == "" {
+		*label = f.name
+	}
+	d, err := f.open(env)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	enr, err := d.Join(ctx, code, *label)
+	if err != nil {
+		if device.IsUnreachable(err) && enr.DeviceID == "" {
+			return fmt.Errorf("%w: check the network and the server address in the code, then run join again", err)
+		}
+		return err
+	}
+	def, roster, err := d.Election()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "Joined election %s (%s) as device %s.\n", enr.ElectionID, def.Title, enr.DeviceID)
+	fmt.Fprintf(env.Stdout, "Server %s, key %s.\n", enr.Server, enr.Fingerprint)
+	if roster == nil {
+		fmt.Fprintln(env.Stdout, "The committee has not imported the roster yet: run `doorstep canvass sync` before walking.")
+	} else {
+		fmt.Fprintf(env.Stdout, "Roster: %d units in %d buildings; %d items on the ballot.\n", len(roster.Units()), cvBuildings(roster), len(def.Items))
+	}
+	fmt.Fprintf(env.Stdout, "Device folder: %s\n", d.Dir())
+	return nil
+}
+
+func cvBuildings(r *election.Roster) int {
+	seen := map[string]bool{}
+	for _, u := range r.Units() {
+		seen[device.Building(u)] = true
+	}
+	return len(seen)
+}
+
+// ballotFlags are record's and revise's ballot flags.
+type ballotFlags struct {
+	unit       string
+	choices    cvList
+	picks      cvList
+	signer     string
+	proxyRef   string
+	signerName string
+	comment    string
+}
+
+func (b *ballotFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&b.unit, "unit", "", "the unit, e.g. 3-2-501 (required)")
+	fs.Var(&b.choices, "choice", "answer to a motion, ITEM=yes|no|abstain (repeat for each motion)")
+	fs.Var(&b.picks, "pick", "picks in a candidate election, ITEM=CANDIDATE,CANDIDATE (repeat for each election; ITEM= picks none)")
+	fs.StringVar(&b.signer, "signer", "owner", "who signed: owner, co-owner or proxy")
+	fs.StringVar(&b.proxyRef, "proxy-ref", "", "the proxy document's reference (with --signer proxy)")
+	fs.StringVar(&b.signerName, "signer-name", "", "the signer's name, if they gave it")
+	fs.StringVar(&b.comment, "comment", "", "the resident's comments and suggestions")
+}
+
+func (b *ballotFlags) ballot() (device.Ballot, error) {
+	out := device.Ballot{UnitID: b.unit, ProxyRef: b.proxyRef, SignerName: b.signerName, Comment: b.comment}
+	var err error
+	if out.Signer, err = cvSigner(b.signer); err != nil {
+		return device.Ballot{}, err
+	}
+	for _, c := range b.choices.vals {
+		item, answer, ok := strings.Cut(c, "=")
+		if !ok || item == "" {
+			return device.Ballot{}, fmt.Errorf("--choice %q: write ITEM=yes, ITEM=no or ITEM=abstain", c)
+		}
+		choice, ok := cvChoice(answer)
+		if !ok {
+			return device.Ballot{}, fmt.Errorf("--choice %q: the answer must be yes, no or abstain", c)
+		}
+		out.Selections = append(out.Selections, election.Selection{ItemID: item, Choice: choice})
+	}
+	for _, p := range b.picks.vals {
+		item, list, ok := strings.Cut(p, "=")
+		if !ok || item == "" {
+			return device.Ballot{}, fmt.Errorf("--pick %q: write ITEM=CANDIDATE,CANDIDATE", p)
+		}
+		var cands []string
+		for c := range strings.SplitSeq(list, ",") {
+			if c = strings.TrimSpace(c); c != "" {
+				cands = append(cands, c)
+			}
+		}
+		out.Selections = append(out.Selections, election.Selection{ItemID: item, Candidates: cands})
+	}
+	return out, nil
+}
+
+func cvSigner(s string) (doorstepv1.SignerKind, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "owner", "业主":
+		return doorstepv1.SignerKind_SIGNER_KIND_OWNER, nil
+	case "co-owner", "coowner", "共有人":
+		return doorstepv1.SignerKind_SIGNER_KIND_CO_OWNER, nil
+	case "proxy", "代理人":
+		return doorstepv1.SignerKind_SIGNER_KIND_PROXY, nil
+	}
+	return 0, fmt.Errorf("signer %q: say owner, co-owner or proxy", s)
+}
+
+func cvChoice(s string) (election.Choice, bool) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "yes", "y", "同意":
+		return election.ChoiceYes, true
+	case "no", "n", "反对", "不同意":
+		return election.ChoiceNo, true
+	case "abstain", "a", "弃权":
+		return election.ChoiceAbstain, true
+	}
+	return 0, false
+}
+
+var cvOutcomes = []struct {
+	name    string
+	outcome doorstepv1.VisitOutcome
+	label   string
+}{
+	{"not-home", doorstepv1.VisitOutcome_VISIT_OUTCOME_NOT_HOME, "not home"},
+	{"refused", doorstepv1.VisitOutcome_VISIT_OUTCOME_REFUSED, "refused"},
+	{"ballot-left", doorstepv1.VisitOutcome_VISIT_OUTCOME_BALLOT_LEFT, "ballot left"},
+	{"moved", doorstepv1.VisitOutcome_VISIT_OUTCOME_MOVED, "moved"},
+}
+
+func cvOutcome(s string) (doorstepv1.VisitOutcome, bool) {
+	s = strings.ToLower(strings.TrimSpace(s))
+	for i, o := range cvOutcomes {
+		if s == o.name || s == o.label || s == fmt.Sprint(i+1) {
+			return o.outcome, true
+		}
+	}
+	return 0, false
+}
+
+func cvOutcomeLabel(o doorstepv1.VisitOutcome) string {
+	for _, c := range cvOutcomes {
+		if c.outcome == o {
+			return c.label
+		}
+	}
+	return "visited"
+}
+
+func runCanvassRecord(ctx context.Context, env *Env, args []string) error {
+	fs, f := newCvFlags(env, "record", "--unit UNIT (--choice ITEM=yes|no|abstain … | --visit OUTCOME) [flags]",
+		"Record one unit's ballot, or a visit that produced none, on this device. Needs no network:\n"+
+			"the record is signed and saved to disk before this command says so.")
+	var b ballotFlags
+	b.register(fs)
+	visit := fs.String("visit", "", "record a visit instead of a ballot: not-home, refused, ballot-left or moved")
+	note := fs.String("note", "", "a note about the visit")
+	if err := ParseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 0 {
+		return cvUsage(env, "doorstep canvass record: unexpected argument %q (the unit goes in --unit)", fs.Arg(0))
+	}
+	if b.unit == "" {
+		return cvUsage(env, "doorstep canvass record: --unit is required")
+	}
+	d, err := f.open(env)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if *visit != "" {
+		if len(b.choices.vals) > 0 || len(b.picks.vals) > 0 || b.comment != "" {
+			return cvUsage(env, "doorstep canvass record: --visit records a call without a ballot; leave out --choice, --pick and --comment (use --note)")
+		}
+		outcome, ok := cvOutcome(*visit)
+		if !ok {
+			return cvUsage(env, "doorstep canvass record: --visit %q: say not-home, refused, ballot-left or moved", *visit)
+		}
+		s, err := d.RecordVisit(ctx, device.Visit{UnitID: b.unit, Outcome: outcome, Note: *note})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(env.Stdout, "Saved on this device: visit to %s (%s), record #%d.\n", b.unit, cvOutcomeLabel(outcome), s.Seq)
+		cvSavedTail(env, d, s)
+		return nil
+	}
+	if *note != "" {
+		return cvUsage(env, "doorstep canvass record: --note goes with --visit; a ballot's free text is --comment")
+	}
+	ballot, err := b.ballot()
+	if err != nil {
+		return cvUsage(env, "doorstep canvass record: %v", err)
+	}
+	s, err := d.RecordBallot(ctx, ballot)
+	if err != nil {
+		return err
+	}
+	cvPrintBallotSaved(env, d, b.unit, s)
+	return nil
+}
+
+func runCanvassRevise(ctx context.Context, env *Env, args []string) error {
+	fs, f := newCvFlags(env, "revise", "--unit UNIT --choice … [--supersedes RECORD_ID] [flags]",
+		"Record a new ballot for a unit whose owner changed their mind. It replaces this device's latest\n"+
+			"ballot for the unit, or the ballot --supersedes names (e.g. one another device recorded).")
+	var b ballotFlags
+	b.register(fs)
+	supersedes := fs.String("supersedes", "", "record id of the ballot this one replaces (default: this device's latest for the unit)")
+	if err := ParseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 0 {
+		return cvUsage(env, "doorstep canvass revise: unexpected argument %q", fs.Arg(0))
+	}
+	if b.unit == "" {
+		return cvUsage(env, "doorstep canvass revise: --unit is required")
+	}
+	ballot, err := b.ballot()
+	if err != nil {
+		return cvUsage(env, "doorstep canvass revise: %v", err)
+	}
+	ballot.Supersedes = *supersedes
+	d, err := f.open(env)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	s, err := d.ReviseBallot(ctx, ballot)
+	if err != nil {
+		return err
+	}
+	cvPrintBallotSaved(env, d, b.unit, s)
+	return nil
+}
+
+func cvPrintBallotSaved(env *Env, d *device.Device, unit string, s device.Saved) {
+	fmt.Fprintf(env.Stdout, "Saved on this device: ballot for %s, record #%d (%s).\n", unit, s.Seq, s.RecordID)
+	fmt.Fprintf(env.Stdout, "Receipt code: %s (the household can check with it that its ballot is in the log)\n", s.Receipt)
+	for _, item := range s.InvalidItems {
+		fmt.Fprintf(env.Stdout, "Note: item %s has more picks than seats, so it is invalid on this ballot; the rest counts.\n", item)
+	}
+	cvSavedTail(env, d, s)
+}
+
+func cvSavedTail(env *Env, d *device.Device, s device.Saved) {
+	for _, w := range s.Warnings {
+		fmt.Fprintf(env.Stdout, "Warning: %s\n", w)
+	}
+	if st, err := d.Status(); err == nil {
+		fmt.Fprintf(env.Stdout, "%d waiting to sync: run `doorstep canvass sync` where the server is reachable.\n", st.Pending)
+	}
+}
+
+func runCanvassSync(ctx context.Context, env *Env, args []string) error {
+	fs, f := newCvFlags(env, "sync", "[flags]",
+		"Send every saved record the server lacks, keep its answers, and refresh the walk list.\n"+
+			"Retries with backoff; a failed sync loses nothing and the next one resumes.")
+	attempts := fs.Int("attempts", 3, "how many times to try before giving up")
+	if err := ParseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 0 || *attempts < 1 {
+		return cvUsage(env, "doorstep canvass sync: takes no arguments; --attempts must be at least 1")
+	}
+	d, err := f.open(env)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	rep, err := d.Sync(ctx, *attempts)
+	cvPrintSync(env, rep)
+	if err != nil {
+		if device.IsUnreachable(err) {
+			return fmt.Errorf("%s (%d waiting; %v)", canvassOffline, rep.Pending, err)
+		}
+		return err
+	}
+	return nil
+}
+
+func cvPrintSync(env *Env, rep device.SyncReport) {
+	w := env.Stdout
+	if rep.Pushed > 0 || rep.Answered > 0 {
+		fmt.Fprintf(w, "Sent %d records; the server answered for %d: %s.\n", rep.Pushed, rep.Answered, cvStatusCounts(rep.Statuses))
+	}
+	for _, a := range rep.Rejected {
+		cvPrintRejected(w, a)
+	}
+	if rep.CommitteeRecords > 0 {
+		fmt.Fprintf(w, "%d new records from the committee.\n", rep.CommitteeRecords)
+	}
+	if rep.UnitsUpdated > 0 {
+		fmt.Fprintf(w, "Walk list: %d unit updates.\n", rep.UnitsUpdated)
+	}
+	for _, warn := range rep.Warnings {
+		fmt.Fprintf(w, "Warning: %s\n", warn)
+	}
+	if cp := rep.Checkpoint; cp != nil {
+		fmt.Fprintf(w, "Ballot log checkpoint: %d entries, root %x.\n", cp.GetSize(), cp.GetRootHash())
+	}
+	if rep.Pending == 0 {
+		fmt.Fprintln(w, "Nothing waits to sync.")
+	} else {
+		fmt.Fprintf(w, "%d records still wait to sync.\n", rep.Pending)
+	}
+}
+
+func cvStatusCounts(m map[doorstepv1.RecordStatus]int) string {
+	if len(m) == 0 {
+		return "none"
+	}
+	keys := make([]doorstepv1.RecordStatus, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	parts := make([]string, 0, len(keys))
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%d %s", m[k], cvEnum(k.String(), "RECORD_STATUS_")))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func cvEnum(s, prefix string) string {
+	return strings.ReplaceAll(strings.ToLower(strings.TrimPrefix(s, prefix)), "_", " ")
+}
+
+func cvPrintRejected(w io.Writer, a device.Answer) {
+	fmt.Fprintf(w, "Rejected: record #%d (%s): %s: %s\n", a.Seq, a.Result.GetRecordId(),
+		cvEnum(a.Result.GetReason().String(), "REASON_CODE_"), a.Result.GetMessage())
+}
+
+func runCanvassStatus(ctx context.Context, env *Env, args []string) error {
+	fs, f := newCvFlags(env, "status", "[flags]", "Show what this device holds: records waiting to sync, the server's answers, the last sync,\nthe last ballot log checkpoint and the clock offset.")
+	if err := ParseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 0 {
+		return cvUsage(env, "doorstep canvass status: takes no arguments")
+	}
+	d, err := f.open(env)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	st, err := d.Status()
+	if err != nil {
+		return err
+	}
+	w := env.Stdout
+	fmt.Fprintf(w, "Device folder: %s\n", st.Dir)
+	if !st.Enrolled {
+		fmt.Fprintln(w, "This device has not joined an election: run `doorstep canvass join CODE` with the committee's code.")
+		return nil
+	}
+	e := st.Enrollment
+	fmt.Fprintf(w, "Device %s (%s) in election %s", e.DeviceID, e.Label, e.ElectionID)
+	if st.Title != "" {
+		fmt.Fprintf(w, ": %s", st.Title)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "Server: %s (key %s)\n", e.Server, e.Fingerprint)
+	switch {
+	case !st.ClosedAt.IsZero():
+		fmt.Fprintf(w, "Election: closed at %s (as of the last sync)\n", st.ClosedAt.In(time.Local).Format("2006-01-02 15:04"))
+	case st.Opened:
+		fmt.Fprintln(w, "Election: open (as of the last sync)")
+	default:
+		fmt.Fprintln(w, "Election: not open yet (as of the last sync)")
+	}
+	fmt.Fprintf(w, "Roster: %d units\n", st.RosterUnits)
+	answered := 0
+	for _, n := range st.Answered {
+		answered += n
+	}
+	fmt.Fprintf(w, "Records made here: %d; waiting to sync (pending): %d; acknowledged by the server: %d", st.Records, st.Pending, answered)
+	if answered > 0 {
+		fmt.Fprintf(w, " (%s)", cvStatusCounts(st.Answered))
+	}
+	fmt.Fprintln(w)
+	for _, a := range st.Rejected {
+		cvPrintRejected(w, a)
+	}
+	now := env.Now()
+	if st.LastSync.IsZero() {
+		fmt.Fprintln(w, "Last sync: never")
+	} else {
+		fmt.Fprintf(w, "Last sync: %s (%s ago)\n", st.LastSync.In(time.Local).Format("2006-01-02 15:04:05"), now.Sub(st.LastSync).Round(time.Second))
+	}
+	if st.LastError != "" {
+		fmt.Fprintf(w, "Last attempt, %s: %s\n", st.LastAttempt.In(time.Local).Format("2006-01-02 15:04:05"), st.LastError)
+	}
+	if cp := st.Checkpoint; cp != nil {
+		fmt.Fprintf(w, "Last checkpoint: %d entries, root %x\n", cp.GetSize(), cp.GetRootHash())
+	} else {
+		fmt.Fprintln(w, "Last checkpoint: none yet")
+	}
+	fmt.Fprintf(w, "Clock: %s\n", cvOffset(st.ClockOffset, st.OffsetKnown))
+	return nil
+}
+
+// cvOffset describes the server's clock minus this device's.
+func cvOffset(off time.Duration, known bool) string {
+	switch {
+	case !known:
+		return "offset unknown until the first sync"
+	case off > -time.Second && off < time.Second:
+		return fmt.Sprintf("within a second of the server's (offset %v)", off)
+	case off > 0:
+		return fmt.Sprintf("this device is %v behind the server (offset +%v)", off, off)
+	}
+	return fmt.Sprintf("this device is %v ahead of the server (offset %v)", -off, off)
+}
