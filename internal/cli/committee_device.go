@@ -1,0 +1,207 @@
+package cli
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+	"rsc.io/qr"
+
+	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
+	"github.com/doorstep-vote/doorstep/internal/election"
+	"github.com/doorstep-vote/doorstep/internal/enrollcode"
+)
+
+func deviceCommands() []*Command {
+	return []*Command{
+		{Name: "enroll", Summary: "make a one-time enrollment code for a canvasser's device", Usage: "--election ID [--label NAME] [flags]", Run: runDeviceEnroll},
+		{Name: "revoke", Summary: "stop accepting a device's records", Usage: "--election ID --device ID --reason TEXT [flags]", Run: runDeviceRevoke},
+	}
+}
+
+// defaultEnrollValidity is how long an enrollment code works by default.
+const defaultEnrollValidity = 72 * time.Hour
+
+func runDeviceEnroll(ctx context.Context, env *Env, args []string) error {
+	fs, f := newCmFlags(env, "device enroll", "--election ID [--label NAME] [flags]",
+		"Make a one-time enrollment code for one canvasser's device and grant it on the\nserver. The code holds the server address, the election, a secret token and the\nserver key's fingerprint; the device checks the fingerprint before it trusts the\nserver. Hand the code (or its QR) to the canvasser only.", true, true)
+	var label, public, fingerprint, qrMode string
+	var valid time.Duration
+	fs.StringVar(&label, "label", "", "who or which device the code is for, e.g. \"Wang Fang, building 3\" (logged)")
+	fs.StringVar(&public, "server-public", "", "the server address as devices reach it, HOST:PORT (default: --server)")
+	fs.StringVar(&fingerprint, "server-fingerprint", "", "the server key fingerprint to expect; the server's answer must match it")
+	fs.DurationVar(&valid, "valid", defaultEnrollValidity, "how long the code works; 0 for no expiry")
+	fs.StringVar(&qrMode, "qr", "dark", "print the code as a QR code for a terminal with a dark or light background, or none")
+	if err := f.parse(env, fs, args); err != nil {
+		return err
+	}
+	if qrMode != "dark" && qrMode != "light" && qrMode != "none" {
+		return cmUsage(env, f.name, "--qr must be dark, light or none")
+	}
+	if valid < 0 {
+		return cmUsage(env, f.name, "--valid must not be negative")
+	}
+	if err := election.CheckText("label", label, election.MaxTitleLen); err != nil {
+		return cmUsage(env, f.name, "--label: %v", err)
+	}
+	if public == "" {
+		public = f.server
+		if host, _, err := net.SplitHostPort(public); err == nil && (host == "localhost" || net.ParseIP(host).IsLoopback()) {
+			fmt.Fprintf(env.Stderr, "note: the code sends devices to %s, which is this machine only; use --server-public HOST:PORT for the address canvassers' devices reach\n", public)
+		}
+	}
+	token, err := enrollcode.NewToken(rand.Reader)
+	if err != nil {
+		return err
+	}
+	hash, err := enrollcode.TokenHash(token)
+	if err != nil {
+		return err
+	}
+	code := enrollcode.Code{Server: public, ElectionID: f.election, Token: token, Fingerprint: fingerprint}
+	if code.Fingerprint == "" {
+		code.Fingerprint = "unknown" // replaced by the server's answer below
+	}
+	if err := code.Validate(); err != nil {
+		return cmUsage(env, f.name, "%v", err)
+	}
+	s, err := openCmSession(env, f, f.election)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	info, err := s.serverInfo(ctx)
+	if err != nil {
+		return err
+	}
+	if fingerprint != "" && fingerprint != info.GetFingerprint() {
+		return fmt.Errorf("the server at %s has key fingerprint %s, not %s as --server-fingerprint says: this is not the expected server, or its key changed; stop and check with whoever runs tallyd", f.server, info.GetFingerprint(), fingerprint)
+	}
+	// The code tells devices which server to trust, so a key that changed
+	// since the election was created needs a person's confirmation.
+	if known := s.signer.State().Server; fingerprint == "" && known != nil && known.Fingerprint != "" && known.Fingerprint != info.GetFingerprint() {
+		return fmt.Errorf("the server at %s now has key fingerprint %s, but it had %s when this machine last spoke to it: if the server's key was deliberately replaced, confirm with --server-fingerprint %s; otherwise stop and check with whoever runs tallyd", f.server, info.GetFingerprint(), known.Fingerprint, info.GetFingerprint())
+	}
+	if err := s.rememberServer(info); err != nil {
+		return err
+	}
+	code.Fingerprint = info.GetFingerprint()
+	if err := code.Validate(); err != nil {
+		return fmt.Errorf("the server's fingerprint cannot go into a code: %w", err)
+	}
+	grant := &doorstepv1.EnrollmentGrant{TokenSha256: hash, Label: label}
+	if valid > 0 {
+		grant.Expires = timestamppb.New(env.Now().Add(valid))
+	}
+	results, err := s.submit(ctx, &doorstepv1.CommitteeAction{Action: &doorstepv1.CommitteeAction_Enrollment{Enrollment: grant}})
+	if err != nil {
+		return err
+	}
+	if err := cmCheckAccepted(results); err != nil {
+		return err
+	}
+	text := enrollcode.Encode(code)
+	w := env.Stdout
+	fmt.Fprintf(w, "Enrollment code for election %s", f.election)
+	if label != "" {
+		fmt.Fprintf(w, " (%s)", label)
+	}
+	fmt.Fprintf(w, ":\n\n%s\n\n", text)
+	if qrMode != "none" {
+		if err := writeQR(w, text, qrMode == "dark"); err != nil {
+			fmt.Fprintf(env.Stderr, "(no QR code: %v)\n", err)
+		} else {
+			fmt.Fprintln(w)
+		}
+	}
+	if grant.Expires != nil {
+		fmt.Fprintf(w, "It works once, until %s. ", grant.Expires.AsTime().In(env.Now().Location()).Format(time.RFC3339))
+	} else {
+		fmt.Fprintf(w, "It works once. ")
+	}
+	fmt.Fprintf(w, "The device checks the server key fingerprint %s.\n", code.Fingerprint)
+	fmt.Fprintf(w, "On the canvasser's device: doorstep canvass join '%s'\n", text)
+	return nil
+}
+
+// writeQR draws text as a QR code with half-block characters, two modules
+// a character cell. dark says the terminal background is dark, so the
+// light modules are drawn; on a light background the dark ones are.
+func writeQR(w io.Writer, text string, dark bool) error {
+	code, err := qr.Encode(text, qr.M)
+	if err != nil {
+		return err
+	}
+	const quiet = 2 // modules of margin; the background supplies the rest
+	n := code.Size
+	// ink reports whether the module at (x, y) is drawn.
+	ink := func(x, y int) bool {
+		black := x >= 0 && y >= 0 && x < n && y < n && code.Black(x, y)
+		return black != dark
+	}
+	var b strings.Builder
+	for y := -quiet; y < n+quiet; y += 2 {
+		for x := -quiet; x < n+quiet; x++ {
+			top, bottom := ink(x, y), y+1 < n+quiet && ink(x, y+1)
+			switch {
+			case top && bottom:
+				b.WriteRune('█')
+			case top:
+				b.WriteRune('▀')
+			case bottom:
+				b.WriteRune('▄')
+			default:
+				b.WriteByte(' ')
+			}
+		}
+		b.WriteByte('\n')
+	}
+	_, err = io.WriteString(w, b.String())
+	return err
+}
+
+func runDeviceRevoke(ctx context.Context, env *Env, args []string) error {
+	fs, f := newCmFlags(env, "device revoke", "--election ID --device ID --reason TEXT [flags]",
+		"Revoke a device (lost, stolen, misused): the server rejects its records numbered\nabove --after-seq and refuses its calls. The revocation is a signed, logged\ncommittee record.", true, true)
+	var device, reason string
+	var after uint64
+	fs.StringVar(&device, "device", "", "the device id, as enrollment and the tally log name it (required)")
+	fs.Uint64Var(&after, "after-seq", 0, "accept the device's records up to this number and reject later ones;\n0 keeps every record the server already holds from it")
+	fs.StringVar(&reason, "reason", "", "why, for the record (required)")
+	if err := f.parse(env, fs, args); err != nil {
+		return err
+	}
+	if err := election.CheckID("--device", device); err != nil {
+		return cmUsage(env, f.name, "%v", err)
+	}
+	if reason == "" {
+		return cmUsage(env, f.name, "--reason is required: it goes into the log for auditors")
+	}
+	if err := election.CheckText("--reason", reason, election.MaxTextLen); err != nil {
+		return cmUsage(env, f.name, "%v", err)
+	}
+	s, err := openCmSession(env, f, f.election)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	results, err := s.submit(ctx, &doorstepv1.CommitteeAction{Action: &doorstepv1.CommitteeAction_Revocation{Revocation: &doorstepv1.DeviceRevocation{DeviceId: device, AfterSeq: after, Reason: reason}}})
+	if err != nil {
+		return err
+	}
+	if err := cmCheckAccepted(results); err != nil {
+		return err
+	}
+	if after == 0 {
+		fmt.Fprintf(env.Stdout, "Revoked device %s in election %s: records it has not synced yet will be rejected.\n", device, f.election)
+	} else {
+		fmt.Fprintf(env.Stdout, "Revoked device %s in election %s: its records after number %d will be rejected.\n", device, f.election, after)
+	}
+	cmPrintCheckpoint(env, s.checkpoint)
+	return nil
+}

@@ -1,0 +1,225 @@
+package cli_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"encoding/base64"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/doorstep-vote/doorstep/cmd/doorstep/examples"
+	"github.com/doorstep-vote/doorstep/internal/cli"
+	"github.com/doorstep-vote/doorstep/internal/committee"
+)
+
+// cmEnv is the committee's machine: a config folder and environment.
+type cmEnv struct {
+	config string
+	vars   map[string]string
+}
+
+func newCmEnv(t *testing.T) *cmEnv {
+	t.Helper()
+	return &cmEnv{config: t.TempDir(), vars: map[string]string{}}
+}
+
+func (e *cmEnv) run(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	env := &cli.Env{
+		Stdin:     strings.NewReader(""),
+		Stdout:    &out,
+		Stderr:    &errb,
+		Now:       time.Now,
+		Getenv:    func(k string) string { return e.vars[k] },
+		ConfigDir: e.config,
+	}
+	code = cli.Main(context.Background(), env, args)
+	return code, out.String(), errb.String()
+}
+
+func (e *cmEnv) mustRun(t *testing.T, args ...string) string {
+	t.Helper()
+	code, out, errs := e.run(t, args...)
+	if code != 0 {
+		t.Fatalf("doorstep %s: exit %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), code, out, errs)
+	}
+	return out
+}
+
+// writeExamples writes the shipped example files to a folder.
+func writeExamples(t *testing.T) (electionFile, rosterFile string) {
+	t.Helper()
+	dir := t.TempDir()
+	electionFile, rosterFile = filepath.Join(dir, "election.json"), filepath.Join(dir, "roster.csv")
+	if err := os.WriteFile(electionFile, examples.ElectionJSON, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(rosterFile, examples.RosterCSV, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return electionFile, rosterFile
+}
+
+func cmWant(t *testing.T, out string, subs ...string) {
+	t.Helper()
+	for _, s := range subs {
+		if !strings.Contains(out, s) {
+			t.Errorf("output does not say %q:\n%s", s, out)
+		}
+	}
+}
+
+func TestCommitteeInitAndShow(t *testing.T) {
+	e := newCmEnv(t)
+	out := e.mustRun(t, "committee", "init")
+	dir := filepath.Join(e.config, "committee")
+	key, err := committee.LoadKey(dir)
+	if err != nil {
+		t.Fatalf("init made no usable key: %v", err)
+	}
+	pub := base64.StdEncoding.EncodeToString(key.Public().(ed25519.PublicKey))
+	cmWant(t, out, "Committee public key: "+pub, filepath.Join(dir, committee.KeyFile))
+
+	code, _, errs := e.run(t, "committee", "init")
+	if code != 1 || !strings.Contains(errs, "already exists") {
+		t.Errorf("second init: exit %d, stderr %q; want 1 and 'already exists'", code, errs)
+	}
+	if again, _ := committee.LoadKey(dir); !bytes.Equal(again, key) {
+		t.Error("second init changed the key")
+	}
+	out = e.mustRun(t, "committee", "show")
+	cmWant(t, out, "Public key:       "+pub, "No elections yet")
+}
+
+func TestCommitteeDirFromEnvAndFlag(t *testing.T) {
+	e := newCmEnv(t)
+	envDir := filepath.Join(t.TempDir(), "from-env")
+	e.vars["DOORSTEP_COMMITTEE_DIR"] = envDir
+	e.mustRun(t, "committee", "init")
+	if _, err := committee.LoadKey(envDir); err != nil {
+		t.Errorf("DOORSTEP_COMMITTEE_DIR not used: %v", err)
+	}
+	flagDir := filepath.Join(t.TempDir(), "from-flag")
+	e.mustRun(t, "committee", "init", "--committee-dir", flagDir)
+	if _, err := committee.LoadKey(flagDir); err != nil {
+		t.Errorf("--committee-dir not used: %v", err)
+	}
+}
+
+func TestCommitteeHelp(t *testing.T) {
+	cmds := [][]string{
+		{"committee", "init"}, {"committee", "show"},
+		{"election", "create"}, {"election", "open"}, {"election", "close"},
+		{"roster", "import"},
+		{"device", "enroll"}, {"device", "revoke"},
+		{"tally", "show"},
+		{"adjudicate", "list"}, {"adjudicate", "unit"}, {"adjudicate", "owner"},
+	}
+	for _, c := range cmds {
+		t.Run(strings.Join(c, " "), func(t *testing.T) {
+			code, out, _ := newCmEnv(t).run(t, append(c, "--help")...)
+			if code != 0 {
+				t.Fatalf("--help exit %d", code)
+			}
+			cmWant(t, out, "Usage: doorstep "+strings.Join(c, " "), "-committee-dir")
+		})
+	}
+	for _, group := range []string{"committee", "election", "roster", "device", "tally", "adjudicate"} {
+		code, out, _ := newCmEnv(t).run(t, group)
+		if code != 0 || !strings.Contains(out, "Commands:") {
+			t.Errorf("doorstep %s: exit %d, output %q; want the group's commands", group, code, out)
+		}
+	}
+}
+
+func TestCommitteeUsageErrors(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"election", "create"}, "--file is required"},
+		{[]string{"election", "open"}, "--election is required"},
+		{[]string{"election", "close", "--election", "e", "extra"}, `unexpected argument "extra"`},
+		{[]string{"roster", "import", "--election", "e"}, "--file is required"},
+		{[]string{"device", "enroll", "--election", "e", "--qr", "sideways"}, "--qr must be"},
+		{[]string{"device", "enroll", "--election", "e", "--server-public", "no-port"}, "not HOST:PORT"},
+		{[]string{"device", "revoke", "--election", "e", "--device", "d"}, "--reason is required"},
+		{[]string{"device", "revoke", "--election", "e", "--reason", "lost"}, "--device: is required"},
+		{[]string{"adjudicate", "unit", "--election", "e", "--unit", "1-1-101", "--reason", "r"}, "exactly one of --count"},
+		{[]string{"adjudicate", "unit", "--election", "e", "--unit", "1-1-101", "--count-none", "--count", "x", "--reason", "r"}, "exactly one of --count"},
+		{[]string{"adjudicate", "unit", "--election", "e", "--unit", "1-1-101", "--count", "not-a-uuid", "--reason", "r"}, "UUID"},
+		{[]string{"adjudicate", "owner", "--election", "e", "--owner", "o", "--item", "i", "--reason", "r"}, "exactly one of --choice"},
+		{[]string{"adjudicate", "owner", "--election", "e", "--owner", "o", "--item", "i", "--choice", "maybe", "--reason", "r"}, "yes, no or abstain"},
+		{[]string{"tally", "show", "--election", "e", "--timeout", "0s"}, "--timeout must be positive"},
+		{[]string{"tally", "show", "--election", "e", "--bogus"}, "flag provided but not defined"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			code, _, errs := newCmEnv(t).run(t, tt.args...)
+			if code != 2 {
+				t.Errorf("exit %d; want 2 (usage)", code)
+			}
+			if !strings.Contains(errs, tt.want) {
+				t.Errorf("stderr %q; want it to say %q", errs, tt.want)
+			}
+		})
+	}
+}
+
+func TestElectionCreateBadInputs(t *testing.T) {
+	e := newCmEnv(t)
+	electionFile, _ := writeExamples(t)
+	code, _, errs := e.run(t, "election", "create", "--file", electionFile)
+	if code != 1 || !strings.Contains(errs, "committee init") {
+		t.Errorf("create without a key: exit %d, stderr %q; want 1 and a hint to run committee init", code, errs)
+	}
+	e.mustRun(t, "committee", "init")
+	bad := filepath.Join(t.TempDir(), "bad.json")
+	if err := os.WriteFile(bad, []byte("{\n  \"election_id\": \"x\",\n  \"items\": [\n    {\"item_id\": 3}\n  ]\n}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errs = e.run(t, "election", "create", "--file", bad)
+	if code != 1 || !strings.Contains(errs, "bad.json: line 4: items.item_id") {
+		t.Errorf("bad file: exit %d, stderr %q; want the file, line and field", code, errs)
+	}
+	code, _, errs = e.run(t, "election", "create", "--file", filepath.Join(t.TempDir(), "missing.json"))
+	if code != 1 || !strings.Contains(errs, "no such file") {
+		t.Errorf("missing file: exit %d, stderr %q", code, errs)
+	}
+}
+
+func TestRosterImportBadFile(t *testing.T) {
+	e := newCmEnv(t)
+	e.mustRun(t, "committee", "init")
+	bad := filepath.Join(t.TempDir(), "roster.csv")
+	if err := os.WriteFile(bad, []byte("unit_id,building,area_m2,owner_key,developer_held\n1-1-101,1,89.505,o1,false\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errs := e.run(t, "roster", "import", "--election", "e1", "--file", bad)
+	if code != 1 || !strings.Contains(errs, "roster.csv: line 2: area_m2") {
+		t.Errorf("exit %d, stderr %q; want the file, line and column", code, errs)
+	}
+}
+
+func TestServerUnreachable(t *testing.T) {
+	e := newCmEnv(t)
+	e.mustRun(t, "committee", "init")
+	electionFile, _ := writeExamples(t)
+	// Port 1 on loopback: nothing listens there.
+	code, _, errs := e.run(t, "election", "create", "--file", electionFile, "--server", "127.0.0.1:1", "--timeout", "3s")
+	if code != 1 || !strings.Contains(errs, "cannot reach the tally server at 127.0.0.1:1") {
+		t.Errorf("exit %d, stderr %q; want 1 and 'cannot reach'", code, errs)
+	}
+	code, _, errs = e.run(t, "tally", "show", "--election", "cuihu-2026-4th", "--server", "127.0.0.1:1", "--timeout", "3s")
+	if code != 1 || !strings.Contains(errs, "cannot reach the tally server") {
+		t.Errorf("tally show: exit %d, stderr %q; want 1 and 'cannot reach'", code, errs)
+	}
+}
+
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
