@@ -181,4 +181,3 @@ func FuzzMarks(f *testing.F) {
 		}
 	})
 }
-
