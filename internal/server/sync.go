@@ -24,6 +24,7 @@ func (x *syncService) GetServerInfo(ctx context.Context, req *doorstepv1.GetServ
 	return &doorstepv1.GetServerInfoResponse{
 		ServerPublicKey: pub,
 		Fingerprint:     ballotlog.Fingerprint(pub),
+		LogOrigin:       x.s.store.OriginPrefix(),
 		ServerTime:      timestamppb.New(x.s.now()),
 	}, nil
 }

@@ -26,6 +26,10 @@ type signedCheckpoint struct {
 // Origin is the checkpoint origin of an election's log.
 func (s *Store) Origin(electionID string) string { return s.origin + "/" + electionID }
 
+// OriginPrefix names this server's logs; each election's log is
+// OriginPrefix()/<election id>.
+func (s *Store) OriginPrefix() string { return s.origin }
+
 // ServerKey is the public key that signs checkpoints.
 func (s *Store) ServerKey() ed25519.PublicKey { return s.key.Public().(ed25519.PublicKey) }
 

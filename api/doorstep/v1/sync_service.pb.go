@@ -120,7 +120,8 @@ type GetServerInfoResponse struct {
 	ServerPublicKey []byte `protobuf:"bytes,1,opt,name=server_public_key,json=serverPublicKey,proto3" json:"server_public_key,omitempty"`
 	// fingerprint is the short form of the key people compare.
 	Fingerprint string `protobuf:"bytes,2,opt,name=fingerprint,proto3" json:"fingerprint,omitempty"`
-	// log_origin names the ballot log in checkpoints.
+	// log_origin prefixes the names of this server's ballot logs: each
+	// election's checkpoints name "<log_origin>/<election_id>".
 	LogOrigin     string                 `protobuf:"bytes,3,opt,name=log_origin,json=logOrigin,proto3" json:"log_origin,omitempty"`
 	ServerTime    *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=server_time,json=serverTime,proto3" json:"server_time,omitempty"`
 	unknownFields protoimpl.UnknownFields
