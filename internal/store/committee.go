@@ -123,7 +123,7 @@ func (s *Store) CreateElection(ctx context.Context, sr *doorstepv1.SignedRecord)
 		if err := w.bucket(bucketChain).Put(chainKey(election.CommitteeAuthor, 1), chainVal); err != nil {
 			return err
 		}
-		if err := w.advanceDevice(election.CommitteeAuthor, 1); err != nil {
+		if err := w.advanceDevice(election.CommitteeAuthor, 1, bh[:]); err != nil {
 			return err
 		}
 		res = &doorstepv1.RecordResult{RecordId: rec.GetRecordId(), Status: doorstepv1.RecordStatus_RECORD_STATUS_ACCEPTED}

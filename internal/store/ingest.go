@@ -297,25 +297,35 @@ func (w *writeTx) decide(p *prepared, now time.Time, after *[]func()) error {
 		}
 	}
 	// The author's chain: a fork is rejected, a gap is accepted and flagged.
+	// In the common case (the next record in order) the device's high-water
+	// marks answer without reading the chain.
 	cb := w.bucket(bucketChain)
-	if cb.Get(chainKey(author, seq)) != nil {
+	beyond := seq > dev.maxSeq // nothing held at seq or after it
+	if !beyond && cb.Get(chainKey(author, seq)) != nil {
 		p.rejectf(doorstepv1.ReasonCode_REASON_CODE_CHAIN_FORK, "%s already has a different record number %d: the device's history forks", author, seq)
 		return w.reject(p, now)
 	}
 	if seq > 1 {
-		prev := cb.Get(chainKey(author, seq-1))
+		var prev []byte
+		if seq-1 == dev.contiguous {
+			prev = dev.contigHash
+		} else if v := cb.Get(chainKey(author, seq-1)); v != nil {
+			prev = v[:32]
+		}
 		switch {
 		case prev == nil:
 			flags = append(flags, doorstepv1.RecordFlag_RECORD_FLAG_CHAIN_GAP)
 			notes = append(notes, fmt.Sprintf("records before number %d from %s have not arrived yet", seq, author))
-		case !equalBytes(prev[:32], p.rec.GetPrevHash()):
+		case !equalBytes(prev, p.rec.GetPrevHash()):
 			p.rejectf(doorstepv1.ReasonCode_REASON_CODE_CHAIN_FORK, "record %d of %s does not follow the record %d the server holds: the device's history forks", seq, author, seq-1)
 			return w.reject(p, now)
 		}
 	}
-	if next := cb.Get(chainKey(author, seq+1)); next != nil && !equalBytes(next[32:], p.bodyHash[:]) {
-		p.rejectf(doorstepv1.ReasonCode_REASON_CODE_CHAIN_FORK, "record %d of %s is not the one its successor names: the device's history forks", seq, author)
-		return w.reject(p, now)
+	if !beyond {
+		if next := cb.Get(chainKey(author, seq+1)); next != nil && !equalBytes(next[32:], p.bodyHash[:]) {
+			p.rejectf(doorstepv1.ReasonCode_REASON_CODE_CHAIN_FORK, "record %d of %s is not the one its successor names: the device's history forks", seq, author)
+			return w.reject(p, now)
+		}
 	}
 	if w.def != nil && hlc.Wall(p.rec.GetHlc()).After(now.Add(w.def.FutureSkew)) {
 		flags = append(flags, doorstepv1.RecordFlag_RECORD_FLAG_FUTURE_DATED)
@@ -371,7 +381,7 @@ func (w *writeTx) decide(p *prepared, now time.Time, after *[]func()) error {
 	if err := cb.Put(chainKey(author, seq), chainVal); err != nil {
 		return err
 	}
-	if err := w.advanceDevice(author, seq); err != nil {
+	if err := w.advanceDevice(author, seq, p.bodyHash[:]); err != nil {
 		return err
 	}
 	idx, err := w.appendLog(&doorstepv1.LogEntry{Record: p.sr, Result: res, Received: timestamppb.New(now)})
@@ -478,17 +488,25 @@ func (w *writeTx) takeChainSlot(p *prepared) error {
 	if err := cb.Put(chainKey(author, seq), v); err != nil {
 		return err
 	}
-	return w.advanceDevice(author, seq)
+	return w.advanceDevice(author, seq, p.bodyHash[:])
 }
 
 // advanceDevice moves the author's high-water marks past seq.
-func (w *writeTx) advanceDevice(author string, seq uint64) error {
+func (w *writeTx) advanceDevice(author string, seq uint64, bodyHash []byte) error {
 	dev, err := w.device(author)
 	if err != nil {
 		return err
 	}
 	if dev == nil {
 		return fmt.Errorf("store: device %q vanished", author)
+	}
+	if seq == dev.contiguous+1 && seq > dev.maxSeq {
+		// The next record in order with nothing held after it: the usual
+		// case, decided without reading the chain.
+		dev.contiguous, dev.maxSeq = seq, seq
+		dev.contigHash = append(dev.contigHash[:0], bodyHash...)
+		w.saveDevice(author, dev)
+		return nil
 	}
 	if seq > dev.maxSeq {
 		dev.maxSeq = seq
@@ -625,9 +643,10 @@ func (w *writeTx) reconcile(u *doorstepv1.Unit) (tally.UnitOutcome, error) {
 		return out, err
 	}
 	cb := w.bucket(bucketContested)
-	if out.Contested && !out.Adjudicated {
+	switch held, wasHeld := out.Contested && !out.Adjudicated, old.Contested && !old.Adjudicated; {
+	case held && !wasHeld:
 		err = cb.Put([]byte(unitID), nil)
-	} else {
+	case !held && wasHeld:
 		err = cb.Delete([]byte(unitID))
 	}
 	if err != nil {

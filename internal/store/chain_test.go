@@ -1,0 +1,65 @@
+package store_test
+
+import (
+	"context"
+	"testing"
+
+	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
+	rt "github.com/doorstep-vote/doorstep/internal/recordtest"
+)
+
+// TestChainForks: a device's history may have gaps (accepted, flagged) but
+// never two different records at one place (rejected as a fork).
+func TestChainForks(t *testing.T) {
+	sc, com, devs := randomScenario(t, 3)
+	s := openStore(t, t.TempDir())
+	setup(t, s, com, sc.units, devs, 0)
+	d := devs[0]
+	unit := sc.units[0].ID
+	push := func(r *doorstepv1.SignedRecord) *doorstepv1.RecordResult {
+		t.Helper()
+		res, _, err := s.Push(context.Background(), eid, []*doorstepv1.SignedRecord{r})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res[0]
+	}
+	r1 := d.Ballot(t, unit, "", rt.Yes("m"))
+	fork := *d // a second history branching after record 1
+	r2 := d.Ballot(t, unit, "", rt.No("m"))
+	r3 := d.Ballot(t, unit, "", rt.Abstain("m"))
+	f2 := fork.Ballot(t, unit, "", rt.Yes("s"))
+	f3 := fork.Ballot(t, unit, "", rt.No("s"))
+
+	wantStatus := func(name string, got *doorstepv1.RecordResult, st doorstepv1.RecordStatus, reason doorstepv1.ReasonCode) {
+		t.Helper()
+		if got.Status != st || got.Reason != reason {
+			t.Errorf("%s: got %v %v %q, want %v %v", name, got.Status, got.Reason, got.Message, st, reason)
+		}
+	}
+	acceptedOrSuperseded := func(name string, got *doorstepv1.RecordResult) {
+		t.Helper()
+		if got.Status == doorstepv1.RecordStatus_RECORD_STATUS_REJECTED {
+			t.Errorf("%s: rejected %v %q", name, got.Reason, got.Message)
+		}
+	}
+	acceptedOrSuperseded("r1", push(r1))
+	acceptedOrSuperseded("r3 before r2 (gap)", push(r3))
+	// f3 names f2 as its predecessor, but nothing at 2 yet; its successor
+	// slot is free: a different record at 3 is a fork.
+	wantStatus("f3 at a taken place", push(f3), doorstepv1.RecordStatus_RECORD_STATUS_REJECTED, doorstepv1.ReasonCode_REASON_CODE_CHAIN_FORK)
+	// f2 fits after r1 but r3 names r2 as its predecessor: fork.
+	wantStatus("f2 contradicts its successor", push(f2), doorstepv1.RecordStatus_RECORD_STATUS_REJECTED, doorstepv1.ReasonCode_REASON_CODE_CHAIN_FORK)
+	acceptedOrSuperseded("r2 fills the gap", push(r2))
+	st, err := s.DeviceState(context.Background(), eid, d.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.HighSeq != 3 || len(st.MissingSeqs) != 0 {
+		t.Errorf("device state: high %d missing %v, want 3 and none", st.HighSeq, st.MissingSeqs)
+	}
+	// A record whose predecessor hash does not match what the server holds.
+	next := *d
+	next.Prev = make([]byte, 32)
+	wantStatus("wrong predecessor", push(next.Ballot(t, unit, "", rt.Yes("m"))), doorstepv1.RecordStatus_RECORD_STATUS_REJECTED, doorstepv1.ReasonCode_REASON_CODE_CHAIN_FORK)
+}
