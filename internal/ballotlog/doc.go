@@ -9,5 +9,5 @@
 // signed notes are those of golang.org/x/mod/sumdb/tlog and
 // golang.org/x/mod/sumdb/note; this package fixes how Doorstep uses them, so
 // that the server, devices and independent verifiers agree byte for byte.
-// SPEC-log.md beside this file states the formats with test vectors.
+// api/SPEC.md (section 6) states the formats, with test vectors.
 package ballotlog

@@ -34,11 +34,6 @@ func canvassCommands() []*Command {
 	}
 }
 
-// demoCommand is replaced by the demo's own file when it lands.
-func demoCommand() *Command {
-	return &Command{Name: "demo", Summary: "play a rainy canvassing day end to end"}
-}
-
 // cvFlags are the flags every canvass command shares.
 type cvFlags struct {
 	name string

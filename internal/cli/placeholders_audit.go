@@ -1,4 +1,0 @@
-package cli
-
-// Replaced by the audit commands.
-func auditCommands() []*Command { return nil }

@@ -1,0 +1,77 @@
+package record
+
+import (
+	"context"
+	"slices"
+
+	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
+	"github.com/doorstep-vote/doorstep/internal/ballotlog"
+	"github.com/doorstep-vote/doorstep/internal/tally"
+)
+
+// ReceiptMatch is a ballot of the record whose receipt code matched.
+type ReceiptMatch struct {
+	Entry    int64
+	UnitID   string
+	RecordID string
+	// Status is how the ballot stands by the verifier's own replay:
+	// COUNTED, SUPERSEDED, CONTESTED, INCLUDED (an identical ballot of its
+	// unit counts) or REJECTED (by the server, or by the verifier because
+	// it breaks a rule).
+	Status doorstepv1.ReceiptStatus
+	// Server is the decision the server logged for it.
+	Server doorstepv1.RecordStatus
+}
+
+// LookupReceipt verifies the record in dir as Verify does and finds the
+// ballots with the receipt code (as a person typed it), only in unit
+// unitID if that is not empty. It never reveals a ballot's choices.
+func LookupReceipt(ctx context.Context, dir, code, unitID string) ([]ReceiptMatch, *Report, error) {
+	code, err := ballotlog.ParseReceiptCode(code)
+	if err != nil {
+		return nil, nil, err
+	}
+	var matches []ReceiptMatch
+	var counted []bool
+	watch := func(idx int64, d *decoded, ok bool) {
+		b := d.rec.GetBallot()
+		if b == nil || unitID != "" && b.GetUnitId() != unitID {
+			return
+		}
+		sr := d.entry.GetRecord()
+		if ballotlog.ReceiptCode(sr.GetBody(), sr.GetSignature()) != code {
+			return
+		}
+		counted = append(counted, ok)
+		matches = append(matches, ReceiptMatch{Entry: idx, UnitID: b.GetUnitId(), RecordID: d.rec.GetRecordId(), Server: d.entry.GetResult().GetStatus()})
+	}
+	var outcomes map[string]tally.UnitOutcome
+	rep, err := verify(ctx, dir, watch, &outcomes)
+	if err != nil {
+		return nil, nil, err
+	}
+	for i := range matches {
+		m := &matches[i]
+		if !counted[i] {
+			m.Status = doorstepv1.ReceiptStatus_RECEIPT_STATUS_REJECTED
+			continue
+		}
+		m.Status = receiptStatus(outcomes[m.UnitID], m.RecordID)
+	}
+	return matches, rep, nil
+}
+
+// receiptStatus says how an accepted ballot stands in its unit's outcome
+// (the server's lookup answers the same way; see api/SPEC.md).
+func receiptStatus(out tally.UnitOutcome, recordID string) doorstepv1.ReceiptStatus {
+	switch {
+	case out.Counted && out.CountedID == recordID:
+		return doorstepv1.ReceiptStatus_RECEIPT_STATUS_COUNTED
+	case !slices.Contains(out.Live, recordID):
+		return doorstepv1.ReceiptStatus_RECEIPT_STATUS_SUPERSEDED
+	case out.Contested || out.Adjudicated:
+		return doorstepv1.ReceiptStatus_RECEIPT_STATUS_CONTESTED
+	default:
+		return doorstepv1.ReceiptStatus_RECEIPT_STATUS_INCLUDED
+	}
+}

@@ -1,0 +1,920 @@
+package record
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
+	"github.com/doorstep-vote/doorstep/internal/election"
+	"github.com/doorstep-vote/doorstep/internal/hlc"
+	"github.com/doorstep-vote/doorstep/internal/signed"
+	"github.com/doorstep-vote/doorstep/internal/tally"
+)
+
+// The replay re-makes the server's decisions in log order under the rules
+// of api/SPEC.md ("Re-deciding the log"). It follows the server where the
+// server's own earlier decisions fix the state (a record accepted against
+// the rules still occupies its place in its author's chain, and an open or
+// close still takes effect), so that one wrong decision is reported once
+// rather than once per later record; but a record it finds should not have
+// been accepted is never counted.
+
+// maxFindings bounds the discrepancies kept; the rest are only counted.
+const maxFindings = 1000
+
+// maxStatusCheck bounds the ballots of one unit for which the verifier
+// re-derives each ballot's status on arrival (quadratic in the unit's
+// ballots); real units have a handful.
+const maxStatusCheck = 1000
+
+type electionState uint8
+
+const (
+	stateNone electionState = iota
+	stateDefined
+	stateOpen
+	stateClosed
+)
+
+// chainable are rejections of a record whose signature verified that still
+// give it its place in its author's chain (see SPEC).
+var chainable = map[doorstepv1.ReasonCode]bool{
+	doorstepv1.ReasonCode_REASON_CODE_UNKNOWN_UNIT:        true,
+	doorstepv1.ReasonCode_REASON_CODE_INVALID_SELECTION:   true,
+	doorstepv1.ReasonCode_REASON_CODE_ELECTION_NOT_OPEN:   true,
+	doorstepv1.ReasonCode_REASON_CODE_ELECTION_CLOSED:     true,
+	doorstepv1.ReasonCode_REASON_CODE_AFTER_SYNC_DEADLINE: true,
+	doorstepv1.ReasonCode_REASON_CODE_INVALID_ACTION:      true,
+	doorstepv1.ReasonCode_REASON_CODE_MALFORMED:           true,
+}
+
+// slot is a record's place in its author's chain.
+type slot struct {
+	body, prev [32]byte
+	entry      int64
+	ok         bool
+}
+
+// chain holds an author's slots by sequence number: densely for the
+// numbers a real device uses, in a map beyond that.
+type chain struct {
+	dense  []slot // dense[i] is seq i+1
+	sparse map[uint64]*slot
+	// seen holds verified records that took no slot (rejected forks,
+	// revoked records): they are in the log, so their number is no gap.
+	seen map[uint64]int64
+	max  uint64 // highest seq with a slot
+	// maxSeen is the highest seq of any verified record of the author.
+	maxSeen uint64
+}
+
+const denseSlack = 1 << 16
+
+func (c *chain) get(seq uint64) *slot {
+	if seq == 0 {
+		return nil
+	}
+	if seq <= uint64(len(c.dense)) {
+		if s := &c.dense[seq-1]; s.ok {
+			return s
+		}
+		return nil
+	}
+	return c.sparse[seq]
+}
+
+func (c *chain) put(seq uint64, s slot) {
+	s.ok = true
+	switch {
+	case seq <= uint64(len(c.dense)):
+		c.dense[seq-1] = s
+	case seq <= uint64(len(c.dense))+denseSlack:
+		c.dense = append(c.dense, make([]slot, int(seq)-len(c.dense))...)
+		c.dense[seq-1] = s
+	default:
+		if c.sparse == nil {
+			c.sparse = make(map[uint64]*slot)
+		}
+		c.sparse[seq] = &s
+	}
+	c.max = max(c.max, seq)
+	c.maxSeen = max(c.maxSeen, seq)
+}
+
+func (c *chain) markSeen(seq uint64, entry int64) {
+	if c.get(seq) != nil {
+		return
+	}
+	if c.seen == nil {
+		c.seen = make(map[uint64]int64)
+	}
+	if _, ok := c.seen[seq]; !ok {
+		c.seen[seq] = entry
+	}
+	c.maxSeen = max(c.maxSeen, seq)
+}
+
+func (c *chain) present(seq uint64) bool {
+	if c.get(seq) != nil {
+		return true
+	}
+	_, ok := c.seen[seq]
+	return ok
+}
+
+// author is a device or the committee as the log has made it known.
+type author struct {
+	id           string
+	pub          ed25519.PublicKey
+	label        string
+	entry        int64 // enrollment (or definition) entry
+	revoked      bool
+	revokedAfter uint64
+	chain        chain
+}
+
+type grant struct {
+	expires time.Time
+	used    bool
+}
+
+// Stats counts what the replay saw.
+type Stats struct {
+	Entries          int64
+	Records          int64 // signed records (entries other than enrollments)
+	SignaturesOK     int64 // records whose signature verified
+	Ballots          int64 // accepted ballots the replay upholds: the tally's input
+	Visits           int64
+	CommitteeRecords int64
+	Enrollments      int64
+	Rejected         int64            // entries the server rejected
+	RejectedBy       map[string]int64 // by reason code name
+}
+
+// replay is the verifier's state while it walks the log.
+type replay struct {
+	electionID string // expected; taken from entry 0 when empty
+	keys       *keyring
+
+	findings []Discrepancy
+	omitted  int
+	stats    Stats
+	// indexDelta is how far the last entry's log_index was from its place.
+	indexDelta int64
+
+	def            *election.Definition
+	defProto       *doorstepv1.ElectionDefinition
+	state          electionState
+	closedAt       time.Time
+	units          map[string]election.Unit
+	owners         map[string]bool
+	roster         *election.Roster
+	rosterHash     [32]byte
+	openHash       []byte
+	grants         map[string]*grant // by grant record id
+	grantTokens    map[string]bool
+	authors        map[string]*author
+	devices        []*author // in enrollment order
+	recordIDs      map[uuid.UUID]int64
+	ballots        map[string][]tally.Ballot
+	unitDecisions  map[string]tally.UnitDecision
+	ownerDecisions map[string][]tally.OwnerDecision
+	visited        map[string]bool
+	marks          map[string]election.Marks // interned: most ballots repeat a few answers
+
+	// watch, when set, sees every record entry after the replay judged it;
+	// counted says whether the replay counts it.
+	watch func(idx int64, d *decoded, counted bool)
+}
+
+// newReplay starts a replay; entries is the expected log size, for sizing.
+func newReplay(electionID string, keys *keyring, entries int64) *replay {
+	return &replay{
+		electionID:     electionID,
+		keys:           keys,
+		units:          make(map[string]election.Unit),
+		owners:         make(map[string]bool),
+		grants:         make(map[string]*grant),
+		grantTokens:    make(map[string]bool),
+		authors:        make(map[string]*author),
+		recordIDs:      make(map[uuid.UUID]int64, min(max(entries, 0), 1<<22)),
+		ballots:        make(map[string][]tally.Ballot),
+		unitDecisions:  make(map[string]tally.UnitDecision),
+		ownerDecisions: make(map[string][]tally.OwnerDecision),
+		visited:        make(map[string]bool),
+		marks:          make(map[string]election.Marks),
+		stats:          Stats{RejectedBy: make(map[string]int64)},
+	}
+}
+
+func (r *replay) add(d Discrepancy) {
+	if len(r.findings) >= maxFindings {
+		r.omitted++
+		return
+	}
+	r.findings = append(r.findings, d)
+}
+
+// findf reports a discrepancy about one entry.
+func (r *replay) findf(entry int64, who string, seq uint64, field, format string, args ...any) {
+	r.add(Discrepancy{Entry: entry, Author: who, Seq: seq, Field: field, Msg: fmt.Sprintf(format, args...)})
+}
+
+// entry judges one log entry.
+func (r *replay) entry(idx int64, d *decoded) {
+	r.stats.Entries++
+	if d.entryErr != nil {
+		r.findf(idx, "", 0, "entry", "is not a log entry: %v", d.entryErr)
+		return
+	}
+	e := d.entry
+	if r.electionID == "" && idx == 0 {
+		r.electionID = e.GetElectionId()
+	}
+	if e.GetElectionId() != r.electionID {
+		r.findf(idx, "", 0, "election_id", "the entry is for election %q, not %q", e.GetElectionId(), r.electionID)
+	}
+	res := e.GetResult()
+	if res == nil {
+		r.findf(idx, "", 0, "result", "the entry has no decision")
+		res = &doorstepv1.RecordResult{LogIndex: uint64(idx)}
+	}
+	// After a dropped or added entry every later one is off by the same
+	// amount; only a change of the offset is news.
+	if delta := int64(res.GetLogIndex()) - idx; delta != r.indexDelta {
+		if delta != 0 {
+			r.findf(idx, "", 0, "result.log_index", "the entry says it is entry %d but is number %d in the log: entries were dropped, added or reordered (later entries off by as much are not listed)", res.GetLogIndex(), idx)
+		}
+		r.indexDelta = delta
+	}
+	if en := e.GetEnrollment(); en != nil {
+		r.enrollment(idx, e, en, res)
+		return
+	}
+	r.stats.Records++
+	if idx == 0 {
+		r.define(idx, d, res)
+		return
+	}
+	if r.def == nil {
+		return // reported at entry 0: nothing can be judged without the rules
+	}
+	counted := r.record(idx, d, res)
+	if r.watch != nil {
+		r.watch(idx, d, counted)
+	}
+}
+
+func isAccepted(s doorstepv1.RecordStatus) bool {
+	switch s {
+	case doorstepv1.RecordStatus_RECORD_STATUS_ACCEPTED, doorstepv1.RecordStatus_RECORD_STATUS_DUPLICATE,
+		doorstepv1.RecordStatus_RECORD_STATUS_SUPERSEDED, doorstepv1.RecordStatus_RECORD_STATUS_CONTESTED:
+		return true
+	}
+	return false
+}
+
+// define judges entry 0, which must be the committee's definition: the
+// root of trust, signed by the key it names.
+func (r *replay) define(idx int64, d *decoded, res *doorstepv1.RecordResult) {
+	fail := func(format string, args ...any) {
+		r.findf(idx, election.CommitteeAuthor, 1, "definition", "entry 0 must be the election definition accepted from the committee: "+format+"; nothing else can be checked", args...)
+	}
+	if d.recErr != nil {
+		fail("the record does not decode: %v", d.recErr)
+		return
+	}
+	pd := d.rec.GetCommittee().GetDefineElection()
+	switch {
+	case pd == nil:
+		fail("it is not a define_election record")
+		return
+	case d.rec.GetAuthorId() != election.CommitteeAuthor || d.rec.GetAuthorSeq() != 1:
+		fail("it is by %q number %d, not the committee's number 1", d.rec.GetAuthorId(), d.rec.GetAuthorSeq())
+		return
+	case res.GetStatus() != doorstepv1.RecordStatus_RECORD_STATUS_ACCEPTED:
+		fail("its status is %v", res.GetStatus())
+		return
+	}
+	def, err := signed.Definition(pd)
+	if err != nil {
+		fail("the definition is invalid: %v", err)
+		return
+	}
+	if def.ID != d.rec.GetElectionId() || def.ID != r.electionID {
+		fail("it defines election %q in a record for %q (the record folder is for %q)", def.ID, d.rec.GetElectionId(), r.electionID)
+		return
+	}
+	sr := d.entry.GetRecord()
+	if err := signed.Verify(def.CommitteeKey, sr); err != nil {
+		fail("its signature does not verify with the committee key it names")
+		return
+	}
+	r.stats.SignaturesOK++
+	r.stats.CommitteeRecords++
+	r.def, r.defProto, r.state = def, pd, stateDefined
+	r.keys.def.Store(def)
+	a := &author{id: election.CommitteeAuthor, pub: def.CommitteeKey, label: "election committee", entry: idx}
+	a.chain.put(1, slot{body: d.bodyHash, entry: idx})
+	r.authors[a.id] = a
+	if id, err := uuid.Parse(d.rec.GetRecordId()); err == nil {
+		r.recordIDs[id] = idx
+	}
+}
+
+// enrollment judges a device enrollment entry.
+func (r *replay) enrollment(idx int64, e *doorstepv1.LogEntry, en *doorstepv1.DeviceEnrollment, res *doorstepv1.RecordResult) {
+	id := en.GetDeviceId()
+	if res.GetStatus() != doorstepv1.RecordStatus_RECORD_STATUS_ACCEPTED {
+		r.findf(idx, id, 0, "result.status", "an enrollment entry records an enrollment that happened; its status is %v, not ACCEPTED", res.GetStatus())
+		return
+	}
+	r.stats.Enrollments++
+	if r.def == nil {
+		return
+	}
+	pub := en.GetDevicePublicKey()
+	if len(pub) != ed25519.PublicKeySize {
+		r.findf(idx, id, 0, "enrollment.device_public_key", "is %d bytes, not an ed25519 public key", len(pub))
+		return
+	}
+	if want := DeviceID(pub); id != want {
+		r.findf(idx, id, 0, "enrollment.device_id", "is %q, but the key's device id is %q", id, want)
+	}
+	if _, dup := r.authors[id]; dup {
+		r.findf(idx, id, 0, "enrollment.device_id", "%q is already enrolled (entry %d): a device id names one key", id, r.authors[id].entry)
+		return
+	}
+	if r.state == stateClosed {
+		r.findf(idx, id, 0, "enrollment", "the election was closed: no device may enroll after the close")
+	}
+	if err := election.CheckText("enrollment.label", en.GetLabel(), election.MaxTitleLen); err != nil {
+		r.findf(idx, id, 0, "enrollment.label", "%v", err)
+	}
+	g := r.grants[en.GetGrantRecordId()]
+	switch {
+	case g == nil:
+		r.findf(idx, id, 0, "enrollment.grant_record_id", "%q is not an enrollment grant the committee signed earlier in the log", en.GetGrantRecordId())
+	case g.used:
+		r.findf(idx, id, 0, "enrollment.grant_record_id", "grant %s was already used by another device", en.GetGrantRecordId())
+	case !g.expires.IsZero() && e.GetReceived().AsTime().After(g.expires):
+		r.findf(idx, id, 0, "enrollment.grant_record_id", "grant %s expired at %s, before this enrollment at %s", en.GetGrantRecordId(),
+			g.expires.UTC().Format(time.RFC3339), e.GetReceived().AsTime().UTC().Format(time.RFC3339))
+	}
+	if g != nil {
+		g.used = true
+	}
+	a := &author{id: id, pub: ed25519.PublicKey(bytes.Clone(pub)), label: en.GetLabel(), entry: idx}
+	r.authors[id] = a
+	r.devices = append(r.devices, a)
+}
+
+// DeviceID is the id a server gives a device key: "dv-" and the hex of the
+// first 8 bytes of the key's SHA-256.
+func DeviceID(pub ed25519.PublicKey) string {
+	h := sha256.Sum256(pub)
+	return "dv-" + hex.EncodeToString(h[:8])
+}
+
+// record judges a signed record entry and reports whether the replay
+// counts it (applies it to the tally's inputs).
+func (r *replay) record(idx int64, d *decoded, res *doorstepv1.RecordResult) bool {
+	accepted := isAccepted(res.GetStatus())
+	if !accepted && res.GetStatus() != doorstepv1.RecordStatus_RECORD_STATUS_REJECTED {
+		r.findf(idx, "", 0, "result.status", "%v is not a decision; the entry is treated as rejected", res.GetStatus())
+	}
+	if d.rec == nil {
+		if accepted {
+			r.findf(idx, "", 0, "record", "the server accepted a record that does not decode: %v", d.recErr)
+		}
+		r.rejected(res)
+		return false
+	}
+	rec := d.rec
+	who, seq := rec.GetAuthorId(), rec.GetAuthorSeq()
+	a := r.authors[who]
+	sigOK := false
+	if a != nil {
+		if bytes.Equal(d.key, a.pub) {
+			sigOK = d.sigOK
+		} else {
+			sigOK = signed.Verify(a.pub, d.entry.GetRecord()) == nil
+		}
+	}
+	if sigOK {
+		r.stats.SignaturesOK++
+	}
+	if !accepted {
+		r.rejected(res)
+		if !sigOK {
+			return false
+		}
+		switch res.GetReason() {
+		case doorstepv1.ReasonCode_REASON_CODE_BAD_SIGNATURE:
+			r.findf(idx, who, seq, "result.reason", "rejected as BAD_SIGNATURE, but the signature verifies with %s's key", who)
+		case doorstepv1.ReasonCode_REASON_CODE_CHAIN_FORK:
+			if s := a.chain.get(seq); s != nil && s.body != d.bodyHash {
+				r.findf(idx, who, seq, "author_seq", "%s signed two different records number %d (entries %d and %d): its chain forks", who, seq, s.entry, idx)
+			}
+		}
+		if chainable[res.GetReason()] {
+			r.takeSlot(a, rec, d.bodyHash, idx)
+		}
+		a.chain.markSeen(seq, idx)
+		return false
+	}
+
+	// Accepted: everything the server checked must hold.
+	if res.GetRecordId() != rec.GetRecordId() {
+		r.findf(idx, who, seq, "result.record_id", "is %q; the record's id is %q", res.GetRecordId(), rec.GetRecordId())
+	}
+	if a == nil {
+		r.findf(idx, who, seq, "author_id", "the server accepted a record from %q, who is not enrolled at this point in the log", who)
+		return false
+	}
+	if !sigOK {
+		r.findf(idx, who, seq, "signature", "does not verify with the key of %s (enrolled at entry %d): the record was altered or not made by %s", who, a.entry, who)
+		return false
+	}
+	ok := true
+	bad := func(field, format string, args ...any) {
+		ok = false
+		r.findf(idx, who, seq, field, format, args...)
+	}
+	if rec.GetElectionId() != r.electionID {
+		bad("election_id", "the record is for election %q", rec.GetElectionId())
+	}
+	if id, err := uuid.Parse(rec.GetRecordId()); err == nil {
+		if first, dup := r.recordIDs[id]; dup {
+			bad("record_id", "%s was already used by entry %d; an id names one record", rec.GetRecordId(), first)
+		} else {
+			r.recordIDs[id] = idx
+		}
+	}
+	_, isCommittee := rec.GetBody().(*doorstepv1.Record_Committee)
+	if isCommittee != (who == election.CommitteeAuthor) {
+		bad("author_id", "%s records come only from the committee, other records only from devices", kindName(rec))
+	}
+	// The chain: the place must be free and link to its neighbours.
+	switch s := a.chain.get(seq); {
+	case s != nil:
+		bad("author_seq", "%s's record number %d is already entry %d: the chain forks", who, seq, s.entry)
+	default:
+		if p := a.chain.get(seq - 1); seq > 1 && p != nil && !bytes.Equal(p.body[:], rec.GetPrevHash()) {
+			bad("prev_hash", "does not name %s's record number %d (entry %d): the chain forks", who, seq-1, p.entry)
+		}
+		if n := a.chain.get(seq + 1); n != nil && n.prev != d.bodyHash {
+			bad("author_seq", "%s's record number %d (entry %d) does not follow this one: the chain forks", who, seq+1, n.entry)
+		}
+		var prev [32]byte
+		copy(prev[:], rec.GetPrevHash())
+		a.chain.put(seq, slot{body: d.bodyHash, prev: prev, entry: idx})
+	}
+	if a.revoked && seq > a.revokedAfter {
+		bad("author_seq", "%s was revoked after its record %d; record %d should have been rejected", who, a.revokedAfter, seq)
+	}
+	if !isCommittee {
+		if why := r.timeRule(d.entry, rec); why != "" {
+			bad("received", "%s", why)
+		}
+	}
+	switch b := rec.GetBody().(type) {
+	case *doorstepv1.Record_Ballot:
+		return r.ballot(idx, d, b.Ballot, res, ok)
+	case *doorstepv1.Record_Visit:
+		if why := r.checkVisit(b.Visit); why != "" {
+			bad("visit", "%s", why)
+		}
+		if ok {
+			r.stats.Visits++
+			r.visited[b.Visit.GetUnitId()] = true
+		}
+		return ok
+	case *doorstepv1.Record_Committee:
+		if !ok {
+			return false
+		}
+		if why := r.committee(idx, d, b.Committee, seq); why != "" {
+			bad("committee", "the server accepted this %s record, which the rules reject: %s", kindName(rec), why)
+		}
+		r.stats.CommitteeRecords++
+		return ok
+	}
+	bad("record", "the record has no body")
+	return false
+}
+
+func (r *replay) rejected(res *doorstepv1.RecordResult) {
+	r.stats.Rejected++
+	r.stats.RejectedBy[strings.TrimPrefix(res.GetReason().String(), "REASON_CODE_")]++
+}
+
+// takeSlot gives a verified but rejected record its place in the chain
+// when it fits there without contradiction, as the server does.
+func (r *replay) takeSlot(a *author, rec *doorstepv1.Record, body [32]byte, idx int64) {
+	seq := rec.GetAuthorSeq()
+	if a.chain.get(seq) != nil {
+		return
+	}
+	if p := a.chain.get(seq - 1); seq > 1 && p != nil && !bytes.Equal(p.body[:], rec.GetPrevHash()) {
+		return
+	}
+	if n := a.chain.get(seq + 1); n != nil && n.prev != body {
+		return
+	}
+	var prev [32]byte
+	copy(prev[:], rec.GetPrevHash())
+	a.chain.put(seq, slot{body: body, prev: prev, entry: idx})
+}
+
+// timeRule says why a device record could not be accepted at this point,
+// or "".
+func (r *replay) timeRule(e *doorstepv1.LogEntry, rec *doorstepv1.Record) string {
+	switch r.state {
+	case stateOpen:
+		return ""
+	case stateClosed:
+		if e.GetReceived() == nil {
+			return "the entry has no time of receipt; after the close it must have one"
+		}
+		got := e.GetReceived().AsTime()
+		if got.After(r.def.SyncDeadline) {
+			return fmt.Sprintf("the record arrived at %s, after the sync deadline %s", got.UTC().Format(time.RFC3339Nano), r.def.SyncDeadline.UTC().Format(time.RFC3339))
+		}
+		if w := hlc.Wall(rec.GetHlc()); w.After(r.closedAt) {
+			return fmt.Sprintf("the record was made at %s (by its hybrid clock), after the election closed at %s", w.UTC().Format(time.RFC3339Nano), r.closedAt.UTC().Format(time.RFC3339Nano))
+		}
+		return ""
+	default:
+		return "the election was not open yet"
+	}
+}
+
+// ballot judges an accepted ballot; ok says whether the record passed the
+// general checks.
+func (r *replay) ballot(idx int64, d *decoded, b *doorstepv1.Ballot, res *doorstepv1.RecordResult, ok bool) bool {
+	rec := d.rec
+	who, seq := rec.GetAuthorId(), rec.GetAuthorSeq()
+	bad := func(field, format string, args ...any) {
+		ok = false
+		r.findf(idx, who, seq, field, format, args...)
+	}
+	if res.GetReceiptCode() != d.receipt {
+		r.findf(idx, who, seq, "result.receipt_code", "is %q; the record's code is %s", res.GetReceiptCode(), d.receipt)
+	}
+	if why := checkBallot(b); why != "" {
+		bad("ballot", "%s", why)
+	}
+	unit, onRoster := r.unit(b.GetUnitId())
+	if !onRoster {
+		bad("ballot.unit_id", "unit %q is not on the roster", b.GetUnitId())
+	}
+	marks, err := d.marks, d.marksErr
+	if d.def != r.def {
+		marks, _, err = r.def.Marks(signed.Selections(b.GetSelections()))
+	}
+	if err != nil {
+		bad("ballot.selections", "%v", err)
+	}
+	if !ok {
+		return false
+	}
+	tb := tally.Ballot{
+		RecordID:   rec.GetRecordId(),
+		DeviceID:   r.authors[who].id, // shared string: a million ballots, a few devices
+		HLC:        rec.GetHlc(),
+		Supersedes: b.GetSupersedes(),
+		Marks:      r.intern(marks),
+	}
+	bs := append(r.ballots[unit.ID], tb)
+	r.ballots[unit.ID] = bs
+	r.stats.Ballots++
+	ud, decided := r.unitDecisions[unit.ID]
+	switch {
+	case len(bs) == 1 && !decided:
+		// A unit's first ballot, undecided: it is live and counts.
+		if want := doorstepv1.RecordStatus_RECORD_STATUS_ACCEPTED; res.GetStatus() != want {
+			r.findf(idx, who, seq, "result.status", "the server answered %v; as the unit's first ballot the rules give %v", res.GetStatus(), want)
+		}
+	case len(bs) <= maxStatusCheck:
+		var dec *tally.UnitDecision
+		if decided {
+			dec = &ud
+		}
+		out := tally.ReconcileUnit(r.def.Policy, bs, dec)
+		if want := ballotStatus(out, tb.RecordID); res.GetStatus() != want {
+			r.findf(idx, who, seq, "result.status", "the server answered %v; with the unit's ballots so far the rules give %v",
+				res.GetStatus(), want)
+		}
+	}
+	return true
+}
+
+// ballotStatus is the status the server gives a ballot on arrival, from
+// its unit's outcome with it.
+func ballotStatus(out tally.UnitOutcome, recordID string) doorstepv1.RecordStatus {
+	switch {
+	case !slices.Contains(out.Live, recordID):
+		return doorstepv1.RecordStatus_RECORD_STATUS_SUPERSEDED
+	case out.Contested:
+		return doorstepv1.RecordStatus_RECORD_STATUS_CONTESTED
+	case out.Double:
+		return doorstepv1.RecordStatus_RECORD_STATUS_DUPLICATE
+	}
+	return doorstepv1.RecordStatus_RECORD_STATUS_ACCEPTED
+}
+
+// intern returns a shared copy of marks equal to m.
+func (r *replay) intern(m election.Marks) election.Marks {
+	var buf [128]byte
+	key := buf[:0]
+	for _, mk := range m {
+		key = append(key, byte(mk.Kind), byte(len(mk.Picks)))
+		for _, p := range mk.Picks {
+			key = append(key, byte(p>>8), byte(p))
+		}
+	}
+	if have, ok := r.marks[string(key)]; ok {
+		return have
+	}
+	r.marks[string(key)] = m
+	return m
+}
+
+// checkBallot applies the ballot's own field rules, or returns "".
+func checkBallot(b *doorstepv1.Ballot) string {
+	if err := election.CheckID("ballot.unit_id", b.GetUnitId()); err != nil {
+		return err.Error()
+	}
+	if b.GetSupersedes() != "" {
+		if err := signed.CheckRecordID("ballot.supersedes", b.GetSupersedes()); err != nil {
+			return err.Error()
+		}
+	}
+	if _, ok := doorstepv1.SignerKind_name[int32(b.GetSignerKind())]; !ok {
+		return fmt.Sprintf("ballot.signer_kind: unknown signer kind %d", b.GetSignerKind())
+	}
+	if b.GetSignerKind() == doorstepv1.SignerKind_SIGNER_KIND_PROXY && b.GetProxyReference() == "" {
+		return "ballot.proxy_reference: a proxy's ballot needs the proxy document's reference"
+	}
+	for _, t := range []struct {
+		field, s string
+		max      int
+	}{
+		{"ballot.proxy_reference", b.GetProxyReference(), election.MaxTitleLen},
+		{"ballot.signer_name", b.GetSignerName(), election.MaxTitleLen},
+		{"ballot.comment", b.GetComment(), election.MaxTextLen},
+	} {
+		if err := election.CheckText(t.field, t.s, t.max); err != nil {
+			return err.Error()
+		}
+	}
+	return ""
+}
+
+// checkVisit applies a visit's rules, or returns "".
+func (r *replay) checkVisit(v *doorstepv1.Visit) string {
+	if err := election.CheckID("visit.unit_id", v.GetUnitId()); err != nil {
+		return err.Error()
+	}
+	if _, ok := doorstepv1.VisitOutcome_name[int32(v.GetOutcome())]; !ok || v.GetOutcome() == doorstepv1.VisitOutcome_VISIT_OUTCOME_UNSPECIFIED {
+		return "visit.outcome: must be not home, refused, ballot left or moved"
+	}
+	if err := election.CheckText("visit.note", v.GetNote(), election.MaxTextLen); err != nil {
+		return err.Error()
+	}
+	if _, ok := r.unit(v.GetUnitId()); !ok {
+		return fmt.Sprintf("unit %q is not on the roster", v.GetUnitId())
+	}
+	return ""
+}
+
+// committee applies an accepted committee action and says why the rules
+// would have rejected it, or "". Open and close take effect either way.
+func (r *replay) committee(idx int64, d *decoded, act *doorstepv1.CommitteeAction, seq uint64) string {
+	switch a := act.GetAction().(type) {
+	case *doorstepv1.CommitteeAction_DefineElection:
+		return "the election is already defined (entry 0)"
+	case *doorstepv1.CommitteeAction_Roster:
+		if r.state != stateDefined {
+			return "the roster is frozen once the election opens; this chunk is not part of it"
+		}
+		units := signed.Units(a.Roster.GetUnits())
+		if len(units) == 0 {
+			return "the roster chunk has no units"
+		}
+		seen := make(map[string]bool, len(units))
+		for i := range units {
+			u := &units[i]
+			if err := u.Validate(); err != nil {
+				return fmt.Sprintf("roster unit %d: %v", i+1, err)
+			}
+			if _, dup := r.units[u.ID]; dup || seen[u.ID] {
+				return fmt.Sprintf("roster unit %d: unit %q is already on the roster", i+1, u.ID)
+			}
+			seen[u.ID] = true
+		}
+		for _, u := range units {
+			r.units[u.ID] = u
+			r.owners[u.OwnerKey] = true
+		}
+	case *doorstepv1.CommitteeAction_Enrollment:
+		g := a.Enrollment
+		if len(g.GetTokenSha256()) != sha256.Size {
+			return "enrollment.token_sha256 must be a SHA-256 hash"
+		}
+		if err := election.CheckText("enrollment.label", g.GetLabel(), election.MaxTitleLen); err != nil {
+			return err.Error()
+		}
+		if r.grantTokens[string(g.GetTokenSha256())] {
+			return "this enrollment token was already granted"
+		}
+		r.grantTokens[string(g.GetTokenSha256())] = true
+		var exp time.Time
+		if ms := g.GetExpires().AsTime().UnixMilli(); g.GetExpires() != nil && ms > 0 {
+			exp = time.UnixMilli(ms)
+		}
+		r.grants[d.rec.GetRecordId()] = &grant{expires: exp}
+	case *doorstepv1.CommitteeAction_Revocation:
+		rv := a.Revocation
+		dev := r.authors[rv.GetDeviceId()]
+		if rv.GetDeviceId() == election.CommitteeAuthor || dev == nil {
+			return fmt.Sprintf("device %q is not enrolled", rv.GetDeviceId())
+		}
+		dev.revoked = true
+		dev.revokedAfter = rv.GetAfterSeq()
+		if rv.GetAfterSeq() == 0 {
+			dev.revokedAfter = dev.chain.max
+		}
+	case *doorstepv1.CommitteeAction_Open:
+		return r.open(a.Open)
+	case *doorstepv1.CommitteeAction_Close:
+		if r.state != stateOpen {
+			return "only an open election can be closed"
+		}
+		r.state = stateClosed
+		r.closedAt = time.UnixMilli(d.entry.GetReceived().AsTime().UnixMilli())
+	case *doorstepv1.CommitteeAction_Adjudication:
+		return r.adjudicate(a.Adjudication, seq)
+	default:
+		return "unknown committee action"
+	}
+	return ""
+}
+
+// unit looks a unit up on the roster: the frozen one once the election
+// is open, the units imported so far before.
+func (r *replay) unit(id string) (election.Unit, bool) {
+	if r.roster != nil {
+		return r.roster.Unit(id)
+	}
+	u, ok := r.units[id]
+	return u, ok
+}
+
+// open freezes the roster.
+func (r *replay) open(o *doorstepv1.OpenElection) string {
+	if r.state != stateDefined {
+		return "the election is already open or closed"
+	}
+	r.state = stateOpen
+	r.openHash = bytes.Clone(o.GetRosterSha256())
+	units := make([]election.Unit, 0, len(r.units))
+	for _, u := range r.units {
+		units = append(units, u)
+	}
+	if len(units) == 0 {
+		return "the roster is empty"
+	}
+	roster, err := election.NewRoster(units)
+	if err != nil {
+		return fmt.Sprintf("the roster is invalid: %v", err)
+	}
+	r.roster, r.rosterHash = roster, roster.Hash()
+	r.units = nil // the roster holds them now, once
+	r.ballots = make(map[string][]tally.Ballot, len(roster.Units()))
+	if !bytes.Equal(r.rosterHash[:], o.GetRosterSha256()) {
+		return fmt.Sprintf("it freezes roster sha256 %x, but the roster records add up to %x", o.GetRosterSha256(), r.rosterHash[:])
+	}
+	return ""
+}
+
+func (r *replay) adjudicate(a *doorstepv1.Adjudication, seq uint64) string {
+	if r.state == stateDefined {
+		return "nothing to adjudicate before the election opens"
+	}
+	if err := election.CheckText("adjudication.reason", a.GetReason(), election.MaxTextLen); err != nil {
+		return err.Error()
+	}
+	switch sub := a.GetSubject().(type) {
+	case *doorstepv1.Adjudication_Unit:
+		unit := sub.Unit.GetUnitId()
+		if _, ok := r.unit(unit); !ok {
+			return fmt.Sprintf("unit %q is not on the roster", unit)
+		}
+		// A decision may name a ballot that arrives later: it takes effect
+		// when the ballot does.
+		if id := sub.Unit.GetCountedRecordId(); id != "" {
+			if err := signed.CheckRecordID("adjudication.unit.counted_record_id", id); err != nil {
+				return err.Error()
+			}
+		}
+		if old, ok := r.unitDecisions[unit]; !ok || old.Seq <= seq {
+			r.unitDecisions[unit] = tally.UnitDecision{Seq: seq, CountedRecordID: sub.Unit.GetCountedRecordId()}
+		}
+	case *doorstepv1.Adjudication_Owner:
+		o := sub.Owner
+		if !r.owners[o.GetOwnerKey()] {
+			return fmt.Sprintf("owner %q is not on the roster", o.GetOwnerKey())
+		}
+		marks, _, err := r.def.Marks([]election.Selection{{ItemID: o.GetItemId(), Choice: election.Choice(o.GetChoice()), Candidates: o.GetCandidateIds()}})
+		if err != nil {
+			return err.Error()
+		}
+		item := r.def.ItemIndex(o.GetItemId())
+		r.ownerDecisions[o.GetOwnerKey()] = append(r.ownerDecisions[o.GetOwnerKey()], tally.OwnerDecision{Seq: seq, Item: item, Mark: marks[item]})
+	default:
+		return "an adjudication must name a unit or an owner"
+	}
+	return ""
+}
+
+// finish reports what only the whole log shows: gaps in authors' chains.
+func (r *replay) finish() {
+	ids := make([]string, 0, len(r.authors))
+	for id := range r.authors {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		a := r.authors[id]
+		seqs := a.chain.presentSeqs()
+		next := uint64(1) // lowest number not yet known to be present
+		for _, seq := range seqs {
+			if seq > next {
+				what := fmt.Sprintf("record %d is", next)
+				if seq-1 > next {
+					what = fmt.Sprintf("records %d to %d are", next, seq-1)
+				}
+				r.add(Discrepancy{Entry: -1, Author: id, Seq: next, Field: "chain",
+					Msg: fmt.Sprintf("%s missing from the log, though %s's record %d is in it: withheld or lost", what, id, a.chain.maxSeen)})
+			}
+			next = seq + 1
+		}
+	}
+}
+
+// presentSeqs lists, ascending, the numbers of the author's records the
+// log holds with a verified signature.
+func (c *chain) presentSeqs() []uint64 {
+	var out []uint64
+	for i := range c.dense {
+		if c.dense[i].ok {
+			out = append(out, uint64(i)+1)
+		}
+	}
+	for seq := range c.sparse {
+		out = append(out, seq)
+	}
+	for seq := range c.seen {
+		out = append(out, seq)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+func kindName(rec *doorstepv1.Record) string {
+	switch b := rec.GetBody().(type) {
+	case *doorstepv1.Record_Ballot:
+		return "ballot"
+	case *doorstepv1.Record_Visit:
+		return "visit"
+	case *doorstepv1.Record_Committee:
+		switch b.Committee.GetAction().(type) {
+		case *doorstepv1.CommitteeAction_DefineElection:
+			return "define_election"
+		case *doorstepv1.CommitteeAction_Roster:
+			return "roster"
+		case *doorstepv1.CommitteeAction_Enrollment:
+			return "enrollment grant"
+		case *doorstepv1.CommitteeAction_Revocation:
+			return "revocation"
+		case *doorstepv1.CommitteeAction_Open:
+			return "open"
+		case *doorstepv1.CommitteeAction_Close:
+			return "close"
+		case *doorstepv1.CommitteeAction_Adjudication:
+			return "adjudication"
+		}
+		return "committee"
+	}
+	return "empty"
+}
