@@ -365,7 +365,15 @@ func auditReceiptOnline(ctx context.Context, env *Env, server string, timeout ti
 		copy(proof[i][:], h)
 	}
 	if entryAt == nil {
-		fmt.Fprintf(env.Stdout, "  The inclusion proof (%d hashes) can be checked only against the entry itself: add --record DIR with the published election record.\n", len(proof))
+		var leaf tlog.Hash
+		if len(resp.GetLeafHash()) != tlog.HashSize {
+			return fmt.Errorf("the server's answer has no leaf hash to check its inclusion proof against")
+		}
+		copy(leaf[:], resp.GetLeafHash())
+		if err := tlog.CheckRecord(proof, tree.N, tree.Hash, int64(resp.GetLogIndex()), leaf); err != nil {
+			return fmt.Errorf("the server's inclusion proof does not prove entry %d in its signed log: do not trust its answer: %w", resp.GetLogIndex(), err)
+		}
+		fmt.Fprintf(env.Stdout, "  Inclusion proof checked: entry %d is in the server's signed log. With --record DIR it is also checked to be this ballot's entry.\n", resp.GetLogIndex())
 		return nil
 	}
 	entry, err := entryAt(int64(resp.GetLogIndex()))

@@ -107,7 +107,7 @@ func TestAuditExportVerifyReceipt(t *testing.T) {
 		want []string
 	}{
 		{"server", []string{"--server", addr, "--election", testelection.ElectionID, receipt}, 0,
-			[]string{"COUNTED", "unit 1-1-101", "Signed checkpoint: 23 entries", "can be checked only against the entry itself"}},
+			[]string{"COUNTED", "unit 1-1-101", "Signed checkpoint: 23 entries", "Inclusion proof checked: entry"}},
 		{"server and record", []string{"--server", addr, "--election", testelection.ElectionID, "--record", out, "--fingerprint", run.Server.Fingerprint(), receipt}, 0,
 			[]string{"In the election record", "COUNTED", "The record verifies", "Inclusion proof checked: entry"}},
 		{"record only", []string{"--record", out, "--unit", "1-1-101", strings.ToLower(receipt)}, 0,

@@ -7,6 +7,7 @@ import (
 
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
 	"github.com/doorstep-vote/doorstep/internal/election"
+	"github.com/doorstep-vote/doorstep/internal/store"
 )
 
 // auditService serves the ballot log read-only. The auth interceptors have
@@ -98,6 +99,7 @@ func (x *auditService) LookupReceipt(ctx context.Context, req *doorstepv1.Lookup
 		LogIndex:       uint64(r.LogIndex),
 		Checkpoint:     r.Checkpoint,
 		InclusionProof: hashBytes(r.Proof),
+		LeafHash:       leafBytes(r),
 	}, nil
 }
 
@@ -134,4 +136,11 @@ func hashBytes(hs []tlog.Hash) [][]byte {
 		out[i] = hs[i][:]
 	}
 	return out
+}
+
+func leafBytes(r *store.Receipt) []byte {
+	if r.Status == doorstepv1.ReceiptStatus_RECEIPT_STATUS_NOT_FOUND {
+		return nil
+	}
+	return r.LeafHash[:]
 }

@@ -128,6 +128,8 @@ type Receipt struct {
 	// LogIndex in it (empty for NOT_FOUND).
 	Checkpoint *doorstepv1.Checkpoint
 	Proof      tlog.RecordProof
+	// LeafHash is the tree's leaf hash of entry LogIndex.
+	LeafHash tlog.Hash
 }
 
 // LookupReceipt finds the ballot with a receipt code (as a person typed
@@ -163,7 +165,13 @@ func (s *Store) LookupReceipt(ctx context.Context, electionID, code, unitID stri
 				return err
 			}
 		}
-		r.Proof, err = ballotlog.ProveInclusion(r.LogIndex, size, hashReader(eb.Bucket(bucketLogHash)))
+		hr := hashReader(eb.Bucket(bucketLogHash))
+		leaf, err := hr.ReadHashes([]int64{tlog.StoredHashIndex(0, r.LogIndex)})
+		if err != nil {
+			return err
+		}
+		r.LeafHash = leaf[0]
+		r.Proof, err = ballotlog.ProveInclusion(r.LogIndex, size, hr)
 		return err
 	})
 	if err != nil {

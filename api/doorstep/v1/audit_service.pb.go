@@ -571,8 +571,11 @@ type LookupReceiptResponse struct {
 	Checkpoint *Checkpoint            `protobuf:"bytes,4,opt,name=checkpoint,proto3" json:"checkpoint,omitempty"`
 	// inclusion_proof proves log_index is in the checkpoint's tree.
 	InclusionProof [][]byte `protobuf:"bytes,5,rep,name=inclusion_proof,json=inclusionProof,proto3" json:"inclusion_proof,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// leaf_hash is the RFC 6962 leaf hash of entry log_index, so the proof can
+	// be checked without the entry (which would reveal the choices).
+	LeafHash      []byte `protobuf:"bytes,6,opt,name=leaf_hash,json=leafHash,proto3" json:"leaf_hash,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *LookupReceiptResponse) Reset() {
@@ -636,6 +639,13 @@ func (x *LookupReceiptResponse) GetCheckpoint() *Checkpoint {
 func (x *LookupReceiptResponse) GetInclusionProof() [][]byte {
 	if x != nil {
 		return x.InclusionProof
+	}
+	return nil
+}
+
+func (x *LookupReceiptResponse) GetLeafHash() []byte {
+	if x != nil {
+		return x.LeafHash
 	}
 	return nil
 }
@@ -767,7 +777,7 @@ const file_doorstep_v1_audit_service_proto_rawDesc = "" +
 	"\velection_id\x18\x01 \x01(\tR\n" +
 	"electionId\x12!\n" +
 	"\freceipt_code\x18\x02 \x01(\tR\vreceiptCode\x12\x17\n" +
-	"\aunit_id\x18\x03 \x01(\tR\x06unitId\"\xe3\x01\n" +
+	"\aunit_id\x18\x03 \x01(\tR\x06unitId\"\x80\x02\n" +
 	"\x15LookupReceiptResponse\x122\n" +
 	"\x06status\x18\x01 \x01(\x0e2\x1a.doorstep.v1.ReceiptStatusR\x06status\x12\x17\n" +
 	"\aunit_id\x18\x02 \x01(\tR\x06unitId\x12\x1b\n" +
@@ -775,7 +785,8 @@ const file_doorstep_v1_audit_service_proto_rawDesc = "" +
 	"\n" +
 	"checkpoint\x18\x04 \x01(\v2\x17.doorstep.v1.CheckpointR\n" +
 	"checkpoint\x12'\n" +
-	"\x0finclusion_proof\x18\x05 \x03(\fR\x0einclusionProof\";\n" +
+	"\x0finclusion_proof\x18\x05 \x03(\fR\x0einclusionProof\x12\x1b\n" +
+	"\tleaf_hash\x18\x06 \x01(\fR\bleafHash\";\n" +
 	"\x18GetPublishedTallyRequest\x12\x1f\n" +
 	"\velection_id\x18\x01 \x01(\tR\n" +
 	"electionId\"E\n" +
