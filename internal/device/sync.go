@@ -10,11 +10,14 @@ import (
 	"slices"
 	"time"
 
+	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
+	"github.com/doorstep-vote/doorstep/internal/ballotlog"
 	"github.com/doorstep-vote/doorstep/internal/callauth"
 	"github.com/doorstep-vote/doorstep/internal/election"
 	"github.com/doorstep-vote/doorstep/internal/signed"
@@ -107,6 +110,28 @@ func IsUnreachable(err error) bool {
 // the device joined.
 var ErrServerKeyChanged = errors.New("the server's key is not the one this device joined with: this may not be the committee's server; do not sync and tell the election committee")
 
+// ErrSplitView means the server showed this device a ballot log that does
+// not extend the one it showed before: it cannot prove that its new signed
+// checkpoint grows from the one the device holds. A server that shows two
+// histories may be showing the committee or auditors a different count.
+// Sync refuses to go on: nothing is sent, every record stays on the device
+// and the checkpoint held before is kept as evidence. It wraps
+// ballotlog.ErrSplitView.
+var ErrSplitView error = splitViewError{}
+
+type splitViewError struct{}
+
+func (splitViewError) Error() string {
+	return "the server showed a different history of the ballot log than before: do not trust it; tell the election committee"
+}
+
+func (splitViewError) Unwrap() error { return ballotlog.ErrSplitView }
+
+// ErrBadCheckpoint means the server sent a ballot log checkpoint that the
+// key this device joined with did not sign, or that does not say what its
+// signed text says. Sync refuses it and stops.
+var ErrBadCheckpoint = errors.New("the server sent a ballot log checkpoint its key did not sign: this may not be the committee's server; do not sync and tell the election committee")
+
 // SyncReport says what one Sync did.
 type SyncReport struct {
 	// Attempts is how many passes Sync made.
@@ -127,10 +152,11 @@ type SyncReport struct {
 	CommitteeRecords int
 	// UnitsUpdated is how many unit statuses arrived.
 	UnitsUpdated int
-	Checkpoint   *doorstepv1.Checkpoint
+	// Checkpoint is the latest signed checkpoint of the ballot log this
+	// sync verified and kept.
+	Checkpoint *doorstepv1.Checkpoint
 	// Warnings are things worth a person's attention that did not stop the
-	// sync (a checkpoint older than one already seen, an answer for a record
-	// not sent).
+	// sync (an answer for a record not sent).
 	Warnings    []string
 	ClockOffset time.Duration
 }
@@ -342,8 +368,9 @@ func (d *Device) measureOffset(ctx context.Context, cl doorstepv1.SyncServiceCli
 	return offset, nil
 }
 
-// syncOnce is one pass: check the server, refresh the election, push what
-// the server lacks, pull unit status.
+// syncOnce is one pass: check the server's key and that its ballot log
+// extends the one it showed before, refresh the election, push what the
+// server lacks, pull unit status.
 func (d *Device) syncOnce(ctx context.Context, rep *SyncReport) error {
 	cl, enr, err := d.client()
 	if err != nil {
@@ -354,6 +381,11 @@ func (d *Device) syncOnce(ctx context.Context, rep *SyncReport) error {
 		return err
 	}
 	rep.ClockOffset = offset
+	// Before anything else: a server that shows a different history is not
+	// sent a single record.
+	if err := d.checkLog(ctx, enr, rep); err != nil {
+		return err
+	}
 	added, err := d.refreshElection(ctx, cl, enr)
 	if err != nil {
 		return err
@@ -461,6 +493,13 @@ func (d *Device) push(ctx context.Context, cl doorstepv1.SyncServiceClient, enr 
 			return false, callErr(ctx, enr.Server, "send records", err)
 		}
 		rep.Pushed += len(batch)
+		// An answer whose checkpoint does not extend the log held is no
+		// acknowledgement: the batch stays in the outbox.
+		if cp := resp.GetCheckpoint(); cp != nil {
+			if err := d.verifyCheckpoint(ctx, enr, cp); err != nil {
+				return false, err
+			}
+		}
 		if err := d.storeAnswers(batchSeqs, batch, resp, rep); err != nil {
 			return false, err
 		}
@@ -508,9 +547,10 @@ func toSend(r *rtx, st *doorstepv1.GetDeviceStateResponse) ([]uint64, error) {
 	return slices.Compact(seqs), nil
 }
 
-// storeAnswers records the server's answers for one batch in one
-// transaction: each answered record leaves the outbox as its answer is
-// stored. A record with no answer stays in the outbox.
+// storeAnswers records the server's answers for one batch, and the batch's
+// checkpoint once push has verified it, in one transaction: each answered
+// record leaves the outbox as its answer is stored. A record with no answer
+// stays in the outbox.
 func (d *Device) storeAnswers(seqs []uint64, batch []*doorstepv1.SignedRecord, resp *doorstepv1.PushRecordsResponse, rep *SyncReport) error {
 	bySeq := make(map[string]uint64, len(batch))
 	for i, sr := range batch {
@@ -534,20 +574,8 @@ func (d *Device) storeAnswers(seqs []uint64, batch []*doorstepv1.SignedRecord, r
 			rep.add(res, seq)
 		}
 		if cp := resp.GetCheckpoint(); cp != nil {
-			old, err := w.checkpoint()
-			if err != nil {
-				return err
-			}
-			switch {
-			case old != nil && cp.GetSize() < old.GetSize():
-				warnings = append(warnings, fmt.Sprintf("the server returned a checkpoint of %d entries after one of %d: kept the larger; tell the committee", cp.GetSize(), old.GetSize()))
-				return nil
-			case old != nil && cp.GetSize() == old.GetSize() && !bytes.Equal(cp.GetRootHash(), old.GetRootHash()):
-				warnings = append(warnings, fmt.Sprintf("the server returned two different logs of %d entries: kept the first; tell the committee", cp.GetSize()))
-				return nil
-			}
-			rep.Checkpoint = cp
-			return w.putCheckpoint(cp)
+			// push verified cp against the held checkpoint already.
+			return keepCheckpoint(w, cp, rep)
 		}
 		return nil
 	})
@@ -559,6 +587,152 @@ func (d *Device) storeAnswers(seqs []uint64, batch []*doorstepv1.SignedRecord, r
 	}
 	rep.Warnings = append(rep.Warnings, warnings...)
 	return nil
+}
+
+// checkLog fetches the server's latest checkpoint and keeps it once
+// verifyCheckpoint has shown that it extends the one held.
+func (d *Device) checkLog(ctx context.Context, enr Enrollment, rep *SyncReport) error {
+	ac, err := d.auditClient()
+	if err != nil {
+		return err
+	}
+	cctx, cancel := d.callCtx(ctx)
+	resp, err := ac.GetCheckpoint(cctx, &doorstepv1.GetCheckpointRequest{ElectionId: enr.ElectionID}, d.callOpts()...)
+	cancel()
+	if err != nil {
+		return callErr(ctx, enr.Server, "fetch the ballot log checkpoint", err)
+	}
+	cp := resp.GetCheckpoint()
+	if err := d.verifyCheckpoint(ctx, enr, cp); err != nil {
+		return err
+	}
+	if err := d.st.write(func(w *wtx) error { return keepCheckpoint(w, cp, rep) }); err != nil {
+		return fmt.Errorf("store the ballot log checkpoint: %w", err)
+	}
+	return nil
+}
+
+// keepCheckpoint stores a verified checkpoint when it is larger than the
+// one held; one of the same size is the same log, as verification showed.
+func keepCheckpoint(w *wtx, cp *doorstepv1.Checkpoint, rep *SyncReport) error {
+	held, err := w.checkpoint()
+	if err != nil {
+		return err
+	}
+	if held != nil && cp.GetSize() <= held.GetSize() {
+		rep.Checkpoint = held
+		return nil
+	}
+	rep.Checkpoint = cp
+	return w.putCheckpoint(cp)
+}
+
+// verifyCheckpoint checks that cp is signed by the server key pinned at
+// join for this election's log, and that the log it describes extends the
+// one in the checkpoint the device holds, with a consistency proof from
+// the server. The first checkpoint a device sees is trusted once its
+// signature checks. It returns an error wrapping ErrSplitView when the two
+// checkpoints describe different histories, ErrBadCheckpoint when cp does
+// not verify, and the call's error when the server gives no proof. It
+// writes nothing.
+func (d *Device) verifyCheckpoint(ctx context.Context, enr Enrollment, cp *doorstepv1.Checkpoint) error {
+	vkey, err := logVerifierKey(enr, cp)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrBadCheckpoint, err)
+	}
+	newer, err := ballotlog.VerifyCheckpoint(cp, vkey)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrBadCheckpoint, err)
+	}
+	var held *doorstepv1.Checkpoint
+	if err := d.st.read(func(r *rtx) error {
+		held, err = r.checkpoint()
+		return err
+	}); err != nil {
+		return fmt.Errorf("read the ballot log checkpoint held: %w", err)
+	}
+	if held == nil {
+		return nil
+	}
+	older, err := ballotlog.VerifyCheckpoint(held, vkey)
+	if err != nil {
+		// The device stored it; only a damaged file or an old checkpoint
+		// from before verification lands here.
+		return fmt.Errorf("the ballot log checkpoint this device holds does not verify with the server key it joined with: %w: %w", errCorrupt, err)
+	}
+	var proof tlog.TreeProof
+	if older.N > 0 && older.N < newer.N {
+		if proof, err = d.consistencyProof(ctx, enr, older.N, newer.N); err != nil {
+			return err
+		}
+	}
+	if err := ballotlog.CheckConsistency(older, newer, proof); err != nil {
+		if !errors.Is(err, ballotlog.ErrSplitView) {
+			return err
+		}
+		d.log.Error("the server's ballot log does not extend the one it showed this device before; refusing to sync",
+			"server", enr.Server, "held_size", older.N, "held_root", older.Hash, "shown_size", newer.N, "shown_root", newer.Hash, "err", err)
+		return fmt.Errorf("%w (this device keeps the server's signed checkpoint of %d entries, root %v; the server now shows %d entries, root %v)",
+			ErrSplitView, older.N, older.Hash, newer.N, newer.Hash)
+	}
+	return nil
+}
+
+// consistencyProof asks the server to prove that its log of oldSize
+// entries is a prefix of its log of newSize entries.
+func (d *Device) consistencyProof(ctx context.Context, enr Enrollment, oldSize, newSize int64) (tlog.TreeProof, error) {
+	ac, err := d.auditClient()
+	if err != nil {
+		return nil, err
+	}
+	cctx, cancel := d.callCtx(ctx)
+	resp, err := ac.GetConsistencyProof(cctx, &doorstepv1.GetConsistencyProofRequest{
+		ElectionId: enr.ElectionID, OldSize: uint64(oldSize), NewSize: uint64(newSize),
+	}, d.callOpts()...)
+	cancel()
+	if err != nil {
+		return nil, callErr(ctx, enr.Server, "ask the server to prove its ballot log grew from the one it showed before", err)
+	}
+	proof := make(tlog.TreeProof, len(resp.GetProof()))
+	for i, h := range resp.GetProof() {
+		if len(h) != len(proof[i]) {
+			// Not a proof of anything: CheckConsistency then reports the
+			// split view with both checkpoints.
+			return tlog.TreeProof{}, nil
+		}
+		copy(proof[i][:], h)
+	}
+	return proof, nil
+}
+
+// logVerifierKey is the note verifier key for this election's log built
+// from the server key pinned at join, never from what the server sends now.
+// A device enrolled before Enroll named the log origin takes the origin
+// from the checkpoint; the pinned key must still have signed it.
+func logVerifierKey(enr Enrollment, cp *doorstepv1.Checkpoint) (string, error) {
+	origin := enr.LogOrigin
+	if origin == "" {
+		origin = cp.GetOrigin()
+	}
+	vkey, err := note.NewEd25519VerifierKey(origin, ed25519.PublicKey(enr.ServerKey))
+	if err != nil {
+		return "", fmt.Errorf("verifier key for log %q: %w", origin, err)
+	}
+	return vkey, nil
+}
+
+// auditClient returns the AuditService client on the connection client
+// opened.
+func (d *Device) auditClient() (doorstepv1.AuditServiceClient, error) {
+	if _, _, err := d.client(); err != nil {
+		return nil, err
+	}
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	if d.conn == nil {
+		return nil, ErrClosed
+	}
+	return doorstepv1.NewAuditServiceClient(d.conn), nil
 }
 
 // pullStatus reads unit status changed after the stored cursor, page by

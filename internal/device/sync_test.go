@@ -30,12 +30,16 @@ type proxy struct {
 	doorstepv1.UnimplementedSyncServiceServer
 	up   doorstepv1.SyncServiceClient
 	addr string
+	// audit passes the device's ballot log checks through to the server.
+	audit auditProxy
 
 	mu             sync.Mutex
 	down           bool                                     // guarded by mu: every call fails as unreachable
 	losePushAnswer int                                      // guarded by mu: this many pushes reach the server but their answers are lost
 	editState      func(*doorstepv1.GetDeviceStateResponse) // guarded by mu
 	editElection   func(*doorstepv1.GetElectionResponse)    // guarded by mu
+	editPush       func(*doorstepv1.PushRecordsResponse)    // guarded by mu
+	editCheckpoint func(*doorstepv1.GetCheckpointResponse)  // guarded by mu
 	pushes         [][]uint64                               // guarded by mu: author_seqs of each push that reached the server
 }
 
@@ -50,8 +54,10 @@ func startProxy(t *testing.T, upstream string) *proxy {
 		t.Fatal(err)
 	}
 	p := &proxy{up: doorstepv1.NewSyncServiceClient(conn), addr: lis.Addr().String()}
+	p.audit = auditProxy{p: p, up: doorstepv1.NewAuditServiceClient(conn)}
 	gs := grpc.NewServer()
 	doorstepv1.RegisterSyncServiceServer(gs, p)
+	doorstepv1.RegisterAuditServiceServer(gs, &p.audit)
 	done := make(chan struct{})
 	go func() { defer close(done); _ = gs.Serve(lis) }()
 	t.Cleanup(func() { gs.Stop(); <-done; conn.Close() })
@@ -144,7 +150,41 @@ func (p *proxy) PushRecords(ctx context.Context, r *doorstepv1.PushRecordsReques
 		p.losePushAnswer--
 		return nil, status.Error(codes.Unavailable, "proxy: the link dropped before the answer arrived")
 	}
+	if err == nil && p.editPush != nil {
+		p.editPush(resp)
+	}
 	return resp, err
+}
+
+// auditProxy forwards the AuditService calls a device makes while it
+// syncs. It is a type of its own because the two Unimplemented servers
+// cannot be embedded in one struct.
+type auditProxy struct {
+	doorstepv1.UnimplementedAuditServiceServer
+	p  *proxy
+	up doorstepv1.AuditServiceClient
+}
+
+func (a *auditProxy) GetCheckpoint(ctx context.Context, r *doorstepv1.GetCheckpointRequest) (*doorstepv1.GetCheckpointResponse, error) {
+	ctx, err := a.p.fwd(ctx)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := a.up.GetCheckpoint(ctx, r)
+	a.p.mu.Lock()
+	defer a.p.mu.Unlock()
+	if err == nil && a.p.editCheckpoint != nil {
+		a.p.editCheckpoint(resp)
+	}
+	return resp, err
+}
+
+func (a *auditProxy) GetConsistencyProof(ctx context.Context, r *doorstepv1.GetConsistencyProofRequest) (*doorstepv1.GetConsistencyProofResponse, error) {
+	ctx, err := a.p.fwd(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return a.up.GetConsistencyProof(ctx, r)
 }
 
 func (p *proxy) ListUnitStatus(ctx context.Context, r *doorstepv1.ListUnitStatusRequest) (*doorstepv1.ListUnitStatusResponse, error) {
@@ -277,6 +317,9 @@ func TestSyncBatches(t *testing.T) {
 func TestSyncUnreachableKeepsOutbox(t *testing.T) {
 	f := newFixture(t)
 	var waits []time.Duration
+	// Once the server is back, waits are real but short: gRPC reconnects in
+	// the background, and a retry that never waits can outrun it.
+	var back bool
 	opt := device.Options{Dial: noRetryDial, Sync: device.SyncOptions{
 		CallTimeout: 2 * time.Second,
 		BackoffBase: 100 * time.Millisecond,
@@ -284,7 +327,10 @@ func TestSyncUnreachableKeepsOutbox(t *testing.T) {
 		Jitter:      rand.New(rand.NewPCG(1, 2)),
 		Sleep: func(ctx context.Context, d time.Duration) error {
 			waits = append(waits, d)
-			return nil
+			if back {
+				time.Sleep(20 * time.Millisecond)
+			}
+			return ctx.Err()
 		},
 	}}
 	dir := filepath.Join(t.TempDir(), "dev")
@@ -322,7 +368,8 @@ func TestSyncUnreachableKeepsOutbox(t *testing.T) {
 	// The server comes back at the same address; the next sync delivers.
 	f.addr = addr
 	f.start()
-	rep, err = d.Sync(context.Background(), 3)
+	back = true
+	rep, err = d.Sync(context.Background(), 10)
 	if err != nil {
 		t.Fatalf("sync after the server came back: %v", err)
 	}

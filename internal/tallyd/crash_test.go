@@ -1,0 +1,503 @@
+package tallyd_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"fmt"
+	mathrand "math/rand/v2"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
+	"github.com/doorstep-vote/doorstep/internal/ballotlog"
+	"github.com/doorstep-vote/doorstep/internal/device"
+	"github.com/doorstep-vote/doorstep/internal/dial"
+	"github.com/doorstep-vote/doorstep/internal/election"
+	"github.com/doorstep-vote/doorstep/internal/enrollcode"
+	"github.com/doorstep-vote/doorstep/internal/proctest"
+	rt "github.com/doorstep-vote/doorstep/internal/recordtest"
+	"github.com/doorstep-vote/doorstep/internal/signed"
+	"github.com/doorstep-vote/doorstep/internal/store"
+	"github.com/doorstep-vote/doorstep/internal/tallyd"
+)
+
+func TestMain(m *testing.M) { os.Exit(proctest.Main(m)) }
+
+// crashSeed fixes the kill moments and the canvasser's choices.
+const crashSeed = 20261120
+
+// tallydProc is the tallyd binary serving one data folder on one fixed
+// loopback port, across kills and restarts.
+type tallydProc struct {
+	t    *testing.T
+	bin  string
+	dir  string
+	addr string
+	p    *proctest.Proc
+}
+
+// freeAddr finds a loopback port nobody listens on.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func (s *tallydProc) start() {
+	s.t.Helper()
+	s.p = proctest.Start(s.t, s.bin, proctest.Options{}, "-data", s.dir, "-listen", s.addr)
+	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := s.p.WaitStderr(c, "tallyd: serving on "+s.addr); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+// kill sends SIGKILL: no shutdown, no flush, nothing.
+func (s *tallydProc) kill() {
+	s.t.Helper()
+	if !s.p.Kill() {
+		s.t.Fatalf("tallyd had exited before the kill: %v\n%s", s.p.Wait(context.Background()), s.p.Stderr())
+	}
+}
+
+// stop shuts tallyd down cleanly, as an operator's Ctrl-C does.
+func (s *tallydProc) stop() {
+	s.t.Helper()
+	if err := s.p.Signal(syscall.SIGTERM); err != nil {
+		s.t.Fatal(err)
+	}
+	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := s.p.Wait(c); err != nil {
+		s.t.Fatalf("tallyd after SIGTERM: %v\n%s", err, s.p.Stderr())
+	}
+}
+
+// openStore opens the data folder of a stopped tallyd directly, checks the
+// bbolt file, and closes it when the test ends or close is called.
+func openStore(t *testing.T, dir string) *store.Store {
+	t.Helper()
+	key, created, err := ballotlog.LoadOrCreateKey(filepath.Join(dir, tallyd.KeyFile), rand.Reader)
+	if err != nil || created {
+		t.Fatalf("server key: created %v, %v", created, err)
+	}
+	st, err := store.Open(context.Background(), store.Config{Path: filepath.Join(dir, tallyd.DBFile), ServerKey: key, Origin: tallyd.DefaultOrigin})
+	if err != nil {
+		t.Fatalf("open the killed server's store: %v", err)
+	}
+	if err := st.Check(); err != nil {
+		t.Errorf("bbolt check of the server's file: %v", err)
+	}
+	return st
+}
+
+// loggedIDs counts the log entries per record id of one author.
+func loggedIDs(t *testing.T, st *store.Store, author string) map[string]int {
+	t.Helper()
+	c := context.Background()
+	size, err := st.LogSize(c, testElection)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]int{}
+	err = st.LogEntries(c, testElection, 0, size, func(idx int64, b []byte) error {
+		e, err := ballotlog.DecodeEntry(b)
+		if err != nil {
+			return fmt.Errorf("log entry %d: %w", idx, err)
+		}
+		if e.GetRecord() == nil {
+			return nil
+		}
+		rec, err := signed.Decode(e.GetRecord().GetBody())
+		if err != nil {
+			return fmt.Errorf("log entry %d: %w", idx, err)
+		}
+		if rec.GetAuthorId() == author {
+			out[rec.GetRecordId()]++
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// crashElection is the election the crash test runs: a motion and a
+// two-seat candidate election over n units.
+type crashElection struct {
+	committee *rt.Author
+	records   []*doorstepv1.SignedRecord // define first, as the server got them
+	token     string
+	units     []election.Unit
+}
+
+func newCrashElection(t *testing.T, n int) *crashElection {
+	t.Helper()
+	e := &crashElection{committee: rt.NewAuthor(testElection, election.CommitteeAuthor, "crash committee", time.Now().Add(-time.Hour))}
+	for i := range n {
+		id := fmt.Sprintf("%d-%d-%d", i/200+1, i/100%2+1, i%100+101)
+		owner := "o" + id
+		if i%17 == 5 {
+			owner = fmt.Sprintf("multi-%d", i/100) // owners with several units
+		}
+		e.units = append(e.units, election.Unit{ID: id, Area: 6500 + int64(i%60)*100, OwnerKey: owner})
+	}
+	def := &doorstepv1.ElectionDefinition{
+		ElectionId: testElection, Title: "kill -9", CommitteePublicKey: e.committee.Public(),
+		Items: []*doorstepv1.Item{
+			{ItemId: "rules", Title: "修订管理规约", Kind: &doorstepv1.Item_Motion{Motion: &doorstepv1.Motion{Threshold: doorstepv1.ThresholdClass_THRESHOLD_CLASS_ORDINARY}}},
+			{ItemId: "board", Title: "选举业主委员会委员", Kind: &doorstepv1.Item_Candidates{Candidates: &doorstepv1.CandidateElection{Seats: 2,
+				Candidates: []*doorstepv1.Candidate{{CandidateId: "c1", Name: "张伟"}, {CandidateId: "c2", Name: "王芳"}, {CandidateId: "c3", Name: "李娜"}}}}},
+		},
+		SyncDeadline: timestamppb.New(time.Now().Add(24 * time.Hour)),
+	}
+	tok, err := enrollcode.NewToken(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.token = tok
+	for _, a := range []*doorstepv1.CommitteeAction{rt.Define(def), rt.Roster(e.units), rt.Open(e.units), rt.GrantToken(tok, "phone")} {
+		e.records = append(e.records, e.committee.Committee(t, a))
+	}
+	return e
+}
+
+// setUp creates the election on the server at addr.
+func (e *crashElection) setUp(t *testing.T, addr string) doorstepv1.ElectionServiceClient {
+	t.Helper()
+	conn, err := dial.New(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	ec := doorstepv1.NewElectionServiceClient(conn)
+	if _, err := ec.CreateElection(ctx(t), &doorstepv1.CreateElectionRequest{Record: e.records[0]}); err != nil {
+		t.Fatalf("create election: %v", err)
+	}
+	resp, err := ec.SubmitCommitteeRecords(ctx(t), &doorstepv1.SubmitCommitteeRecordsRequest{ElectionId: testElection, Records: e.records[1:]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range resp.GetResults() {
+		if r.GetStatus() != doorstepv1.RecordStatus_RECORD_STATUS_ACCEPTED {
+			t.Fatalf("committee record: %v %s", r.GetStatus(), r.GetMessage())
+		}
+	}
+	return ec
+}
+
+// tallyJSON is the live tally's canonical JSON, read with the committee's
+// signed call.
+func (e *crashElection) tallyJSON(t *testing.T, ec doorstepv1.ElectionServiceClient) []byte {
+	t.Helper()
+	resp, err := ec.GetTally(ctx(t), &doorstepv1.GetTallyRequest{ElectionId: testElection},
+		signedCall(testElection, election.CommitteeAuthor, e.committee.Key, time.Now))
+	if err != nil {
+		t.Fatalf("tally: %v", err)
+	}
+	return resp.GetTally().GetCanonicalJson()
+}
+
+// canvass records n records on d, pace apart, kicking its background sync
+// after each:
+// ballots for units in roster order, with every tenth a revision of an
+// earlier ballot and every thirteenth a visit with no ballot.
+func canvass(ctx context.Context, d *device.Device, units []election.Unit, n int, pace time.Duration, rng *mathrand.Rand, kick chan<- struct{}) error {
+	var voted []string
+	next := 0
+	for i := range n {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		choice := []election.Choice{election.ChoiceYes, election.ChoiceNo, election.ChoiceAbstain}[rng.IntN(3)]
+		sels := []election.Selection{{ItemID: "rules", Choice: choice}, {ItemID: "board", Candidates: [][]string{{"c1"}, {"c2", "c3"}, {"c1", "c3"}, nil}[rng.IntN(4)]}}
+		var err error
+		switch {
+		case i%10 == 9 && len(voted) > 0:
+			_, err = d.ReviseBallot(ctx, device.Ballot{UnitID: voted[rng.IntN(len(voted))], Selections: sels, Signer: doorstepv1.SignerKind_SIGNER_KIND_OWNER})
+		case i%13 == 12:
+			_, err = d.RecordVisit(ctx, device.Visit{UnitID: units[next%len(units)].ID, Outcome: doorstepv1.VisitOutcome_VISIT_OUTCOME_NOT_HOME})
+			next++
+		default:
+			u := units[next%len(units)].ID
+			next++
+			_, err = d.RecordBallot(ctx, device.Ballot{UnitID: u, Selections: sels, Signer: doorstepv1.SignerKind_SIGNER_KIND_OWNER})
+			voted = append(voted, u)
+		}
+		if err != nil {
+			return fmt.Errorf("record %d: %w", i+1, err)
+		}
+		select {
+		case kick <- struct{}{}:
+		default:
+		}
+		// A door takes minutes; here a few milliseconds, so that pushes and
+		// kills fall among the records rather than after the last.
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(pace):
+		}
+	}
+	return nil
+}
+
+// acked returns the ids of the device's records the server has answered.
+func acked(t *testing.T, d *device.Device) map[string]uint64 {
+	t.Helper()
+	st, err := d.Status()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]uint64{}
+	for seq := uint64(1); seq <= uint64(st.Records); seq++ {
+		sr, res, err := d.Record(seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res == nil {
+			continue
+		}
+		rec, err := signed.Decode(sr.GetBody())
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[rec.GetRecordId()] = seq
+	}
+	return out
+}
+
+// waitProgress waits until the device has made at least made records and
+// the server has answered more than answered of them (or all there are),
+// and returns how many are answered.
+func waitProgress(t *testing.T, d *device.Device, made, answered int) int {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		st, err := d.Status()
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, c := range st.Answered {
+			n += c
+		}
+		if st.Records >= made && (n > answered || (n == st.Records && n > 0)) {
+			return n
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no progress in a minute: %d records made (waiting for %d), %d answered (waiting for more than %d); last error %q",
+				st.Records, made, n, answered, st.LastError)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// deviceRecords reads every record of d in chain order.
+func deviceRecords(t *testing.T, d *device.Device) []*doorstepv1.SignedRecord {
+	t.Helper()
+	st, err := d.Status()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []*doorstepv1.SignedRecord
+	for seq := uint64(1); seq <= uint64(st.Records); seq++ {
+		sr, _, err := d.Record(seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, sr)
+	}
+	return out
+}
+
+// TestServerKilledMidPush kills the tallyd process with SIGKILL at random
+// moments while a device pushes thousands of records to it, and restarts
+// it on the same folder and port. After each kill, everything the device
+// saw acknowledged is in the killed server's file; the device resumes by
+// itself; and at the end the tally is byte for byte the tally of a fresh
+// server fed the same records once.
+func TestServerKilledMidPush(t *testing.T) {
+	records, kills := 2000, 6
+	if testing.Short() {
+		records, kills = 500, 3
+	}
+	srv := &tallydProc{t: t, bin: proctest.Build(t, proctest.Tallyd), dir: t.TempDir(), addr: freeAddr(t)}
+	srv.start()
+	e := newCrashElection(t, records)
+	ec := e.setUp(t, srv.addr)
+	fp := func() string {
+		resp, err := doorstepv1.NewSyncServiceClient(mustDial(t, srv.addr)).GetServerInfo(ctx(t), &doorstepv1.GetServerInfoRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.GetFingerprint()
+	}()
+
+	rng := mathrand.New(mathrand.NewPCG(crashSeed, 1))
+	d, err := device.Open(filepath.Join(t.TempDir(), "phone"), device.Options{Sync: device.SyncOptions{
+		BatchSize:   25,
+		CallTimeout: 5 * time.Second,
+		BackoffBase: 20 * time.Millisecond,
+		BackoffMax:  300 * time.Millisecond,
+		Jitter:      mathrand.New(mathrand.NewPCG(crashSeed, 2)),
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	enr, err := d.Join(ctx(t), enrollcode.Code{Server: srv.addr, ElectionID: testElection, Token: e.token, Fingerprint: fp}, "phone")
+	if err != nil {
+		t.Fatalf("join: %v", err)
+	}
+
+	// The canvasser and the background sync run until the test stops them.
+	bg, stop := context.WithCancel(context.Background())
+	kick := make(chan struct{}, 1)
+	var wg sync.WaitGroup
+	canvassed := make(chan error, 1)
+	var passes, failed atomic.Int64
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		d.RunSync(bg, 100*time.Millisecond, kick, func(_ device.SyncReport, err error) {
+			passes.Add(1)
+			if err != nil {
+				failed.Add(1)
+			}
+		})
+	}()
+	go func() {
+		defer wg.Done()
+		canvassed <- canvass(bg, d, e.units, records, 2*time.Millisecond, mathrand.New(mathrand.NewPCG(crashSeed, 3)), kick)
+	}()
+	defer func() { stop(); wg.Wait() }()
+
+	answered := 0
+	for k := range kills {
+		// The kills are spread over the canvassing, and each comes while
+		// the device is pushing: once the canvasser has made the next
+		// share of the records and the restarted server has answered
+		// something, at a random moment after.
+		waitProgress(t, d, (k+1)*records/(kills+1), answered)
+		time.Sleep(time.Duration(rng.Int64N(int64(300 * time.Millisecond))))
+		before := acked(t, d)
+		answered = len(before)
+		srv.kill()
+		st := openStore(t, srv.dir)
+		held := loggedIDs(t, st, enr.DeviceID)
+		lost := 0
+		for id, seq := range before {
+			if held[id] != 1 {
+				lost++
+				if lost <= 5 {
+					t.Errorf("kill %d: record %d (%s) was acknowledged before the kill; the server's log holds it %d times", k+1, seq, id, held[id])
+				}
+			}
+		}
+		t.Logf("kill %d: %d records acknowledged before it; %d in the killed server's log", k+1, len(before), len(held))
+		if err := st.Close(); err != nil {
+			t.Fatal(err)
+		}
+		srv.start()
+	}
+	if err := <-canvassed; err != nil {
+		t.Fatalf("canvassing: %v", err)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		st, err := d.Status()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Pending == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the device never caught up after the last restart: %d of %d records pending; last error %q", st.Pending, st.Records, st.LastError)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	stop()
+	wg.Wait()
+	t.Logf("seed %d: %d sync passes, %d of them failed", crashSeed, passes.Load(), failed.Load())
+
+	if err := d.Check(); err != nil {
+		t.Errorf("bbolt check of the device file: %v", err)
+	}
+	got := e.tallyJSON(t, ec)
+	all := deviceRecords(t, d)
+	srv.stop()
+	st := openStore(t, srv.dir)
+	held := loggedIDs(t, st, enr.DeviceID)
+	for i, sr := range all {
+		if id := rt.RecordID(t, sr); held[id] != 1 {
+			t.Errorf("record %d (%s) is in the server's log %d times; want once", i+1, id, held[id])
+		}
+	}
+	if len(held) != len(all) {
+		t.Errorf("the server's log holds %d records of the device; it made %d", len(held), len(all))
+	}
+	st.Close()
+
+	want := cleanReplay(t, e, d, all)
+	if !bytes.Equal(got, want) {
+		t.Errorf("tally after %d kills differs from a clean replay of the same %d records:\ngot  %s\nwant %s", kills, len(all), got, want)
+	}
+}
+
+// cleanReplay feeds a fresh in-process server the election and the
+// device's records once, in chain order, and returns its tally.
+func cleanReplay(t *testing.T, e *crashElection, d *device.Device, recs []*doorstepv1.SignedRecord) []byte {
+	t.Helper()
+	srv, err := tallyd.Start(context.Background(), tallyd.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	ec := e.setUp(t, srv.Addr())
+	sc := doorstepv1.NewSyncServiceClient(mustDial(t, srv.Addr()))
+	if _, err := sc.Enroll(ctx(t), &doorstepv1.EnrollRequest{ElectionId: testElection, EnrollmentToken: e.token, DevicePublicKey: d.PublicKey(), Label: "phone"}); err != nil {
+		t.Fatalf("enroll on the clean server: %v", err)
+	}
+	for len(recs) > 0 {
+		n := min(len(recs), 500)
+		resp, err := sc.PushRecords(ctx(t), &doorstepv1.PushRecordsRequest{ElectionId: testElection, Records: recs[:n]})
+		if err != nil {
+			t.Fatalf("push to the clean server: %v", err)
+		}
+		for _, r := range resp.GetResults() {
+			if r.GetStatus() == doorstepv1.RecordStatus_RECORD_STATUS_REJECTED {
+				t.Errorf("the clean server rejected %s: %s", r.GetRecordId(), r.GetMessage())
+			}
+		}
+		recs = recs[n:]
+	}
+	return e.tallyJSON(t, ec)
+}
+
+func mustDial(t *testing.T, addr string) *grpc.ClientConn {
+	t.Helper()
+	conn, err := dial.New(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
