@@ -19,7 +19,7 @@ const MaxMessageBytes = 8 << 20
 // own sync loop retries further with jitter.
 const serviceConfig = `{
   "methodConfig": [{
-    "name": [{"service": "doorstep.v1.SyncService"}, {"service": "doorstep.v1.ElectionService"}],
+    "name": [{"service": "doorstep.v1.SyncService"}, {"service": "doorstep.v1.ElectionService"}, {"service": "doorstep.v1.AuditService"}],
     "retryPolicy": {
       "maxAttempts": 4,
       "initialBackoff": "0.2s",
