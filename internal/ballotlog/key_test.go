@@ -43,9 +43,9 @@ func TestLoadOrCreateKey(t *testing.T) {
 	if !again.Equal(key) {
 		t.Error("second LoadOrCreateKey returned a different key")
 	}
-	leftovers, err := filepath.Glob(filepath.Join(filepath.Dir(path), ".server-key-*"))
-	if err != nil || len(leftovers) != 0 {
-		t.Errorf("temporary files left beside the key: %v (%v)", leftovers, err)
+	// Nothing but the key is left in its folder: no temporary file.
+	if ents, err := os.ReadDir(filepath.Dir(path)); err != nil || len(ents) != 1 || ents[0].Name() != filepath.Base(path) {
+		t.Errorf("the key's folder holds %v (%v); want only the key", ents, err)
 	}
 }
 

@@ -14,27 +14,17 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
-	"github.com/doorstep-vote/doorstep/internal/callauth"
 	"github.com/doorstep-vote/doorstep/internal/committee"
-	"github.com/doorstep-vote/doorstep/internal/dial"
-	"github.com/doorstep-vote/doorstep/internal/election"
-	"github.com/doorstep-vote/doorstep/internal/signed"
 )
 
 // Defaults of the committee's commands.
 const (
 	defaultServer      = "127.0.0.1:7070"
 	defaultCallTimeout = 30 * time.Second
-	// cmBatchRecords and cmBatchBytes keep one SubmitCommitteeRecords call
-	// within tallyd's batch limit (1,000 records) and well inside the
-	// message limit (dial.MaxMessageBytes).
-	cmBatchRecords = 1000
-	cmBatchBytes   = dial.MaxMessageBytes * 3 / 4
 )
 
 // cmFlags are the flags every committee command shares.
@@ -161,47 +151,32 @@ func runCommitteeShow(ctx context.Context, env *Env, args []string) error {
 // chain (locked) and a client whose calls are signed with the committee
 // key.
 type cmSession struct {
-	env    *Env
-	f      *cmFlags
-	signer *committee.Signer
-	conn   *grpc.ClientConn
-	elec   doorstepv1.ElectionServiceClient
-	sync   doorstepv1.SyncServiceClient
-	// checkpoint is the log state of the server's latest answer.
-	checkpoint *doorstepv1.Checkpoint
+	*committee.Session
+	env *Env
+	f   *cmFlags
 }
 
 // openCmSession opens the chain of electionID and a client for f.server.
 func openCmSession(env *Env, f *cmFlags, electionID string) (*cmSession, error) {
-	signer, err := committee.Open(f.dir, electionID, env.Now, env.Logger)
+	s, err := committee.OpenSession(f.dir, electionID, f.server, f.timeout, env.Now, env.Logger)
 	if err != nil {
 		return nil, err
 	}
-	creds := &callauth.Credentials{ElectionID: electionID, KeyID: election.CommitteeAuthor, Key: signer.Key(), Now: env.Now, Insecure: true}
-	conn, err := dial.New(f.server, grpc.WithPerRPCCredentials(creds))
-	if err != nil {
-		signer.Close()
-		return nil, fmt.Errorf("server address %q: %w", f.server, err)
-	}
-	return &cmSession{env: env, f: f, signer: signer, conn: conn,
-		elec: doorstepv1.NewElectionServiceClient(conn), sync: doorstepv1.NewSyncServiceClient(conn)}, nil
-}
-
-func (s *cmSession) Close() {
-	s.conn.Close()
-	s.signer.Close()
-}
-
-func (s *cmSession) electionID() string { return s.signer.State().ElectionID }
-
-// call returns a context bounded by --timeout for one call.
-func (s *cmSession) call(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(ctx, s.f.timeout)
+	return &cmSession{Session: s, env: env, f: f}, nil
 }
 
 // rpcError explains a failed call in terms of what to do next.
 func (s *cmSession) rpcError(what string, err error) error {
-	return cmRPCError(what, s.f.server, s.f.timeout, s.electionID(), err)
+	return cmRPCError(what, s.f.server, s.f.timeout, s.ElectionID(), err)
+}
+
+// explain is rpcError for an error that may come from the server (a gRPC
+// status) or from this machine; the latter pass as they are.
+func (s *cmSession) explain(what string, err error) error {
+	if _, fromServer := status.FromError(err); err == nil || !fromServer {
+		return err
+	}
+	return s.rpcError(what, err)
 }
 
 func cmRPCError(what, server string, timeout time.Duration, electionID string, err error) error {
@@ -236,10 +211,8 @@ func transient(err error) bool {
 // sends the records signed earlier that the server has not answered, in
 // order. It returns their answers by record id.
 func (s *cmSession) catchUp(ctx context.Context) (map[string]*doorstepv1.RecordResult, error) {
-	id := s.electionID()
-	c, cancel := s.call(ctx)
-	resp, err := s.elec.GetCommitteeState(c, &doorstepv1.GetCommitteeStateRequest{ElectionId: id})
-	cancel()
+	id := s.ElectionID()
+	resp, err := s.CommitteeState(ctx)
 	if err != nil {
 		// tallyd knows the committee key only from the election's
 		// definition, so for an unknown election it answers NotFound or
@@ -249,10 +222,10 @@ func (s *cmSession) catchUp(ctx context.Context) (map[string]*doorstepv1.RecordR
 		}
 		return nil, s.rpcError("ask the server for the committee's records", err)
 	}
-	if err := s.signer.Reconcile(resp.GetHighSeq(), resp.GetHighHash()); err != nil {
+	if err := s.Signer().Reconcile(resp.GetHighSeq(), resp.GetHighHash()); err != nil {
 		return nil, err
 	}
-	pending := s.signer.Pending()
+	pending := s.Signer().Pending()
 	if len(pending) == 0 {
 		return map[string]*doorstepv1.RecordResult{}, nil
 	}
@@ -260,79 +233,32 @@ func (s *cmSession) catchUp(ctx context.Context) (map[string]*doorstepv1.RecordR
 		return nil, fmt.Errorf("election %s was never created on the server: run 'doorstep election create' again", id)
 	}
 	fmt.Fprintf(s.env.Stderr, "Sending %d committee record(s) signed earlier that the server has not answered yet.\n", len(pending))
-	return s.send(ctx, pending)
+	answers, err := s.Send(ctx, pending)
+	return answers, s.explain("send committee records", err)
 }
 
 // submit catches up with the server, signs actions after everything
-// signed before, sends them, and returns their answers in order.
-func (s *cmSession) submit(ctx context.Context, actions ...*doorstepv1.CommitteeAction) ([]*doorstepv1.RecordResult, error) {
+// signed before, sends them, and fails unless the server accepted each.
+func (s *cmSession) submit(ctx context.Context, actions ...*doorstepv1.CommitteeAction) error {
 	earlier, err := s.catchUp(ctx)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if err := cmRejections(earlier); err != nil {
 		fmt.Fprintf(s.env.Stderr, "warning: %v\n", err)
 	}
-	return s.signAndSend(ctx, func() ([]*doorstepv1.SignedRecord, error) { return s.signer.Sign(actions...) })
+	results, err := s.signAndSend(ctx, func() ([]*doorstepv1.SignedRecord, error) { return s.Signer().Sign(actions...) })
+	if err != nil {
+		return err
+	}
+	return committee.CheckAccepted(results)
 }
 
 // signAndSend signs with sign (which persists), sends every unanswered
 // record, and returns the answers to the records sign made, in order.
 func (s *cmSession) signAndSend(ctx context.Context, sign func() ([]*doorstepv1.SignedRecord, error)) ([]*doorstepv1.RecordResult, error) {
-	recs, err := sign()
-	if err != nil {
-		return nil, err
-	}
-	answers, err := s.send(ctx, s.signer.Pending())
-	if err != nil {
-		return nil, err
-	}
-	out := make([]*doorstepv1.RecordResult, len(recs))
-	for i, r := range recs {
-		id, err := cmRecordID(r)
-		if err != nil {
-			return nil, err
-		}
-		out[i] = answers[id]
-		if out[i] == nil {
-			return nil, fmt.Errorf("the server did not answer committee record %s; run the command again to resend it", id)
-		}
-	}
-	return out, nil
-}
-
-// send submits records in order, in batches the server takes, and records
-// each batch's answers before sending the next.
-func (s *cmSession) send(ctx context.Context, pending []committee.PendingRecord) (map[string]*doorstepv1.RecordResult, error) {
-	answers := make(map[string]*doorstepv1.RecordResult, len(pending))
-	for len(pending) > 0 {
-		n, size := 0, 0
-		for n < len(pending) && n < cmBatchRecords && (n == 0 || size+len(pending[n].Body) < cmBatchBytes) {
-			size += len(pending[n].Body) + len(pending[n].Signature)
-			n++
-		}
-		batch := make([]*doorstepv1.SignedRecord, n)
-		for i := range n {
-			batch[i] = pending[i].Signed()
-		}
-		c, cancel := s.call(ctx)
-		resp, err := s.elec.SubmitCommitteeRecords(c, &doorstepv1.SubmitCommitteeRecordsRequest{ElectionId: s.electionID(), Records: batch})
-		cancel()
-		if err != nil {
-			return nil, s.rpcError("send committee records", err)
-		}
-		if err := s.signer.Ack(resp.GetResults()); err != nil {
-			return nil, err
-		}
-		if resp.GetCheckpoint() != nil {
-			s.checkpoint = resp.GetCheckpoint()
-		}
-		for _, r := range resp.GetResults() {
-			answers[r.GetRecordId()] = r
-		}
-		pending = pending[n:]
-	}
-	return answers, nil
+	results, err := s.SignAndSend(ctx, sign)
+	return results, s.explain("send committee records", err)
 }
 
 // cmRejections turns rejected answers into one error naming each.
@@ -340,19 +266,10 @@ func cmRejections(answers map[string]*doorstepv1.RecordResult) error {
 	var errs []error
 	for _, r := range answers {
 		if r.GetStatus() == doorstepv1.RecordStatus_RECORD_STATUS_REJECTED {
-			errs = append(errs, cmRejected(r))
+			errs = append(errs, committee.Rejected(r))
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// cmRejected explains one rejected record.
-func cmRejected(r *doorstepv1.RecordResult) error {
-	return fmt.Errorf("the server rejected committee record %s (%s): %s", r.GetRecordId(), cmReason(r.GetReason()), r.GetMessage())
-}
-
-func cmReason(c doorstepv1.ReasonCode) string {
-	return cmEnumName(c.String(), "REASON_CODE_")
 }
 
 func cmEnumName(s, prefix string) string {
@@ -369,26 +286,6 @@ func cmEnumName(s, prefix string) string {
 		}
 	}
 	return string(b)
-}
-
-// cmCheckAccepted returns an error for any answer that is not an
-// acceptance.
-func cmCheckAccepted(results []*doorstepv1.RecordResult) error {
-	var errs []error
-	for _, r := range results {
-		if r.GetStatus() != doorstepv1.RecordStatus_RECORD_STATUS_ACCEPTED {
-			errs = append(errs, cmRejected(r))
-		}
-	}
-	return errors.Join(errs...)
-}
-
-func cmRecordID(sr *doorstepv1.SignedRecord) (string, error) {
-	rec, err := signed.Decode(sr.GetBody())
-	if err != nil {
-		return "", err
-	}
-	return rec.GetRecordId(), nil
 }
 
 // cmPrintCheckpoint prints the log state an answer came with.

@@ -84,7 +84,7 @@ func runDeviceEnroll(ctx context.Context, env *Env, args []string) error {
 	}
 	// The code tells devices which server to trust, so a key that changed
 	// since the election was created needs a person's confirmation.
-	if known := s.signer.State().Server; fingerprint == "" && known != nil && known.Fingerprint != "" && known.Fingerprint != info.GetFingerprint() {
+	if known := s.Signer().State().Server; fingerprint == "" && known != nil && known.Fingerprint != "" && known.Fingerprint != info.GetFingerprint() {
 		return fmt.Errorf("the server at %s now has key fingerprint %s, but it had %s when this machine last spoke to it: if the server's key was deliberately replaced, confirm with --server-fingerprint %s; otherwise stop and check with whoever runs tallyd", f.server, info.GetFingerprint(), known.Fingerprint, info.GetFingerprint())
 	}
 	if err := s.rememberServer(info); err != nil {
@@ -98,11 +98,7 @@ func runDeviceEnroll(ctx context.Context, env *Env, args []string) error {
 	if valid > 0 {
 		grant.Expires = timestamppb.New(env.Now().Add(valid))
 	}
-	results, err := s.submit(ctx, &doorstepv1.CommitteeAction{Action: &doorstepv1.CommitteeAction_Enrollment{Enrollment: grant}})
-	if err != nil {
-		return err
-	}
-	if err := cmCheckAccepted(results); err != nil {
+	if err := s.submit(ctx, &doorstepv1.CommitteeAction{Action: &doorstepv1.CommitteeAction_Enrollment{Enrollment: grant}}); err != nil {
 		return err
 	}
 	text := enrollcode.Encode(code)
@@ -190,11 +186,7 @@ func runDeviceRevoke(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	defer s.Close()
-	results, err := s.submit(ctx, &doorstepv1.CommitteeAction{Action: &doorstepv1.CommitteeAction_Revocation{Revocation: &doorstepv1.DeviceRevocation{DeviceId: device, AfterSeq: after, Reason: reason}}})
-	if err != nil {
-		return err
-	}
-	if err := cmCheckAccepted(results); err != nil {
+	if err := s.submit(ctx, &doorstepv1.CommitteeAction{Action: &doorstepv1.CommitteeAction_Revocation{Revocation: &doorstepv1.DeviceRevocation{DeviceId: device, AfterSeq: after, Reason: reason}}}); err != nil {
 		return err
 	}
 	if after == 0 {
@@ -202,6 +194,6 @@ func runDeviceRevoke(ctx context.Context, env *Env, args []string) error {
 	} else {
 		fmt.Fprintf(env.Stdout, "Revoked device %s in election %s: its records after number %d will be rejected.\n", device, f.election, after)
 	}
-	cmPrintCheckpoint(env, s.checkpoint)
+	cmPrintCheckpoint(env, s.Checkpoint())
 	return nil
 }

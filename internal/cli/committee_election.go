@@ -16,13 +16,7 @@ import (
 	"github.com/doorstep-vote/doorstep/internal/committee"
 	"github.com/doorstep-vote/doorstep/internal/election"
 	"github.com/doorstep-vote/doorstep/internal/electionfile"
-	"github.com/doorstep-vote/doorstep/internal/signed"
 )
-
-// rosterChunkUnits is how many units one roster record carries: small
-// enough for one committee record body, few enough records for a big
-// estate.
-const rosterChunkUnits = 5000
 
 func electionCommands() []*Command {
 	return []*Command{
@@ -81,7 +75,7 @@ func runElectionCreate(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	defer s.Close()
-	st := s.signer.State()
+	st := s.Signer().State()
 	if st.Acked > 0 {
 		return fmt.Errorf("election %s was already created from this machine (%d committee records so far); to change the ballot, create a new election with another id", def.GetElectionId(), st.Seq)
 	}
@@ -95,7 +89,7 @@ func runElectionCreate(ctx context.Context, env *Env, args []string) error {
 	// An earlier attempt whose answer never came: the same bytes go first,
 	// so a definition the server did store is never signed twice.
 	if len(st.Pending) > 0 {
-		resp, err := s.create(ctx, st.Pending[0])
+		resp, err := s.Create(ctx, st.Pending[0].Signed())
 		switch {
 		case err == nil:
 			earlier, derr := st.DefinitionProto()
@@ -106,19 +100,19 @@ func runElectionCreate(ctx context.Context, env *Env, args []string) error {
 		case transient(err):
 			return s.rpcError("create the election", err)
 		}
-		if err := s.signer.DiscardUncreated(); err != nil {
+		if err := s.Signer().DiscardUncreated(); err != nil {
 			return err
 		}
 	}
-	recs, err := s.signer.Sign(&doorstepv1.CommitteeAction{Action: &doorstepv1.CommitteeAction_DefineElection{DefineElection: def}})
+	recs, err := s.Signer().Sign(&doorstepv1.CommitteeAction{Action: &doorstepv1.CommitteeAction_DefineElection{DefineElection: def}})
 	if err != nil {
 		return err
 	}
-	resp, err := s.create(ctx, committee.PendingRecord{Body: recs[0].GetBody(), Signature: recs[0].GetSignature()})
+	resp, err := s.Create(ctx, recs[0])
 	if err != nil {
 		if !transient(err) {
 			// Refused outright: nothing of this chain is on the server.
-			if derr := s.signer.DiscardUncreated(); derr != nil {
+			if derr := s.Signer().DiscardUncreated(); derr != nil {
 				return derr
 			}
 		}
@@ -129,9 +123,7 @@ func runElectionCreate(ctx context.Context, env *Env, args []string) error {
 
 // serverInfo asks the server for its identity.
 func (s *cmSession) serverInfo(ctx context.Context) (*doorstepv1.GetServerInfoResponse, error) {
-	c, cancel := s.call(ctx)
-	defer cancel()
-	info, err := s.sync.GetServerInfo(c, &doorstepv1.GetServerInfoRequest{})
+	info, err := s.ServerInfo(ctx)
 	if err != nil {
 		return nil, s.rpcError("ask the server who it is", err)
 	}
@@ -140,24 +132,7 @@ func (s *cmSession) serverInfo(ctx context.Context) (*doorstepv1.GetServerInfoRe
 
 // rememberServer keeps the server's identity with the chain.
 func (s *cmSession) rememberServer(info *doorstepv1.GetServerInfoResponse) error {
-	return s.signer.SetServer(committee.Server{Address: s.f.server, Fingerprint: info.GetFingerprint(), PublicKey: info.GetServerPublicKey(), LogOrigin: info.GetLogOrigin()})
-}
-
-// create sends the definition record and records the answer.
-func (s *cmSession) create(ctx context.Context, p committee.PendingRecord) (*doorstepv1.CreateElectionResponse, error) {
-	c, cancel := s.call(ctx)
-	defer cancel()
-	resp, err := s.elec.CreateElection(c, &doorstepv1.CreateElectionRequest{Record: p.Signed()})
-	if err != nil {
-		return nil, err
-	}
-	if err := s.signer.Ack([]*doorstepv1.RecordResult{resp.GetResult()}); err != nil {
-		return nil, err
-	}
-	if resp.GetResult().GetStatus() != doorstepv1.RecordStatus_RECORD_STATUS_ACCEPTED {
-		return nil, cmRejected(resp.GetResult())
-	}
-	return resp, nil
+	return s.Signer().SetServer(committee.Server{Address: s.f.server, Fingerprint: info.GetFingerprint(), PublicKey: info.GetServerPublicKey(), LogOrigin: info.GetLogOrigin()})
 }
 
 func cmPrintCreated(env *Env, s *cmSession, def *doorstepv1.ElectionDefinition, info *doorstepv1.GetServerInfoResponse, resp *doorstepv1.CreateElectionResponse) error {
@@ -222,7 +197,7 @@ func runRosterImport(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if prev := s.signer.State().Roster; prev != nil {
+	if prev := s.Signer().State().Roster; prev != nil {
 		if string(prev.SHA256) != string(hash[:]) {
 			return fmt.Errorf("a different roster (%d units, sha256 %s) was already imported for election %s; the server adds roster units and never replaces them, so a corrected roster needs a new election", prev.Units, hex.EncodeToString(prev.SHA256), f.election)
 		}
@@ -233,14 +208,8 @@ func runRosterImport(ctx context.Context, env *Env, args []string) error {
 	if err := cmRejections(earlier); err != nil {
 		fmt.Fprintf(env.Stderr, "warning: %v\n", err)
 	}
-	var chunks []*doorstepv1.CommitteeAction
-	all := roster.Units()
-	for start := 0; start < len(all); start += rosterChunkUnits {
-		part := all[start:min(start+rosterChunkUnits, len(all))]
-		chunks = append(chunks, &doorstepv1.CommitteeAction{Action: &doorstepv1.CommitteeAction_Roster{Roster: &doorstepv1.RosterChunk{Units: signed.UnitsProto(part)}}})
-	}
-	rec := committee.Roster{SHA256: hash[:], Units: len(all), AreaCenti: roster.TotalArea(), Owners: roster.Headcount()}
-	results, err := s.signAndSend(ctx, func() ([]*doorstepv1.SignedRecord, error) { return s.signer.SignRoster(rec, chunks...) })
+	rec, chunks := committee.RosterActions(roster)
+	results, err := s.signAndSend(ctx, func() ([]*doorstepv1.SignedRecord, error) { return s.Signer().SignRoster(rec, chunks...) })
 	if err != nil {
 		return err
 	}
@@ -252,17 +221,17 @@ func runRosterImport(ctx context.Context, env *Env, args []string) error {
 	}
 	if rejected == len(results) {
 		// Nothing of it is on the server: a corrected file may be imported.
-		if err := s.signer.SetRoster(nil); err != nil {
+		if err := s.Signer().SetRoster(nil); err != nil {
 			return err
 		}
-		return fmt.Errorf("the server refused the roster: %w", cmCheckAccepted(results))
+		return fmt.Errorf("the server refused the roster: %w", committee.CheckAccepted(results))
 	}
 	if rejected > 0 {
-		return fmt.Errorf("the server took only %d of %d roster records, so its roster is incomplete and 'election open' will refuse it; create a new election for a corrected roster: %w", len(results)-rejected, len(results), cmCheckAccepted(results))
+		return fmt.Errorf("the server took only %d of %d roster records, so its roster is incomplete and 'election open' will refuse it; create a new election for a corrected roster: %w", len(results)-rejected, len(results), committee.CheckAccepted(results))
 	}
 	fmt.Fprintf(env.Stdout, "Imported the roster for election %s in %d record(s).\n", f.election, len(results))
 	cmPrintRoster(env, roster)
-	cmPrintCheckpoint(env, s.checkpoint)
+	cmPrintCheckpoint(env, s.Checkpoint())
 	fmt.Fprintf(env.Stdout, "\nNext: check the counts above, then: doorstep election open --election %s\n", f.election)
 	return nil
 }
@@ -291,20 +260,16 @@ func runElectionOpen(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	defer s.Close()
-	r := s.signer.State().Roster
+	r := s.Signer().State().Roster
 	if r == nil {
 		return fmt.Errorf("no roster was imported from this machine for election %s: run 'doorstep roster import --election %s --file roster.csv' first", f.election, f.election)
 	}
-	results, err := s.submit(ctx, &doorstepv1.CommitteeAction{Action: &doorstepv1.CommitteeAction_Open{Open: &doorstepv1.OpenElection{RosterSha256: r.SHA256}}})
-	if err != nil {
-		return err
-	}
-	if err := cmCheckAccepted(results); err != nil {
+	if err := s.submit(ctx, &doorstepv1.CommitteeAction{Action: &doorstepv1.CommitteeAction_Open{Open: &doorstepv1.OpenElection{RosterSha256: r.SHA256}}}); err != nil {
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "Election %s is open: ballots count from now on.\n", f.election)
 	fmt.Fprintf(env.Stdout, "Roster frozen: %d units, %s m², %d owners, sha256 %s\n", r.Units, election.FormatArea(r.AreaCenti), r.Owners, hex.EncodeToString(r.SHA256))
-	cmPrintCheckpoint(env, s.checkpoint)
+	cmPrintCheckpoint(env, s.Checkpoint())
 	fmt.Fprintf(env.Stdout, "\nNext: enroll each canvasser's device: doorstep device enroll --election %s --label NAME\n", f.election)
 	return nil
 }
@@ -321,19 +286,15 @@ func runElectionClose(ctx context.Context, env *Env, args []string) error {
 	}
 	defer s.Close()
 	now := env.Now()
-	results, err := s.submit(ctx, &doorstepv1.CommitteeAction{Action: &doorstepv1.CommitteeAction_Close{Close: &doorstepv1.CloseElection{ClosedAt: timestamppb.New(now)}}})
-	if err != nil {
-		return err
-	}
-	if err := cmCheckAccepted(results); err != nil {
+	if err := s.submit(ctx, &doorstepv1.CommitteeAction{Action: &doorstepv1.CommitteeAction_Close{Close: &doorstepv1.CloseElection{ClosedAt: timestamppb.New(now)}}}); err != nil {
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "Election %s is closed as of %s.\n", f.election, now.Format(time.RFC3339))
-	if def, _ := s.signer.State().DefinitionProto(); def != nil && def.GetSyncDeadline() != nil {
+	if def, _ := s.Signer().State().DefinitionProto(); def != nil && def.GetSyncDeadline() != nil {
 		fmt.Fprintf(env.Stdout, "Ballots collected before now are accepted until the sync deadline, %s: ask canvassers to sync.\n",
 			def.GetSyncDeadline().AsTime().In(now.Location()).Format(time.RFC3339))
 	}
-	cmPrintCheckpoint(env, s.checkpoint)
+	cmPrintCheckpoint(env, s.Checkpoint())
 	fmt.Fprintf(env.Stdout, "\nNext: doorstep tally show --election %s\n", f.election)
 	return nil
 }

@@ -10,12 +10,8 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"google.golang.org/grpc"
-
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
-	"github.com/doorstep-vote/doorstep/internal/callauth"
 	"github.com/doorstep-vote/doorstep/internal/committee"
-	"github.com/doorstep-vote/doorstep/internal/dial"
 	"github.com/doorstep-vote/doorstep/internal/election"
 	"github.com/doorstep-vote/doorstep/internal/hlc"
 	"github.com/doorstep-vote/doorstep/internal/signed"
@@ -38,9 +34,8 @@ func adjudicateCommands() []*Command {
 // cmReader is a read-only committee client: it signs calls with the
 // committee key and takes no lock on the chain.
 type cmReader struct {
+	*committee.Client
 	f     *cmFlags
-	conn  *grpc.ClientConn
-	elec  doorstepv1.ElectionServiceClient
 	state committee.State // may be empty: the election was made elsewhere
 }
 
@@ -53,16 +48,11 @@ func openCmReader(env *Env, f *cmFlags) (*cmReader, error) {
 	if err != nil {
 		return nil, err
 	}
-	creds := &callauth.Credentials{ElectionID: f.election, KeyID: election.CommitteeAuthor, Key: key, Now: env.Now, Insecure: true}
-	conn, err := dial.New(f.server, grpc.WithPerRPCCredentials(creds))
+	c, err := committee.Dial(f.server, f.election, key, f.timeout, env.Now)
 	if err != nil {
-		return nil, fmt.Errorf("server address %q: %w", f.server, err)
+		return nil, err
 	}
-	return &cmReader{f: f, conn: conn, elec: doorstepv1.NewElectionServiceClient(conn), state: st}, nil
-}
-
-func (r *cmReader) call(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(ctx, r.f.timeout)
+	return &cmReader{Client: c, f: f, state: st}, nil
 }
 
 func (r *cmReader) rpcError(what string, err error) error {
@@ -90,14 +80,11 @@ func runTallyShow(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	defer r.conn.Close()
-	c, cancel := r.call(ctx)
-	defer cancel()
-	resp, err := r.elec.GetTally(c, &doorstepv1.GetTallyRequest{ElectionId: f.election})
+	defer r.Close()
+	t, err := r.Tally(ctx)
 	if err != nil {
 		return r.rpcError("get the tally", err)
 	}
-	t := resp.GetTally()
 	if *asJSON {
 		out := t.GetCanonicalJson()
 		if len(out) == 0 || out[len(out)-1] != '\n' {
@@ -252,23 +239,10 @@ func runAdjudicateList(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	defer r.conn.Close()
-	var units []*doorstepv1.ContestedUnit
-	var owners []*doorstepv1.SplitOwner
-	token := ""
-	for {
-		c, cancel := r.call(ctx)
-		resp, err := r.elec.ListContestedUnits(c, &doorstepv1.ListContestedUnitsRequest{ElectionId: f.election, PageToken: token, PageSize: 500})
-		cancel()
-		if err != nil {
-			return r.rpcError("list contested units", err)
-		}
-		units = append(units, resp.GetUnits()...)
-		owners = append(owners, resp.GetSplitOwners()...)
-		token = resp.GetNextPageToken()
-		if token == "" {
-			break
-		}
+	defer r.Close()
+	units, owners, err := r.Contested(ctx)
+	if err != nil {
+		return r.rpcError("list contested units", err)
 	}
 	writeContested(env.Stdout, f.election, units, owners, env.Now().Location())
 	return nil
@@ -434,13 +408,9 @@ func cmAdjudicate(ctx context.Context, env *Env, f *cmFlags, a *doorstepv1.Adjud
 		return err
 	}
 	defer s.Close()
-	results, err := s.submit(ctx, &doorstepv1.CommitteeAction{Action: &doorstepv1.CommitteeAction_Adjudication{Adjudication: a}})
-	if err != nil {
+	if err := s.submit(ctx, &doorstepv1.CommitteeAction{Action: &doorstepv1.CommitteeAction_Adjudication{Adjudication: a}}); err != nil {
 		return err
 	}
-	if err := cmCheckAccepted(results); err != nil {
-		return err
-	}
-	cmPrintCheckpoint(env, s.checkpoint)
+	cmPrintCheckpoint(env, s.Checkpoint())
 	return nil
 }

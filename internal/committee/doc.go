@@ -16,6 +16,11 @@
 //	elections/ID.json        one election's chain state (State), ID escaped
 //	elections/ID.lock        held while a command works on that election
 //
+// A Session joins the chain to a Client of the tally server whose calls
+// are signed with the committee key: it sends what the Signer signed and
+// records the server's answers. The committee's commands and the demo both
+// work through it.
+//
 // The folder belongs to one machine. Two machines signing with the same key
 // for the same election would fork the chain; Reconcile notices when the
 // server holds records this machine did not make.

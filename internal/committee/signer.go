@@ -136,6 +136,25 @@ func (s *Signer) SignRoster(r Roster, chunks ...*doorstepv1.CommitteeAction) ([]
 	}, chunks)
 }
 
+// RosterChunkUnits is how many units one roster record carries: small
+// enough for one committee record body, few enough records for a big
+// estate.
+const RosterChunkUnits = 5000
+
+// RosterActions splits roster into roster chunk actions of at most
+// RosterChunkUnits units each, in the roster's order, and returns them
+// with the Roster that SignRoster records for them.
+func RosterActions(roster *election.Roster) (Roster, []*doorstepv1.CommitteeAction) {
+	all := roster.Units()
+	var chunks []*doorstepv1.CommitteeAction
+	for start := 0; start < len(all); start += RosterChunkUnits {
+		part := all[start:min(start+RosterChunkUnits, len(all))]
+		chunks = append(chunks, &doorstepv1.CommitteeAction{Action: &doorstepv1.CommitteeAction_Roster{Roster: &doorstepv1.RosterChunk{Units: signed.UnitsProto(part)}}})
+	}
+	h := roster.Hash()
+	return Roster{SHA256: h[:], Units: len(all), AreaCenti: roster.TotalArea(), Owners: roster.Headcount()}, chunks
+}
+
 // sign makes the records; update, if set, changes the state to persist
 // with them, given the first and last seq signed.
 func (s *Signer) sign(update func(st *State, first, last uint64), actions []*doorstepv1.CommitteeAction) ([]*doorstepv1.SignedRecord, error) {

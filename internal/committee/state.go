@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
+	"github.com/doorstep-vote/doorstep/internal/durable"
 	"github.com/doorstep-vote/doorstep/internal/election"
 	"github.com/doorstep-vote/doorstep/internal/signed"
 )
@@ -279,27 +280,7 @@ func writeState(path string, s State) error {
 		return fmt.Errorf("encode committee state: %w", err)
 	}
 	data = append(data, '\n')
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("save committee state: %w", err)
-	}
-	defer os.Remove(tmp.Name()) // no-op after the rename
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("save committee state: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("save committee state: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("save committee state: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("save committee state: %w", err)
-	}
-	if err := syncDir(dir); err != nil {
+	if err := durable.Replace(path, data); err != nil {
 		return fmt.Errorf("save committee state: %w", err)
 	}
 	return nil

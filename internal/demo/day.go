@@ -404,7 +404,7 @@ func selections(sels []*doorstepv1.Selection) string {
 
 // export writes the election record and checks that it verifies.
 func (d *day) export(ctx context.Context) (*record.Report, error) {
-	rep, err := record.Export(ctx, d.srv.Store().RecordSource(d.chair.id), d.cfg.RecordDir)
+	rep, err := record.Export(ctx, d.srv.Store().RecordSource(d.chair.ElectionID()), d.cfg.RecordDir)
 	if err != nil {
 		return nil, fmt.Errorf("export the election record: %w", err)
 	}

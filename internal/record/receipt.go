@@ -2,10 +2,10 @@ package record
 
 import (
 	"context"
-	"slices"
 
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
 	"github.com/doorstep-vote/doorstep/internal/ballotlog"
+	"github.com/doorstep-vote/doorstep/internal/signed"
 	"github.com/doorstep-vote/doorstep/internal/tally"
 )
 
@@ -56,22 +56,8 @@ func LookupReceipt(ctx context.Context, dir, code, unitID string) ([]ReceiptMatc
 			m.Status = doorstepv1.ReceiptStatus_RECEIPT_STATUS_REJECTED
 			continue
 		}
-		m.Status = receiptStatus(outcomes[m.UnitID], m.RecordID)
+		out := outcomes[m.UnitID]
+		m.Status = signed.ReceiptStatus(out.Standing(m.RecordID))
 	}
 	return matches, rep, nil
-}
-
-// receiptStatus says how an accepted ballot stands in its unit's outcome
-// (the server's lookup answers the same way; see api/SPEC.md).
-func receiptStatus(out tally.UnitOutcome, recordID string) doorstepv1.ReceiptStatus {
-	switch {
-	case out.Counted && out.CountedID == recordID:
-		return doorstepv1.ReceiptStatus_RECEIPT_STATUS_COUNTED
-	case !slices.Contains(out.Live, recordID):
-		return doorstepv1.ReceiptStatus_RECEIPT_STATUS_SUPERSEDED
-	case out.Contested || out.Adjudicated:
-		return doorstepv1.ReceiptStatus_RECEIPT_STATUS_CONTESTED
-	default:
-		return doorstepv1.ReceiptStatus_RECEIPT_STATUS_INCLUDED
-	}
 }

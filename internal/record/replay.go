@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"slices"
 	"strings"
@@ -43,18 +42,6 @@ const (
 	stateOpen
 	stateClosed
 )
-
-// chainable are rejections of a record whose signature verified that still
-// give it its place in its author's chain (see SPEC).
-var chainable = map[doorstepv1.ReasonCode]bool{
-	doorstepv1.ReasonCode_REASON_CODE_UNKNOWN_UNIT:        true,
-	doorstepv1.ReasonCode_REASON_CODE_INVALID_SELECTION:   true,
-	doorstepv1.ReasonCode_REASON_CODE_ELECTION_NOT_OPEN:   true,
-	doorstepv1.ReasonCode_REASON_CODE_ELECTION_CLOSED:     true,
-	doorstepv1.ReasonCode_REASON_CODE_AFTER_SYNC_DEADLINE: true,
-	doorstepv1.ReasonCode_REASON_CODE_INVALID_ACTION:      true,
-	doorstepv1.ReasonCode_REASON_CODE_MALFORMED:           true,
-}
 
 // slot is a record's place in its author's chain.
 type slot struct {
@@ -346,7 +333,7 @@ func (r *replay) enrollment(idx int64, e *doorstepv1.LogEntry, en *doorstepv1.De
 		r.findf(idx, id, 0, "enrollment.device_public_key", "is %d bytes, not an ed25519 public key", len(pub))
 		return
 	}
-	if want := DeviceID(pub); id != want {
+	if want := signed.DeviceID(pub); id != want {
 		r.findf(idx, id, 0, "enrollment.device_id", "is %q, but the key's device id is %q", id, want)
 	}
 	if _, dup := r.authors[id]; dup {
@@ -375,13 +362,6 @@ func (r *replay) enrollment(idx int64, e *doorstepv1.LogEntry, en *doorstepv1.De
 	a := &author{id: id, pub: ed25519.PublicKey(bytes.Clone(pub)), label: en.GetLabel(), entry: idx}
 	r.authors[id] = a
 	r.devices = append(r.devices, a)
-}
-
-// DeviceID is the id a server gives a device key: "dv-" and the hex of the
-// first 8 bytes of the key's SHA-256.
-func DeviceID(pub ed25519.PublicKey) string {
-	h := sha256.Sum256(pub)
-	return "dv-" + hex.EncodeToString(h[:8])
 }
 
 // record judges a signed record entry and reports whether the replay
@@ -425,7 +405,7 @@ func (r *replay) record(idx int64, d *decoded, res *doorstepv1.RecordResult) boo
 				r.findf(idx, who, seq, "author_seq", "%s signed two different records number %d (entries %d and %d): its chain forks", who, seq, s.entry, idx)
 			}
 		}
-		if chainable[res.GetReason()] {
+		if signed.TakesChainSlot(res.GetReason()) {
 			r.takeSlot(a, rec, d.bodyHash, idx)
 		}
 		a.chain.markSeen(seq, idx)
@@ -570,8 +550,8 @@ func (r *replay) ballot(idx int64, d *decoded, b *doorstepv1.Ballot, res *doorst
 	if res.GetReceiptCode() != d.receipt {
 		r.findf(idx, who, seq, "result.receipt_code", "is %q; the record's code is %s", res.GetReceiptCode(), d.receipt)
 	}
-	if why := checkBallot(b); why != "" {
-		bad("ballot", "%s", why)
+	if err := signed.CheckBallot(b); err != nil {
+		bad("ballot", "%v", err)
 	}
 	unit, onRoster := r.unit(b.GetUnitId())
 	if !onRoster {
@@ -610,26 +590,12 @@ func (r *replay) ballot(idx int64, d *decoded, b *doorstepv1.Ballot, res *doorst
 			dec = &ud
 		}
 		out := tally.ReconcileUnit(r.def.Policy, bs, dec)
-		if want := ballotStatus(out, tb.RecordID); res.GetStatus() != want {
+		if want := signed.RecordStatus(out.Arrival(tb.RecordID)); res.GetStatus() != want {
 			r.findf(idx, who, seq, "result.status", "the server answered %v; with the unit's ballots so far the rules give %v",
 				res.GetStatus(), want)
 		}
 	}
 	return true
-}
-
-// ballotStatus is the status the server gives a ballot on arrival, from
-// its unit's outcome with it.
-func ballotStatus(out tally.UnitOutcome, recordID string) doorstepv1.RecordStatus {
-	switch {
-	case !slices.Contains(out.Live, recordID):
-		return doorstepv1.RecordStatus_RECORD_STATUS_SUPERSEDED
-	case out.Contested:
-		return doorstepv1.RecordStatus_RECORD_STATUS_CONTESTED
-	case out.Double:
-		return doorstepv1.RecordStatus_RECORD_STATUS_DUPLICATE
-	}
-	return doorstepv1.RecordStatus_RECORD_STATUS_ACCEPTED
 }
 
 // intern returns a shared copy of marks equal to m.
@@ -649,46 +615,9 @@ func (r *replay) intern(m election.Marks) election.Marks {
 	return m
 }
 
-// checkBallot applies the ballot's own field rules, or returns "".
-func checkBallot(b *doorstepv1.Ballot) string {
-	if err := election.CheckID("ballot.unit_id", b.GetUnitId()); err != nil {
-		return err.Error()
-	}
-	if b.GetSupersedes() != "" {
-		if err := signed.CheckRecordID("ballot.supersedes", b.GetSupersedes()); err != nil {
-			return err.Error()
-		}
-	}
-	if _, ok := doorstepv1.SignerKind_name[int32(b.GetSignerKind())]; !ok {
-		return fmt.Sprintf("ballot.signer_kind: unknown signer kind %d", b.GetSignerKind())
-	}
-	if b.GetSignerKind() == doorstepv1.SignerKind_SIGNER_KIND_PROXY && b.GetProxyReference() == "" {
-		return "ballot.proxy_reference: a proxy's ballot needs the proxy document's reference"
-	}
-	for _, t := range []struct {
-		field, s string
-		max      int
-	}{
-		{"ballot.proxy_reference", b.GetProxyReference(), election.MaxTitleLen},
-		{"ballot.signer_name", b.GetSignerName(), election.MaxTitleLen},
-		{"ballot.comment", b.GetComment(), election.MaxTextLen},
-	} {
-		if err := election.CheckText(t.field, t.s, t.max); err != nil {
-			return err.Error()
-		}
-	}
-	return ""
-}
-
 // checkVisit applies a visit's rules, or returns "".
 func (r *replay) checkVisit(v *doorstepv1.Visit) string {
-	if err := election.CheckID("visit.unit_id", v.GetUnitId()); err != nil {
-		return err.Error()
-	}
-	if _, ok := doorstepv1.VisitOutcome_name[int32(v.GetOutcome())]; !ok || v.GetOutcome() == doorstepv1.VisitOutcome_VISIT_OUTCOME_UNSPECIFIED {
-		return "visit.outcome: must be not home, refused, ballot left or moved"
-	}
-	if err := election.CheckText("visit.note", v.GetNote(), election.MaxTextLen); err != nil {
+	if err := signed.CheckVisit(v); err != nil {
 		return err.Error()
 	}
 	if _, ok := r.unit(v.GetUnitId()); !ok {

@@ -11,6 +11,7 @@ import (
 	"github.com/doorstep-vote/doorstep/internal/election"
 	"github.com/doorstep-vote/doorstep/internal/record"
 	rt "github.com/doorstep-vote/doorstep/internal/recordtest"
+	"github.com/doorstep-vote/doorstep/internal/signed"
 )
 
 // findings renders a report's discrepancies, one a line.
@@ -162,7 +163,7 @@ func TestReplayRedecides(t *testing.T) {
 		}, []string{"who is not enrolled at this point in the log"}},
 		{"enrollment without a grant", func(t *testing.T, s *synth) {
 			key := rt.NewKey("ungranted")
-			a := rt.NewAuthor(s.id, record.DeviceID(key.Public().(ed25519.PublicKey)), "ungranted", synthStart)
+			a := rt.NewAuthor(s.id, signed.DeviceID(key.Public().(ed25519.PublicKey)), "ungranted", synthStart)
 			s.add(&doorstepv1.LogEntry{
 				Result:     &doorstepv1.RecordResult{Status: doorstepv1.RecordStatus_RECORD_STATUS_ACCEPTED},
 				Enrollment: &doorstepv1.DeviceEnrollment{DeviceId: a.ID, DevicePublicKey: a.Public(), GrantRecordId: "0190f5a0-0000-7000-8000-000000000001"},

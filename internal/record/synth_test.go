@@ -151,7 +151,7 @@ func (s *synth) reject(sr *doorstepv1.SignedRecord, reason doorstepv1.ReasonCode
 func (s *synth) device(name string) *rt.Author {
 	s.tb.Helper()
 	key := rt.NewKey("synthetic device " + name)
-	id := record.DeviceID(key.Public().(ed25519.PublicKey))
+	id := signed.DeviceID(key.Public().(ed25519.PublicKey))
 	grant := s.committee.Committee(s.tb, rt.Grant(name, name))
 	s.accept(grant, doorstepv1.RecordStatus_RECORD_STATUS_ACCEPTED)
 	a := rt.NewAuthor(s.id, id, "synthetic device "+name, synthStart)

@@ -213,23 +213,8 @@ func lookupAccepted(eb *bolt.Bucket, code, unitID string, r *Receipt) (bool, err
 	if idx == nil {
 		return false, fmt.Errorf("store: receipt %s names record %s, which is not stored", code, h.recordID)
 	}
-	r.Status, r.UnitID, r.LogIndex = receiptStatus(out, h.recordID), h.unitID, getI64(idx)
+	r.Status, r.UnitID, r.LogIndex = signed.ReceiptStatus(out.Standing(h.recordID)), h.unitID, getI64(idx)
 	return true, nil
-}
-
-// receiptStatus says how an accepted ballot stands in its unit's outcome.
-func receiptStatus(out tally.UnitOutcome, recordID string) doorstepv1.ReceiptStatus {
-	switch {
-	case out.Counted && out.CountedID == recordID:
-		return doorstepv1.ReceiptStatus_RECEIPT_STATUS_COUNTED
-	case !slices.Contains(out.Live, recordID):
-		return doorstepv1.ReceiptStatus_RECEIPT_STATUS_SUPERSEDED
-	case out.Contested || out.Adjudicated:
-		return doorstepv1.ReceiptStatus_RECEIPT_STATUS_CONTESTED
-	default:
-		// A live copy of a double visit: an identical ballot counts.
-		return doorstepv1.ReceiptStatus_RECEIPT_STATUS_INCLUDED
-	}
 }
 
 // lookupRejected finds a rejected ballot by its code. Rejections are keyed

@@ -4,9 +4,7 @@ import (
 	"crypto/sha256"
 	"testing"
 
-	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
 	"github.com/doorstep-vote/doorstep/internal/ballotlog"
-	"github.com/doorstep-vote/doorstep/internal/tally"
 )
 
 // FuzzReceiptPrefix: the prefix read back from a receipt code is exactly
@@ -45,28 +43,5 @@ func TestReceiptPrefixRefuses(t *testing.T) {
 		if _, err := receiptPrefix(s); err == nil {
 			t.Errorf("receiptPrefix(%q) succeeded", s)
 		}
-	}
-}
-
-func TestReceiptStatus(t *testing.T) {
-	tests := []struct {
-		name string
-		out  tally.UnitOutcome
-		id   string
-		want doorstepv1.ReceiptStatus
-	}{
-		{"counted", tally.UnitOutcome{Counted: true, CountedID: "a", Live: []string{"a"}}, "a", doorstepv1.ReceiptStatus_RECEIPT_STATUS_COUNTED},
-		{"superseded", tally.UnitOutcome{Counted: true, CountedID: "b", Live: []string{"b"}}, "a", doorstepv1.ReceiptStatus_RECEIPT_STATUS_SUPERSEDED},
-		{"held", tally.UnitOutcome{Contested: true, Live: []string{"a", "b"}}, "a", doorstepv1.ReceiptStatus_RECEIPT_STATUS_CONTESTED},
-		{"settled for the other", tally.UnitOutcome{Contested: true, Adjudicated: true, Counted: true, CountedID: "b", Live: []string{"a", "b"}}, "a", doorstepv1.ReceiptStatus_RECEIPT_STATUS_CONTESTED},
-		{"settled for none", tally.UnitOutcome{Adjudicated: true, Live: []string{"a"}}, "a", doorstepv1.ReceiptStatus_RECEIPT_STATUS_CONTESTED},
-		{"double visit copy", tally.UnitOutcome{Counted: true, Double: true, CountedID: "a", Live: []string{"a", "b"}}, "b", doorstepv1.ReceiptStatus_RECEIPT_STATUS_INCLUDED},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := receiptStatus(tt.out, tt.id); got != tt.want {
-				t.Errorf("receiptStatus = %v; want %v", got, tt.want)
-			}
-		})
 	}
 }

@@ -399,13 +399,6 @@ func decodeGrant(b []byte) (grant, error) {
 	return g, nil
 }
 
-// DeviceID is the id the server gives a device key: stable, so an
-// interrupted enrollment retried with the same key gets the same id.
-func DeviceID(pub ed25519.PublicKey) string {
-	h := sha256.Sum256(pub)
-	return "dv-" + hex.EncodeToString(h[:8])
-}
-
 // Enroll registers a device key with a one-time token from the committee
 // and returns the device id. Retrying with the same token and key is safe.
 func (s *Store) Enroll(ctx context.Context, electionID, token string, pub ed25519.PublicKey, label string) (string, error) {
@@ -425,7 +418,7 @@ func (s *Store) Enroll(ctx context.Context, electionID, token string, pub ed2551
 	if err != nil {
 		return "", election.Errorf(election.CodePermissionDenied, "enrollment_token", "this enrollment code is not valid: %v", err)
 	}
-	id := DeviceID(pub)
+	id := signed.DeviceID(pub)
 	j := &job{election: electionID, records: 1}
 	j.run = func(w *writeTx) error {
 		if w.state == stateClosed {

@@ -54,19 +54,6 @@ func (p *prepared) rejectf(code doorstepv1.ReasonCode, format string, args ...an
 	p.msg = fmt.Sprintf(format, args...)
 }
 
-// chainable reasons reject what a verified record says, not where it sits
-// in its author's chain: the record still takes its place there, so the
-// device's later records do not show a gap and it does not resend it.
-var chainable = map[doorstepv1.ReasonCode]bool{
-	doorstepv1.ReasonCode_REASON_CODE_UNKNOWN_UNIT:        true,
-	doorstepv1.ReasonCode_REASON_CODE_INVALID_SELECTION:   true,
-	doorstepv1.ReasonCode_REASON_CODE_ELECTION_NOT_OPEN:   true,
-	doorstepv1.ReasonCode_REASON_CODE_ELECTION_CLOSED:     true,
-	doorstepv1.ReasonCode_REASON_CODE_AFTER_SYNC_DEADLINE: true,
-	doorstepv1.ReasonCode_REASON_CODE_INVALID_ACTION:      true,
-	doorstepv1.ReasonCode_REASON_CODE_MALFORMED:           true,
-}
-
 // prepare checks one record as far as possible without a transaction.
 // committee says the record must be signed by the committee.
 func (s *Store) prepare(electionID string, sr *doorstepv1.SignedRecord, committee bool) *prepared {
@@ -126,22 +113,11 @@ func (s *Store) prepare(electionID string, sr *doorstepv1.SignedRecord, committe
 			p.rejectf(doorstepv1.ReasonCode_REASON_CODE_INVALID_ACTION, "a ballot is not a committee action")
 			return p
 		}
-		bal := b.Ballot
-		if err := election.CheckID("ballot.unit_id", bal.GetUnitId()); err != nil {
+		if err := signed.CheckBallot(b.Ballot); err != nil {
 			p.rejectf(doorstepv1.ReasonCode_REASON_CODE_MALFORMED, "%v", err)
 			return p
 		}
-		if bal.GetSupersedes() != "" {
-			if err := signed.CheckRecordID("ballot.supersedes", bal.GetSupersedes()); err != nil {
-				p.rejectf(doorstepv1.ReasonCode_REASON_CODE_MALFORMED, "%v", err)
-				return p
-			}
-		}
-		if err := checkBallotText(bal); err != nil {
-			p.rejectf(doorstepv1.ReasonCode_REASON_CODE_MALFORMED, "%v", err)
-			return p
-		}
-		marks, invalid, err := ec.def.Marks(signed.Selections(bal.GetSelections()))
+		marks, invalid, err := ec.def.Marks(signed.Selections(b.Ballot.GetSelections()))
 		if err != nil {
 			p.rejectf(doorstepv1.ReasonCode_REASON_CODE_INVALID_SELECTION, "%v", err)
 			return p
@@ -152,16 +128,7 @@ func (s *Store) prepare(electionID string, sr *doorstepv1.SignedRecord, committe
 			p.rejectf(doorstepv1.ReasonCode_REASON_CODE_INVALID_ACTION, "a visit is not a committee action")
 			return p
 		}
-		v := b.Visit
-		if err := election.CheckID("visit.unit_id", v.GetUnitId()); err != nil {
-			p.rejectf(doorstepv1.ReasonCode_REASON_CODE_MALFORMED, "%v", err)
-			return p
-		}
-		if _, ok := doorstepv1.VisitOutcome_name[int32(v.GetOutcome())]; !ok || v.GetOutcome() == doorstepv1.VisitOutcome_VISIT_OUTCOME_UNSPECIFIED {
-			p.rejectf(doorstepv1.ReasonCode_REASON_CODE_MALFORMED, "visit.outcome: must be not home, refused, ballot left or moved")
-			return p
-		}
-		if err := election.CheckText("visit.note", v.GetNote(), election.MaxTextLen); err != nil {
+		if err := signed.CheckVisit(b.Visit); err != nil {
 			p.rejectf(doorstepv1.ReasonCode_REASON_CODE_MALFORMED, "%v", err)
 			return p
 		}
@@ -172,22 +139,6 @@ func (s *Store) prepare(electionID string, sr *doorstepv1.SignedRecord, committe
 		}
 	}
 	return p
-}
-
-func checkBallotText(b *doorstepv1.Ballot) error {
-	if _, ok := doorstepv1.SignerKind_name[int32(b.GetSignerKind())]; !ok {
-		return election.Errorf(election.CodeInvalid, "ballot.signer_kind", "unknown signer kind %d", b.GetSignerKind())
-	}
-	if b.GetSignerKind() == doorstepv1.SignerKind_SIGNER_KIND_PROXY && b.GetProxyReference() == "" {
-		return election.Errorf(election.CodeInvalid, "ballot.proxy_reference", "a proxy's ballot needs the proxy document's reference")
-	}
-	if err := election.CheckText("ballot.proxy_reference", b.GetProxyReference(), election.MaxTitleLen); err != nil {
-		return err
-	}
-	if err := election.CheckText("ballot.signer_name", b.GetSignerName(), election.MaxTitleLen); err != nil {
-		return err
-	}
-	return election.CheckText("ballot.comment", b.GetComment(), election.MaxTextLen)
 }
 
 // Push stores a batch of device records durably and answers per record, in
@@ -447,7 +398,7 @@ func (w *writeTx) reject(p *prepared, now time.Time) error {
 		Reason:   p.reason,
 		Message:  p.msg,
 	}
-	if p.rec != nil && chainable[p.reason] {
+	if p.rec != nil && signed.TakesChainSlot(p.reason) {
 		if err := w.takeChainSlot(p); err != nil {
 			return err
 		}
@@ -560,21 +511,7 @@ func (w *writeTx) applyBallot(p *prepared, b *doorstepv1.Ballot) (doorstepv1.Rec
 	if err != nil {
 		return 0, 0, "", err
 	}
-	live := false
-	for _, id := range out.Live {
-		if id == tb.RecordID {
-			live = true
-		}
-	}
-	switch {
-	case !live:
-		return doorstepv1.RecordStatus_RECORD_STATUS_SUPERSEDED, 0, "", nil
-	case out.Contested:
-		return doorstepv1.RecordStatus_RECORD_STATUS_CONTESTED, 0, "", nil
-	case out.Double:
-		return doorstepv1.RecordStatus_RECORD_STATUS_DUPLICATE, 0, "", nil
-	}
-	return doorstepv1.RecordStatus_RECORD_STATUS_ACCEPTED, 0, "", nil
+	return signed.RecordStatus(out.Arrival(tb.RecordID)), 0, "", nil
 }
 
 // reconcile recomputes a unit's outcome from all its ballots and its

@@ -19,7 +19,6 @@ import (
 	"github.com/doorstep-vote/doorstep/internal/election"
 	rt "github.com/doorstep-vote/doorstep/internal/recordtest"
 	"github.com/doorstep-vote/doorstep/internal/signed"
-	"github.com/doorstep-vote/doorstep/internal/store"
 	"github.com/doorstep-vote/doorstep/internal/tallyd"
 )
 
@@ -144,8 +143,8 @@ func (h *harness) enroll(t *testing.T, a *rt.Author, token string) {
 	if err != nil {
 		t.Fatalf("enroll %s: %v", token, err)
 	}
-	if resp.DeviceId != store.DeviceID(a.Public()) {
-		t.Fatalf("enroll: device id %q, want %q", resp.DeviceId, store.DeviceID(a.Public()))
+	if resp.DeviceId != signed.DeviceID(a.Public()) {
+		t.Fatalf("enroll: device id %q, want %q", resp.DeviceId, signed.DeviceID(a.Public()))
 	}
 	a.ID = resp.DeviceId
 }

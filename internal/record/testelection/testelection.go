@@ -128,7 +128,7 @@ func Start(tb testing.TB, dataDir string) *Run {
 	r.committee(tb, rt.Roster(Units[:5]), rt.Roster(Units[5:]), rt.Grant("a", "canvasser A"), rt.Grant("b", "canvasser B"))
 	for _, name := range []string{"a", "b"} {
 		key := rt.NewKey("record-v1 device " + name)
-		id := store.DeviceID(key.Public().(ed25519.PublicKey))
+		id := signed.DeviceID(key.Public().(ed25519.PublicKey))
 		clk.Advance(time.Minute)
 		if _, err := st.Enroll(ctx, ElectionID, rt.Token(name), key.Public().(ed25519.PublicKey), "canvasser "+name); err != nil {
 			tb.Fatalf("enroll %s: %v", name, err)
