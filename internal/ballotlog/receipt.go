@@ -30,7 +30,14 @@ func ReceiptCode(signedRecordBody []byte, signature []byte) string {
 	h := sha256.New()
 	h.Write(signedRecordBody)
 	h.Write(signature)
-	sum := h.Sum(nil)
+	var sum [sha256.Size]byte
+	h.Sum(sum[:0])
+	return ReceiptCodeFromHash(sum)
+}
+
+// ReceiptCodeFromHash is ReceiptCode for a caller that already holds
+// SHA-256(body ‖ signature).
+func ReceiptCodeFromHash(sum [sha256.Size]byte) string {
 	bits := binary.BigEndian.Uint64(sum[:8])
 	var code [receiptSymbols + 1]byte
 	j := 0

@@ -329,7 +329,7 @@ func (w *writeTx) adjudicate(a *doorstepv1.Adjudication, seq uint64) (doorstepv1
 		if err := db.Put([]byte(u.GetUnitId()), encodeUnitDecision(tally.UnitDecision{Seq: seq, CountedRecordID: sub.Unit.GetCountedRecordId()})); err != nil {
 			return 0, "", err
 		}
-		_, err = w.reconcile(u)
+		_, err = w.reconcile(u, nil)
 		return 0, "", err
 	case *doorstepv1.Adjudication_Owner:
 		o := sub.Owner

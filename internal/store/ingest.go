@@ -25,6 +25,7 @@ const MaxBatch = 1000
 type prepared struct {
 	sr       *doorstepv1.SignedRecord
 	raw      [32]byte // SHA-256(body ‖ signature): identifies exact bytes
+	receipt  string   // the ballot's receipt code, from raw
 	bodyHash [32]byte
 	rec      *doorstepv1.Record // set once the signature is verified
 	// claimedID is the record id as read from the body, verified or not:
@@ -123,6 +124,7 @@ func (s *Store) prepare(electionID string, sr *doorstepv1.SignedRecord, committe
 			return p
 		}
 		p.marks, p.invalid = marks, invalid
+		p.receipt = ballotlog.ReceiptCodeFromHash(p.raw)
 	case *doorstepv1.Record_Visit:
 		if committee {
 			p.rejectf(doorstepv1.ReasonCode_REASON_CODE_INVALID_ACTION, "a visit is not a committee action")
@@ -290,7 +292,7 @@ func (w *writeTx) decide(p *prepared, now time.Time, after *[]func()) error {
 	res := &doorstepv1.RecordResult{RecordId: rid, Status: doorstepv1.RecordStatus_RECORD_STATUS_ACCEPTED, Flags: flags}
 	switch b := p.rec.GetBody().(type) {
 	case *doorstepv1.Record_Ballot:
-		res.ReceiptCode = ballotlog.ReceiptCode(p.sr.GetBody(), p.sr.GetSignature())
+		res.ReceiptCode = p.receipt
 		status, reason, msg, err := w.applyBallot(p, b.Ballot)
 		if err != nil {
 			return err
@@ -507,7 +509,7 @@ func (w *writeTx) applyBallot(p *prepared, b *doorstepv1.Ballot) (doorstepv1.Rec
 	if err := w.bucket(bucketBallots).Put(join(u.GetUnitId(), []byte(tb.RecordID)), v); err != nil {
 		return 0, 0, "", err
 	}
-	out, err := w.reconcile(u)
+	out, err := w.reconcile(u, &tb)
 	if err != nil {
 		return 0, 0, "", err
 	}
@@ -517,17 +519,30 @@ func (w *writeTx) applyBallot(p *prepared, b *doorstepv1.Ballot) (doorstepv1.Rec
 // reconcile recomputes a unit's outcome from all its ballots and its
 // decision, and moves the owner's aggregate and the running tally from the
 // old outcome to the new one.
-func (w *writeTx) reconcile(u *doorstepv1.Unit) (tally.UnitOutcome, error) {
+func (w *writeTx) reconcile(u *doorstepv1.Unit, added *tally.Ballot) (tally.UnitOutcome, error) {
 	unitID := u.GetUnitId()
-	var ballots []tally.Ballot
-	prefix := join(unitID, nil)
-	c := w.bucket(bucketBallots).Cursor()
-	for k, v := c.Seek(prefix); k != nil && hasPrefix(k, prefix); k, v = c.Next() {
-		var b tally.Ballot
-		if err := b.UnmarshalBinary(v); err != nil {
-			return tally.UnitOutcome{}, fmt.Errorf("store: ballot %q: %w", k, err)
+	ob := w.bucket(bucketOutcome)
+	var old tally.UnitOutcome
+	oldV := ob.Get([]byte(unitID))
+	if oldV != nil {
+		if err := old.UnmarshalBinary(oldV); err != nil {
+			return tally.UnitOutcome{}, fmt.Errorf("store: outcome %q: %w", unitID, err)
 		}
-		ballots = append(ballots, b)
+	}
+	var ballots []tally.Ballot
+	if oldV == nil && added != nil {
+		// The unit's first ballot: there is nothing else to read.
+		ballots = []tally.Ballot{*added}
+	} else {
+		prefix := join(unitID, nil)
+		c := w.bucket(bucketBallots).Cursor()
+		for k, v := c.Seek(prefix); k != nil && hasPrefix(k, prefix); k, v = c.Next() {
+			var b tally.Ballot
+			if err := b.UnmarshalBinary(v); err != nil {
+				return tally.UnitOutcome{}, fmt.Errorf("store: ballot %q: %w", k, err)
+			}
+			ballots = append(ballots, b)
+		}
 	}
 	var dec *tally.UnitDecision
 	if v := w.bucket(bucketUnitDecision).Get([]byte(unitID)); v != nil {
@@ -536,15 +551,6 @@ func (w *writeTx) reconcile(u *doorstepv1.Unit) (tally.UnitOutcome, error) {
 			return tally.UnitOutcome{}, err
 		}
 		dec = &d
-	}
-	ob := w.bucket(bucketOutcome)
-	var old tally.UnitOutcome
-	if v := ob.Get([]byte(unitID)); v != nil {
-		if err := old.UnmarshalBinary(v); err != nil {
-			return tally.UnitOutcome{}, fmt.Errorf("store: outcome %q: %w", unitID, err)
-		}
-	} else if len(ballots) > 0 {
-		w.unitsSeen++
 	}
 	out := tally.ReconcileUnit(w.def.Policy, ballots, dec)
 	totals, err := w.loadTotals()

@@ -72,7 +72,6 @@ var (
 	keyLogSize     = []byte("log_size")     // int64
 	keyLogRoot     = []byte("log_root")     // 32 bytes
 	keyChangeSeq   = []byte("change_seq")   // uint64
-	keyUnitsSeen   = []byte("units_seen")   // int64 units with any ballot
 )
 
 // Keys in the meta bucket.

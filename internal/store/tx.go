@@ -31,7 +31,6 @@ type writeTx struct {
 	owners      map[string]*tally.OwnerState
 	devices     map[string]*device // read or changed in this transaction
 	dirtyDevs   map[string]bool
-	unitsSeen   int64
 
 	logSize  int64
 	logStart int64
@@ -70,7 +69,6 @@ func (w *writeTx) attach(eb *bolt.Bucket) error {
 	w.logSize = getI64(info.Get(keyLogSize))
 	w.logStart = w.logSize
 	w.change = getU64(info.Get(keyChangeSeq))
-	w.unitsSeen = getI64(info.Get(keyUnitsSeen))
 	return nil
 }
 
@@ -250,9 +248,6 @@ func (w *writeTx) finish() error {
 		}
 	}
 	if err := info.Put(keyChangeSeq, putU64(w.change)); err != nil {
-		return err
-	}
-	if err := info.Put(keyUnitsSeen, putI64(w.unitsSeen)); err != nil {
 		return err
 	}
 	if w.logSize != w.logStart {
