@@ -22,7 +22,8 @@ import (
 // roster has units units, and enrolls devices devices.
 func benchElection(tb testing.TB, dir string, units, devices int) (*tallyd.Server, *rt.Author, []*rt.Author, []string) {
 	tb.Helper()
-	srv, err := tallyd.Start(context.Background(), tallyd.Config{DataDir: dir, Listen: "127.0.0.1:0"})
+	// The same collector setting cmd/tallyd runs with.
+	srv, err := tallyd.Start(context.Background(), tallyd.Config{DataDir: dir, Listen: "127.0.0.1:0", GCPercent: tallyd.DefaultGCPercent})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -153,7 +154,7 @@ func BenchmarkIngest(b *testing.B) {
 	}
 	rate := float64(n) / elapsed.Seconds()
 	b.ReportMetric(rate, "ballots/s")
-	fmt.Printf("ingest: %.0f ballots/s (%d ballots, %d devices, batches of %d, fsync before ack, %d cores)\n", rate, n, devices, batch, runtime.GOMAXPROCS(0))
+	fmt.Printf("ingest: %.0f ballots/s (%d ballots, %d devices, batches of %d, fsync before ack, gc-percent %d, %d cores)\n", rate, n, devices, batch, tallyd.DefaultGCPercent, runtime.GOMAXPROCS(0))
 }
 
 func median(xs []float64) float64 {

@@ -13,6 +13,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"time"
 
 	"google.golang.org/grpc/health"
@@ -46,7 +47,16 @@ type Config struct {
 	Now     func() time.Time
 	// NoSync skips fsync; benchmarks only.
 	NoSync bool
+	// GCPercent, when positive, sets the garbage collector's target for the
+	// process while the server runs (see runtime/debug.SetGCPercent).
+	// tallyd's live heap is small, so the default of 100 collects very
+	// often under ingest load; DefaultGCPercent trades a few more MB for
+	// about a tenth more throughput.
+	GCPercent int
 }
+
+// DefaultGCPercent is cmd/tallyd's garbage collector setting.
+const DefaultGCPercent = 400
 
 // Server is a running tallyd.
 type Server struct {
@@ -55,6 +65,8 @@ type Server struct {
 	lis   net.Listener
 	done  chan error
 	stop  func()
+	// prevGC is the GC setting to restore at Close; -2 when unchanged.
+	prevGC int
 }
 
 // Start opens the data folder, makes the identity key on first start, and
@@ -105,7 +117,10 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	hs := health.NewServer()
 	gs := server.New(st, cfg.Logger, cfg.Now).NewGRPCServer(hs)
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-	s := &Server{cfg: cfg, store: st, lis: lis, done: make(chan error, 1)}
+	s := &Server{cfg: cfg, store: st, lis: lis, done: make(chan error, 1), prevGC: -2}
+	if cfg.GCPercent > 0 {
+		s.prevGC = debug.SetGCPercent(cfg.GCPercent)
+	}
 	go func() { s.done <- gs.Serve(lis) }()
 	s.stop = func() {
 		hs.Shutdown()
@@ -142,6 +157,9 @@ func (s *Server) Wait() error {
 func (s *Server) Close() error {
 	s.stop()
 	err := s.store.Close()
+	if s.prevGC != -2 {
+		debug.SetGCPercent(s.prevGC)
+	}
 	if serr := s.Wait(); serr != nil && !errors.Is(serr, net.ErrClosed) {
 		return serr
 	}
