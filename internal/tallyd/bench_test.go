@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"runtime"
-	"sort"
 	"sync"
 	"testing"
 	"time"
@@ -156,11 +155,3 @@ func BenchmarkIngest(b *testing.B) {
 	b.ReportMetric(rate, "ballots/s")
 	fmt.Printf("ingest: %.0f ballots/s (%d ballots, %d devices, batches of %d, fsync before ack, gc-percent %d, %d cores)\n", rate, n, devices, batch, tallyd.DefaultGCPercent, runtime.GOMAXPROCS(0))
 }
-
-func median(xs []float64) float64 {
-	s := append([]float64(nil), xs...)
-	sort.Float64s(s)
-	return s[len(s)/2]
-}
-
-var _ = median
