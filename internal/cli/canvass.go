@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/base64"
 	"flag"
 	"fmt"
 	"io"
@@ -409,7 +410,7 @@ func cvPrintSync(env *Env, rep device.SyncReport) {
 		fmt.Fprintf(w, "Warning: %s\n", warn)
 	}
 	if cp := rep.Checkpoint; cp != nil {
-		fmt.Fprintf(w, "Ballot log checkpoint: %d entries, root %x.\n", cp.GetSize(), cp.GetRootHash())
+		fmt.Fprintf(w, "Ballot log checkpoint: %d entries, root %s.\n", cp.GetSize(), base64.StdEncoding.EncodeToString(cp.GetRootHash()))
 	}
 	if rep.Pending == 0 {
 		fmt.Fprintln(w, "Nothing waits to sync.")
@@ -504,7 +505,7 @@ func runCanvassStatus(ctx context.Context, env *Env, args []string) error {
 		fmt.Fprintf(w, "Last attempt, %s: %s\n", st.LastAttempt.In(time.Local).Format("2006-01-02 15:04:05"), st.LastError)
 	}
 	if cp := st.Checkpoint; cp != nil {
-		fmt.Fprintf(w, "Last checkpoint: %d entries, root %x\n", cp.GetSize(), cp.GetRootHash())
+		fmt.Fprintf(w, "Last checkpoint: %d entries, root %s\n", cp.GetSize(), base64.StdEncoding.EncodeToString(cp.GetRootHash()))
 	} else {
 		fmt.Fprintln(w, "Last checkpoint: none yet")
 	}
