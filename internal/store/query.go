@@ -5,7 +5,6 @@ import (
 	"crypto/ed25519"
 	"fmt"
 	"sort"
-	"time"
 
 	bolt "go.etcd.io/bbolt"
 	"golang.org/x/mod/sumdb/tlog"
@@ -273,9 +272,6 @@ func (s *Store) CommitteeState(ctx context.Context, electionID string) (*doorste
 	}
 	return &doorstepv1.GetCommitteeStateResponse{HighSeq: st.HighSeq, HighHash: st.HighHash}, nil
 }
-
-// Now is the store's clock.
-func (s *Store) Now() time.Time { return s.now() }
 
 // UnitOutcomes calls fn for every unit with ballots, in unit id order, with
 // its reconciled outcome.
