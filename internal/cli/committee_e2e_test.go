@@ -198,7 +198,7 @@ func TestCommitteeEndToEnd(t *testing.T) {
 	// sent first when the server is back.
 	addr := srv.srv.Addr()
 	srv.stop()
-	if code, _, errs := e.run(t, "election", "close", "--election", exampleElection, "--server", addr, "--timeout", "2s"); code != 1 || !strings.Contains(errs, "cannot reach") {
+	if code, _, errs := e.run(t, "election", "close", "--election", exampleElection, "--server", addr, "--timeout", "15s"); code != 1 || !strings.Contains(errs, "cannot reach") {
 		t.Fatalf("close with the server down: exit %d, stderr %q", code, errs)
 	}
 	srv = startCmServer(t, srv.dir)

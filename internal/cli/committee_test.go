@@ -212,11 +212,11 @@ func TestServerUnreachable(t *testing.T) {
 	e.mustRun(t, "committee", "init")
 	electionFile, _ := writeExamples(t)
 	// Port 1 on loopback: nothing listens there.
-	code, _, errs := e.run(t, "election", "create", "--file", electionFile, "--server", "127.0.0.1:1", "--timeout", "3s")
+	code, _, errs := e.run(t, "election", "create", "--file", electionFile, "--server", "127.0.0.1:1", "--timeout", "15s")
 	if code != 1 || !strings.Contains(errs, "cannot reach the tally server at 127.0.0.1:1") {
 		t.Errorf("exit %d, stderr %q; want 1 and 'cannot reach'", code, errs)
 	}
-	code, _, errs = e.run(t, "tally", "show", "--election", "cuihu-2026-4th", "--server", "127.0.0.1:1", "--timeout", "3s")
+	code, _, errs = e.run(t, "tally", "show", "--election", "cuihu-2026-4th", "--server", "127.0.0.1:1", "--timeout", "15s")
 	if code != 1 || !strings.Contains(errs, "cannot reach the tally server") {
 		t.Errorf("tally show: exit %d, stderr %q; want 1 and 'cannot reach'", code, errs)
 	}
