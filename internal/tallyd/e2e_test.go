@@ -10,8 +10,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
 	"github.com/doorstep-vote/doorstep/internal/callauth"
@@ -175,5 +173,3 @@ func reuseID(t *testing.T, a *rt.Author, sr *doorstepv1.SignedRecord, unit strin
 
 func statusCode(err error) codes.Code { return status.Code(err) }
 
-var _ = proto.Equal
-var _ = timestamppb.Now

@@ -1,7 +1,6 @@
 package tallyd_test
 
 import (
-	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -11,7 +10,6 @@ import (
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
 	"github.com/doorstep-vote/doorstep/internal/election"
 	rt "github.com/doorstep-vote/doorstep/internal/recordtest"
-	"github.com/doorstep-vote/doorstep/internal/signed"
 )
 
 const testElection = "estate-2026"
@@ -349,8 +347,6 @@ func TestEndToEnd(t *testing.T) {
 	if r := h.push(t, b1)[0]; !r.Replayed || r.Status != doorstepv1.RecordStatus_RECORD_STATUS_ACCEPTED {
 		t.Errorf("retry after restart: %v", r)
 	}
-	_ = fmt.Sprint
-	_ = signed.FormatVersion
 }
 
 func item(t *testing.T, tl *doorstepv1.Tally, id string) *doorstepv1.ItemTally {
