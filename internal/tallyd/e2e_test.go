@@ -172,4 +172,3 @@ func reuseID(t *testing.T, a *rt.Author, sr *doorstepv1.SignedRecord, unit strin
 }
 
 func statusCode(err error) codes.Code { return status.Code(err) }
-
