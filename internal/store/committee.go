@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
@@ -247,7 +248,7 @@ func (w *writeTx) applyCommittee(p *prepared, a *doorstepv1.CommitteeAction, now
 			return invalid, "import the roster before opening the election", nil
 		}
 		h := election.HashUnits(units)
-		if !equalBytes(h[:], act.Open.GetRosterSha256()) {
+		if !bytes.Equal(h[:], act.Open.GetRosterSha256()) {
 			return invalid, fmt.Sprintf("the roster on the server (sha256 %s) is not the one the committee signed: check the roster import", hex.EncodeToString(h[:])), nil
 		}
 		var area int64

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -218,7 +219,7 @@ func (w *writeTx) decide(p *prepared, now time.Time, after *[]func()) error {
 		if err != nil {
 			return err
 		}
-		if equalBytes(e.GetRecord().GetBody(), p.sr.GetBody()) && equalBytes(e.GetRecord().GetSignature(), p.sr.GetSignature()) {
+		if bytes.Equal(e.GetRecord().GetBody(), p.sr.GetBody()) && bytes.Equal(e.GetRecord().GetSignature(), p.sr.GetSignature()) {
 			r := e.GetResult()
 			r.Replayed = true
 			p.result = r
@@ -269,13 +270,13 @@ func (w *writeTx) decide(p *prepared, now time.Time, after *[]func()) error {
 		case prev == nil:
 			flags = append(flags, doorstepv1.RecordFlag_RECORD_FLAG_CHAIN_GAP)
 			notes = append(notes, fmt.Sprintf("records before number %d from %s have not arrived yet", seq, author))
-		case !equalBytes(prev, p.rec.GetPrevHash()):
+		case !bytes.Equal(prev, p.rec.GetPrevHash()):
 			p.rejectf(doorstepv1.ReasonCode_REASON_CODE_CHAIN_FORK, "record %d of %s does not follow the record %d the server holds: the device's history forks", seq, author, seq-1)
 			return w.reject(p, now)
 		}
 	}
 	if !beyond {
-		if next := cb.Get(chainKey(author, seq+1)); next != nil && !equalBytes(next[32:], p.bodyHash[:]) {
+		if next := cb.Get(chainKey(author, seq+1)); next != nil && !bytes.Equal(next[32:], p.bodyHash[:]) {
 			p.rejectf(doorstepv1.ReasonCode_REASON_CODE_CHAIN_FORK, "record %d of %s is not the one its successor names: the device's history forks", seq, author)
 			return w.reject(p, now)
 		}
@@ -428,11 +429,11 @@ func (w *writeTx) takeChainSlot(p *prepared) error {
 		return nil
 	}
 	if seq > 1 {
-		if prev := cb.Get(chainKey(author, seq-1)); prev != nil && !equalBytes(prev[:32], p.rec.GetPrevHash()) {
+		if prev := cb.Get(chainKey(author, seq-1)); prev != nil && !bytes.Equal(prev[:32], p.rec.GetPrevHash()) {
 			return nil
 		}
 	}
-	if next := cb.Get(chainKey(author, seq+1)); next != nil && !equalBytes(next[32:], p.bodyHash[:]) {
+	if next := cb.Get(chainKey(author, seq+1)); next != nil && !bytes.Equal(next[32:], p.bodyHash[:]) {
 		return nil
 	}
 	v := make([]byte, 64)

@@ -258,8 +258,5 @@ func (s *Store) runGroup(group []*job) error {
 			j.after()
 		}
 	}
-	for _, w := range touched {
-		w.committed()
-	}
 	return nil
 }

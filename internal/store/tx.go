@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
@@ -265,8 +264,3 @@ func (w *writeTx) finish() error {
 	}
 	return nil
 }
-
-// committed runs after the transaction is on disk.
-func (w *writeTx) committed() {}
-
-func equalBytes(a, b []byte) bool { return bytes.Equal(a, b) }
