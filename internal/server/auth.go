@@ -109,11 +109,11 @@ func (s *Server) authenticate(ctx context.Context, method string, r role) (calla
 		return none, status.Error(codes.Unauthenticated, err.Error())
 	}
 	if caller.KeyID != election.CommitteeAuthor {
-		st, err := s.store.DeviceState(ctx, caller.ElectionID, caller.KeyID)
+		revoked, err := s.store.DeviceRevoked(ctx, caller.ElectionID, caller.KeyID)
 		if err != nil {
 			return none, err
 		}
-		if st.Revoked {
+		if revoked {
 			return none, status.Error(codes.PermissionDenied, "this device was revoked by the committee")
 		}
 	}

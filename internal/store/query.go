@@ -138,6 +138,22 @@ func (s *Store) Tally(ctx context.Context, electionID string) (*tally.Result, *d
 	return &res, cp, nil
 }
 
+// DeviceRevoked reports whether the committee revoked a device. It reads
+// only the device's record: call checks need nothing more.
+func (s *Store) DeviceRevoked(ctx context.Context, electionID, deviceID string) (bool, error) {
+	var revoked bool
+	err := s.view(electionID, func(eb *bolt.Bucket) error {
+		v := eb.Bucket(bucketDevices).Get([]byte(deviceID))
+		if v == nil {
+			return election.Errorf(election.CodeNotFound, "device_id", "device %q is not enrolled in this election", deviceID)
+		}
+		dev, err := decodeDevice(v)
+		revoked = err == nil && dev.revoked
+		return err
+	})
+	return revoked, err
+}
+
 // DeviceState tells a device what the server holds of its chain.
 func (s *Store) DeviceState(ctx context.Context, electionID, deviceID string) (*doorstepv1.GetDeviceStateResponse, error) {
 	out := &doorstepv1.GetDeviceStateResponse{ServerTime: timestamppb.New(s.now())}
