@@ -247,6 +247,9 @@ func TestEndToEnd(t *testing.T) {
 	// Revoke C; its later records are refused.
 	h.committee(t, com.Committee(t, rt.Revoke(C.ID, 0)))
 	check(t, "revoked", h.push(t, C.Ballot(t, s(11), "", Y(sc.rules)))[0], rejected(doorstepv1.ReasonCode_REASON_CODE_DEVICE_REVOKED))
+	if _, err := h.sync.GetDeviceState(ctx(t), &doorstepv1.GetDeviceStateRequest{ElectionId: testElection, DeviceId: C.ID}, signedCall(testElection, C.ID, C.Key, clk.Now)); statusCode(err) != 7 /* PermissionDenied */ {
+		t.Errorf("a revoked device's signed call: got %v, want PermissionDenied", err)
+	}
 
 	// The committee settles s5 for A's ballot and the split owner for yes.
 	h.committee(t, com.Committee(t, rt.SettleUnit(s(5), rt.RecordID(t, a5))),
