@@ -6,6 +6,7 @@ import (
 
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
 	rt "github.com/doorstep-vote/doorstep/internal/recordtest"
+	"github.com/doorstep-vote/doorstep/internal/signed"
 )
 
 // TestChainForks: a device's history may have gaps (accepted, flagged) but
@@ -62,4 +63,29 @@ func TestChainForks(t *testing.T) {
 	next := *d
 	next.Prev = make([]byte, 32)
 	wantStatus("wrong predecessor", push(next.Ballot(t, unit, "", rt.Yes("m"))), doorstepv1.RecordStatus_RECORD_STATUS_REJECTED, doorstepv1.ReasonCode_REASON_CODE_CHAIN_FORK)
+}
+
+// TestRefusedEnrollment: a refused enrollment answers its caller, lets the
+// records committed beside it through, and leaves no key behind.
+func TestRefusedEnrollment(t *testing.T) {
+	sc, com, devs := randomScenario(t, 5)
+	s := openStore(t, t.TempDir())
+	setup(t, s, com, sc.units, devs, 0)
+	intruder := rt.NewAuthor(eid, "", "intruder", t0)
+	ctx := context.Background()
+	errs := make(chan error, 1)
+	go func() {
+		_, err := s.Enroll(ctx, eid, rt.Token("tok0"), intruder.Public(), "") // already used by devs[0]
+		errs <- err
+	}()
+	res, _, err := s.Push(ctx, eid, []*doorstepv1.SignedRecord{devs[1].Ballot(t, sc.units[0].ID, "", rt.Yes("m"))})
+	if err != nil || res[0].Status == doorstepv1.RecordStatus_RECORD_STATUS_REJECTED {
+		t.Fatalf("a push beside a refused enrollment: %v %v", res, err)
+	}
+	if err := <-errs; err == nil {
+		t.Fatal("a used token enrolled a second device")
+	}
+	if _, ok := s.AuthorKey(eid, signed.DeviceID(intruder.Public())); ok {
+		t.Error("a refused enrollment left its key in the cache")
+	}
 }

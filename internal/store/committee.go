@@ -93,7 +93,7 @@ func (s *Store) CreateElection(ctx context.Context, sr *doorstepv1.SignedRecord)
 					return nil
 				}
 			}
-			return election.Errorf(election.CodeConflict, "election_id", "election %q already exists: choose another id", def.ID)
+			return refuse(election.Errorf(election.CodeConflict, "election_id", "election %q already exists: choose another id", def.ID))
 		}
 		eb, err := w.tx.Bucket(bucketElections).CreateBucket([]byte(def.ID))
 		if err != nil {
@@ -423,12 +423,12 @@ func (s *Store) Enroll(ctx context.Context, electionID, token string, pub ed2551
 	j := &job{election: electionID, records: 1}
 	j.run = func(w *writeTx) error {
 		if w.state == stateClosed {
-			return election.Errorf(election.CodeFailedPrecondition, "election_id", "the election is closed; no new devices can enroll")
+			return refuse(election.Errorf(election.CodeFailedPrecondition, "election_id", "the election is closed; no new devices can enroll"))
 		}
 		gb := w.bucket(bucketGrants)
 		v := gb.Get(th)
 		if v == nil {
-			return election.Errorf(election.CodePermissionDenied, "enrollment_token", "this enrollment code is not known: ask the committee for a new one")
+			return refuse(election.Errorf(election.CodePermissionDenied, "enrollment_token", "this enrollment code is not known: ask the committee for a new one"))
 		}
 		g, err := decodeGrant(v)
 		if err != nil {
@@ -438,14 +438,14 @@ func (s *Store) Enroll(ctx context.Context, electionID, token string, pub ed2551
 			if g.usedBy == id {
 				return nil // a retry of an enrollment that went through
 			}
-			return election.Errorf(election.CodePermissionDenied, "enrollment_token", "this enrollment code was already used by another device: ask the committee for a new one")
+			return refuse(election.Errorf(election.CodePermissionDenied, "enrollment_token", "this enrollment code was already used by another device: ask the committee for a new one"))
 		}
 		if !g.expires.IsZero() && g.expires.UnixMilli() > 0 && s.now().After(g.expires) {
-			return election.Errorf(election.CodePermissionDenied, "enrollment_token", "this enrollment code expired at %s: ask the committee for a new one", g.expires.UTC().Format(time.RFC3339))
+			return refuse(election.Errorf(election.CodePermissionDenied, "enrollment_token", "this enrollment code expired at %s: ask the committee for a new one", g.expires.UTC().Format(time.RFC3339)))
 		}
 		db := w.bucket(bucketDevices)
 		if db.Get([]byte(id)) != nil {
-			return election.Errorf(election.CodeConflict, "device_public_key", "this device key is already enrolled")
+			return refuse(election.Errorf(election.CodeConflict, "device_public_key", "this device key is already enrolled"))
 		}
 		if err := db.Put([]byte(id), (&device{pub: pub, label: label}).encode()); err != nil {
 			return err

@@ -149,7 +149,26 @@ type job struct {
 	run      func(w *writeTx) error
 	after    func() // runs after a successful commit (cache updates)
 	err      error
+	refused  error // set when run refused, having written nothing
 	done     chan struct{}
+}
+
+// refusal is what a job's run returns when it declines to act before
+// writing anything: the job's caller gets err, and the shared transaction
+// goes on for the other jobs instead of being rolled back and redone.
+type refusal struct{ err error }
+
+func (r *refusal) Error() string { return r.err.Error() }
+func (r *refusal) Unwrap() error { return r.err }
+
+func refuse(err error) error { return &refusal{err: err} }
+
+// outcome is what a finished job's caller is told.
+func (j *job) outcome(commitErr error) error {
+	if commitErr != nil {
+		return commitErr
+	}
+	return j.refused
 }
 
 func (s *Store) submit(ctx context.Context, j *job) error {
@@ -211,13 +230,13 @@ func (s *Store) commitGroup(group []*job) {
 	if err != nil && len(group) > 1 {
 		// One job's failure must not fail the others: retry each alone.
 		for _, j := range group {
-			j.err = s.runGroup([]*job{j})
+			j.err = j.outcome(s.runGroup([]*job{j}))
 			close(j.done)
 		}
 		return
 	}
 	for _, j := range group {
-		j.err = err
+		j.err = j.outcome(err)
 		close(j.done)
 	}
 }
@@ -238,8 +257,13 @@ func (s *Store) runGroup(group []*job) error {
 				ws[j.election] = w
 				touched = append(touched, w)
 			}
+			j.refused = nil
 			if err := j.run(w); err != nil {
-				return err
+				var rf *refusal
+				if !errors.As(err, &rf) {
+					return err
+				}
+				j.refused = rf.err
 			}
 		}
 		for _, w := range touched {
@@ -254,7 +278,7 @@ func (s *Store) runGroup(group []*job) error {
 		return fmt.Errorf("store commit: %w", err)
 	}
 	for _, j := range group {
-		if j.after != nil {
+		if j.after != nil && j.refused == nil {
 			j.after()
 		}
 	}
