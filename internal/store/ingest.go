@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
@@ -35,9 +34,6 @@ type prepared struct {
 	claimedID string
 	marks     election.Marks
 	invalid   bool // an item had too many picks
-	// unit is the roster unit a ballot or visit names, when it was found
-	// before the transaction (see lookUpUnits).
-	unit *doorstepv1.Unit
 
 	// reason is set when the record is rejected; pre* keep what prepare
 	// decided, so a retried transaction starts from the same place.
@@ -176,9 +172,6 @@ func (s *Store) ingest(ctx context.Context, electionID string, srs []*doorstepv1
 		p.preReason, p.preMsg = p.reason, p.msg
 		ps[i] = p
 	}
-	if err := s.lookUpUnits(electionID, ps); err != nil {
-		return nil, nil, err
-	}
 	var newKeys []func()
 	j := &job{election: electionID, records: len(srs)}
 	j.run = func(w *writeTx) error {
@@ -209,48 +202,6 @@ func (s *Store) ingest(ctx context.Context, electionID string, srs []*doorstepv1
 		out[i] = p.result
 	}
 	return out, cp, nil
-}
-
-// lookUpUnits reads the roster units that prepared ballots and visits
-// name, outside the write transaction: a unit, once on the roster, never
-// changes, so what is read here is what the transaction would read, and the
-// committer is spared the work. Units not found are looked up again inside
-// the transaction.
-func (s *Store) lookUpUnits(electionID string, ps []*prepared) error {
-	return s.view(electionID, func(eb *bolt.Bucket) error {
-		ub := eb.Bucket(bucketUnits)
-		for _, p := range ps {
-			if p.rec == nil || p.reason != 0 {
-				continue
-			}
-			var id string
-			switch b := p.rec.GetBody().(type) {
-			case *doorstepv1.Record_Ballot:
-				id = b.Ballot.GetUnitId()
-			case *doorstepv1.Record_Visit:
-				id = b.Visit.GetUnitId()
-			default:
-				continue
-			}
-			if v := ub.Get([]byte(id)); v != nil {
-				u, err := decodeUnit(v)
-				if err != nil {
-					return err
-				}
-				p.unit = u
-			}
-		}
-		return nil
-	})
-}
-
-// unitOf returns the unit a prepared record names, from lookUpUnits or
-// from the transaction.
-func (w *writeTx) unitOf(p *prepared, id string) (*doorstepv1.Unit, bool, error) {
-	if p.unit != nil {
-		return p.unit, true, nil
-	}
-	return w.unit(id)
 }
 
 // decide makes and logs the decision for one prepared record.
@@ -356,7 +307,7 @@ func (w *writeTx) decide(p *prepared, now time.Time, after *[]func()) error {
 			return err
 		}
 	case *doorstepv1.Record_Visit:
-		ok, err := w.applyVisit(p, b.Visit)
+		ok, err := w.applyVisit(b.Visit)
 		if err != nil {
 			return err
 		}
@@ -538,7 +489,7 @@ func (w *writeTx) unit(id string) (*doorstepv1.Unit, bool, error) {
 
 // applyBallot stores a ballot and re-reconciles its unit.
 func (w *writeTx) applyBallot(p *prepared, b *doorstepv1.Ballot) (doorstepv1.RecordStatus, doorstepv1.ReasonCode, string, error) {
-	u, ok, err := w.unitOf(p, b.GetUnitId())
+	u, ok, err := w.unit(b.GetUnitId())
 	if err != nil {
 		return 0, 0, "", err
 	}
@@ -670,8 +621,8 @@ func (w *writeTx) updateSplit(owner string, before, after []int) error {
 	return nil
 }
 
-func (w *writeTx) applyVisit(p *prepared, v *doorstepv1.Visit) (bool, error) {
-	_, ok, err := w.unitOf(p, v.GetUnitId())
+func (w *writeTx) applyVisit(v *doorstepv1.Visit) (bool, error) {
+	_, ok, err := w.unit(v.GetUnitId())
 	if err != nil || !ok {
 		return false, err
 	}
