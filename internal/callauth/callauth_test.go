@@ -11,7 +11,7 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	"github.com/doorstep-vote/doorstep/internal/callauth"
-	rt "github.com/doorstep-vote/doorstep/internal/recordtest"
+	"github.com/doorstep-vote/doorstep/internal/signedtest"
 )
 
 func sign(t *testing.T, c *callauth.Credentials, method string) metadata.MD {
@@ -26,14 +26,14 @@ func sign(t *testing.T, c *callauth.Credentials, method string) metadata.MD {
 
 func TestCheck(t *testing.T) {
 	now := time.Unix(2e9, 0)
-	key := rt.NewKey("device")
+	key := signedtest.NewKey("device")
 	pub := key.Public().(ed25519.PublicKey)
 	creds := &callauth.Credentials{ElectionID: "e1", KeyID: "dv-1", Key: key, Now: func() time.Time { return now }, Insecure: true}
 	md := sign(t, creds, "/doorstep.v1.SyncService/GetDeviceState")
 	if c, err := callauth.Check(md, "/doorstep.v1.SyncService/GetDeviceState", pub, now); err != nil || c.KeyID != "dv-1" || c.ElectionID != "e1" {
 		t.Fatalf("good call: %v %v", c, err)
 	}
-	other := rt.NewKey("other").Public().(ed25519.PublicKey)
+	other := signedtest.NewKey("other").Public().(ed25519.PublicKey)
 	tests := []struct {
 		name   string
 		md     metadata.MD

@@ -22,12 +22,12 @@ import (
 	"google.golang.org/grpc/status"
 
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
+	"github.com/doorstep-vote/doorstep/internal/audit"
 	"github.com/doorstep-vote/doorstep/internal/ballotlog"
 	"github.com/doorstep-vote/doorstep/internal/callauth"
 	"github.com/doorstep-vote/doorstep/internal/committee"
 	"github.com/doorstep-vote/doorstep/internal/dial"
 	"github.com/doorstep-vote/doorstep/internal/election"
-	"github.com/doorstep-vote/doorstep/internal/record"
 )
 
 const (
@@ -113,7 +113,7 @@ func runAuditExport(ctx context.Context, env *Env, args []string) error {
 		retries:       auditStreamRetries,
 	}
 	start := time.Now()
-	rep, err := record.Export(ctx, src, out)
+	rep, err := audit.Export(ctx, src, out)
 	if err != nil {
 		return auditRPCError(server, err)
 	}
@@ -183,7 +183,7 @@ func runAuditVerify(ctx context.Context, env *Env, args []string) error {
 	}
 	dir := fs.Arg(0)
 	start := time.Now()
-	rep, err := record.Verify(ctx, dir)
+	rep, err := audit.Verify(ctx, dir)
 	if err != nil {
 		return err
 	}
@@ -196,7 +196,7 @@ func runAuditVerify(ctx context.Context, env *Env, args []string) error {
 }
 
 // auditPrintReport prints the summary and every discrepancy.
-func auditPrintReport(w io.Writer, rep *record.Report, took time.Duration) {
+func auditPrintReport(w io.Writer, rep *audit.Report, took time.Duration) {
 	fmt.Fprintf(w, "Election:    %s  %s\n", rep.ElectionID, rep.Title)
 	fmt.Fprintf(w, "Server key:  %s  (compare with the fingerprint the committee announced)\n", rep.Fingerprint)
 	if rep.CheckpointSize > 0 {
@@ -284,7 +284,7 @@ func runAuditReceipt(ctx context.Context, env *Env, args []string) error {
 		if err := auditReceiptOffline(ctx, env, recordDir, code, unit); err != nil {
 			return err
 		}
-		entryAt = func(idx int64) ([]byte, error) { return record.ReadEntry(recordDir, idx) }
+		entryAt = func(idx int64) ([]byte, error) { return audit.ReadEntry(recordDir, idx) }
 	}
 	if electionID == "" {
 		return nil
@@ -293,7 +293,7 @@ func runAuditReceipt(ctx context.Context, env *Env, args []string) error {
 }
 
 func auditReceiptOffline(ctx context.Context, env *Env, dir, code, unit string) error {
-	matches, rep, err := record.LookupReceipt(ctx, dir, code, unit)
+	matches, rep, err := audit.LookupReceipt(ctx, dir, code, unit)
 	if err != nil {
 		return err
 	}

@@ -9,18 +9,18 @@ import (
 	"testing"
 
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
+	"github.com/doorstep-vote/doorstep/internal/audit"
 	"github.com/doorstep-vote/doorstep/internal/ballotlog"
 	"github.com/doorstep-vote/doorstep/internal/cli"
 	"github.com/doorstep-vote/doorstep/internal/committee"
 	"github.com/doorstep-vote/doorstep/internal/election"
-	"github.com/doorstep-vote/doorstep/internal/record"
-	"github.com/doorstep-vote/doorstep/internal/record/testelection"
-	rt "github.com/doorstep-vote/doorstep/internal/recordtest"
+	"github.com/doorstep-vote/doorstep/internal/signedtest"
+	"github.com/doorstep-vote/doorstep/internal/tallyd/tallydtest"
 )
 
 // auditRun runs doorstep with the vector election's clock, so call
 // signatures fall in the server's window.
-func auditRun(t *testing.T, clk *testelection.Clock, args ...string) (code int, stdout, stderr string) {
+func auditRun(t *testing.T, clk *tallydtest.Clock, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	var out, errb bytes.Buffer
 	env := &cli.Env{
@@ -37,19 +37,19 @@ func committeeKeyFile(t *testing.T) (dir, file string) {
 	t.Helper()
 	dir = t.TempDir()
 	file = filepath.Join(dir, committee.KeyFile)
-	if err := os.WriteFile(file, testelection.CommitteeKey(), 0o600); err != nil {
+	if err := os.WriteFile(file, tallydtest.CommitteeKey(), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return dir, file
 }
 
 func TestAuditExportVerifyReceipt(t *testing.T) {
-	run := testelection.Start(t, filepath.Join(t.TempDir(), "data"))
+	run := tallydtest.Start(t, filepath.Join(t.TempDir(), "data"))
 	addr := run.Server.Addr()
 	cdir, keyFile := committeeKeyFile(t)
 	out := filepath.Join(t.TempDir(), "record")
 
-	code, stdout, stderr := auditRun(t, run.Clock, "audit", "export", "--server", addr, "--election", testelection.ElectionID, "--out", out, "--key", keyFile)
+	code, stdout, stderr := auditRun(t, run.Clock, "audit", "export", "--server", addr, "--election", tallydtest.ElectionID, "--out", out, "--key", keyFile)
 	if code != 0 {
 		t.Fatalf("audit export: exit %d\n%s\n%s", code, stdout, stderr)
 	}
@@ -63,11 +63,11 @@ func TestAuditExportVerifyReceipt(t *testing.T) {
 
 	t.Run("export with the committee folder", func(t *testing.T) {
 		again := filepath.Join(t.TempDir(), "record")
-		code, stdout, stderr := auditRun(t, run.Clock, "audit", "export", "--server", addr, "--election", testelection.ElectionID, "--out", again, "--committee-dir", cdir)
+		code, stdout, stderr := auditRun(t, run.Clock, "audit", "export", "--server", addr, "--election", tallydtest.ElectionID, "--out", again, "--committee-dir", cdir)
 		if code != 0 {
 			t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
 		}
-		for _, name := range []string{record.LogFile, record.TallyFile, record.ManifestFile, record.CheckpointFile} {
+		for _, name := range []string{audit.LogFile, audit.TallyFile, audit.ManifestFile, audit.CheckpointFile} {
 			a, _ := os.ReadFile(filepath.Join(out, name))
 			b, _ := os.ReadFile(filepath.Join(again, name))
 			if !bytes.Equal(a, b) {
@@ -78,7 +78,7 @@ func TestAuditExportVerifyReceipt(t *testing.T) {
 	t.Run("export refuses a device key", func(t *testing.T) {
 		dev := filepath.Join(t.TempDir(), "device.key")
 		os.WriteFile(dev, run.Devices[0].Key, 0o600)
-		code, _, stderr := auditRun(t, run.Clock, "audit", "export", "--server", addr, "--election", testelection.ElectionID, "--out", filepath.Join(t.TempDir(), "r"), "--key", dev)
+		code, _, stderr := auditRun(t, run.Clock, "audit", "export", "--server", addr, "--election", tallydtest.ElectionID, "--out", filepath.Join(t.TempDir(), "r"), "--key", dev)
 		if code != 1 {
 			t.Fatalf("exit %d; want 1", code)
 		}
@@ -87,7 +87,7 @@ func TestAuditExportVerifyReceipt(t *testing.T) {
 	t.Run("verify lists discrepancies", func(t *testing.T) {
 		bad := filepath.Join(t.TempDir(), "record")
 		copyDir(t, out, bad)
-		p := filepath.Join(bad, record.TallyFile)
+		p := filepath.Join(bad, audit.TallyFile)
 		b, _ := os.ReadFile(p)
 		os.WriteFile(p, bytes.Replace(b, []byte(`"units_counted":7`), []byte(`"units_counted":9`), 1), 0o644)
 		code, stdout, stderr := auditRun(t, run.Clock, "audit", "verify", bad)
@@ -106,14 +106,14 @@ func TestAuditExportVerifyReceipt(t *testing.T) {
 		code int
 		want []string
 	}{
-		{"server", []string{"--server", addr, "--election", testelection.ElectionID, receipt}, 0,
+		{"server", []string{"--server", addr, "--election", tallydtest.ElectionID, receipt}, 0,
 			[]string{"COUNTED", "unit 1-1-101", "Signed checkpoint: 23 entries", "Inclusion proof checked: entry"}},
-		{"server and record", []string{"--server", addr, "--election", testelection.ElectionID, "--record", out, "--fingerprint", run.Server.Fingerprint(), receipt}, 0,
+		{"server and record", []string{"--server", addr, "--election", tallydtest.ElectionID, "--record", out, "--fingerprint", run.Server.Fingerprint(), receipt}, 0,
 			[]string{"In the election record", "COUNTED", "The record verifies", "Inclusion proof checked: entry"}},
 		{"record only", []string{"--record", out, "--unit", "1-1-101", strings.ToLower(receipt)}, 0,
 			[]string{"unit 1-1-101", "COUNTED"}},
 		{"rejected ballot", []string{"--record", out, receiptOf(run.Records["unknown-unit"])}, 0, []string{"REJECTED"}},
-		{"not found", []string{"--server", addr, "--election", testelection.ElectionID, "00000-00000"}, 0, []string{"NOT FOUND"}},
+		{"not found", []string{"--server", addr, "--election", tallydtest.ElectionID, "00000-00000"}, 0, []string{"NOT FOUND"}},
 	}
 	for _, tt := range tests {
 		t.Run("receipt "+tt.name, func(t *testing.T) {
@@ -125,7 +125,7 @@ func TestAuditExportVerifyReceipt(t *testing.T) {
 		})
 	}
 	t.Run("receipt with the wrong fingerprint", func(t *testing.T) {
-		c, _, stderr := auditRun(t, run.Clock, "audit", "receipt", "--server", addr, "--election", testelection.ElectionID, "--fingerprint", "SHA256:wrong", receipt)
+		c, _, stderr := auditRun(t, run.Clock, "audit", "receipt", "--server", addr, "--election", tallydtest.ElectionID, "--fingerprint", "SHA256:wrong", receipt)
 		if c != 1 {
 			t.Fatalf("exit %d; want 1", c)
 		}
@@ -138,19 +138,19 @@ func receiptOf(sr *doorstepv1.SignedRecord) string {
 }
 
 func TestAuditExportLive(t *testing.T) {
-	srv, clk := testelection.StartServer(t, filepath.Join(t.TempDir(), "data"))
-	com := rt.NewAuthor(testelection.ElectionID, election.CommitteeAuthor, "record-v1 committee", testelection.Begin)
+	srv, clk := tallydtest.StartServer(t, filepath.Join(t.TempDir(), "data"))
+	com := signedtest.NewAuthor(tallydtest.ElectionID, election.CommitteeAuthor, "record-v1 committee", tallydtest.Begin)
 	ctx := context.Background()
-	if _, _, err := srv.Store().CreateElection(ctx, com.Committee(t, rt.Define(testelection.Definition(com.Public())))); err != nil {
+	if _, _, err := srv.Store().CreateElection(ctx, com.Committee(t, signedtest.Define(tallydtest.Definition(com.Public())))); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := srv.Store().SubmitCommittee(ctx, testelection.ElectionID, []*doorstepv1.SignedRecord{
-		com.Committee(t, rt.Roster(testelection.Units)), com.Committee(t, rt.Open(testelection.Units)),
+	if _, _, err := srv.Store().SubmitCommittee(ctx, tallydtest.ElectionID, []*doorstepv1.SignedRecord{
+		com.Committee(t, signedtest.Roster(tallydtest.Units)), com.Committee(t, signedtest.Open(tallydtest.Units)),
 	}); err != nil {
 		t.Fatal(err)
 	}
 	_, keyFile := committeeKeyFile(t)
-	args := []string{"audit", "export", "--server", srv.Addr(), "--election", testelection.ElectionID, "--key", keyFile, "--out"}
+	args := []string{"audit", "export", "--server", srv.Addr(), "--election", tallydtest.ElectionID, "--key", keyFile, "--out"}
 	c, _, stderr := auditRun(t, clk, append(args, filepath.Join(t.TempDir(), "closed-only"))...)
 	if c != 1 {
 		t.Fatalf("export of an open election: exit %d; want 1", c)
@@ -161,14 +161,14 @@ func TestAuditExportLive(t *testing.T) {
 	if c != 0 {
 		t.Fatalf("export --live: exit %d\n%s\n%s", c, stdout, stderr)
 	}
-	m, err := record.ReadManifest(out)
+	m, err := audit.ReadManifest(out)
 	if err != nil || m.Closed || m.LogSize != 3 {
 		t.Fatalf("live manifest: %+v, %v; want an open election of 3 entries", m, err)
 	}
 }
 
 func TestAuditUsage(t *testing.T) {
-	clk := &testelection.Clock{}
+	clk := &tallydtest.Clock{}
 	for _, args := range [][]string{
 		{"audit", "export", "--election", "e"},
 		{"audit", "export", "--out", "x"},

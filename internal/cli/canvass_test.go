@@ -19,8 +19,8 @@ import (
 	"github.com/doorstep-vote/doorstep/internal/dial"
 	"github.com/doorstep-vote/doorstep/internal/election"
 	"github.com/doorstep-vote/doorstep/internal/enrollcode"
-	"github.com/doorstep-vote/doorstep/internal/recordtest"
 	"github.com/doorstep-vote/doorstep/internal/signed"
+	"github.com/doorstep-vote/doorstep/internal/signedtest"
 	"github.com/doorstep-vote/doorstep/internal/tallyd"
 )
 
@@ -38,7 +38,7 @@ var cvUnits = []election.Unit{
 type cvServer struct {
 	t         *testing.T
 	srv       *tallyd.Server
-	committee *recordtest.Author
+	committee *signedtest.Author
 	codeText  string
 }
 
@@ -50,7 +50,7 @@ func startCvServer(t *testing.T) *cvServer {
 	}
 	s := &cvServer{t: t, srv: srv}
 	t.Cleanup(s.stop)
-	s.committee = recordtest.NewAuthor(cvElection, election.CommitteeAuthor, "committee", time.Now().Add(-time.Hour))
+	s.committee = signedtest.NewAuthor(cvElection, election.CommitteeAuthor, "committee", time.Now().Add(-time.Hour))
 	def := &doorstepv1.ElectionDefinition{
 		ElectionId: cvElection, Title: "第四届业主委员会换届选举", CommitteePublicKey: s.committee.Public(),
 		Items: []*doorstepv1.Item{
@@ -66,7 +66,7 @@ func startCvServer(t *testing.T) *cvServer {
 	}
 	t.Cleanup(func() { conn.Close() })
 	ec := doorstepv1.NewElectionServiceClient(conn)
-	if _, err := ec.CreateElection(context.Background(), &doorstepv1.CreateElectionRequest{Record: s.committee.Committee(t, recordtest.Define(def))}); err != nil {
+	if _, err := ec.CreateElection(context.Background(), &doorstepv1.CreateElectionRequest{Record: s.committee.Committee(t, signedtest.Define(def))}); err != nil {
 		t.Fatal(err)
 	}
 	token, err := enrollcode.NewToken(rand.Reader)
@@ -74,7 +74,7 @@ func startCvServer(t *testing.T) *cvServer {
 		t.Fatal(err)
 	}
 	var recs []*doorstepv1.SignedRecord
-	for _, a := range []*doorstepv1.CommitteeAction{recordtest.Roster(cvUnits), recordtest.Open(cvUnits), recordtest.GrantToken(token, "v1")} {
+	for _, a := range []*doorstepv1.CommitteeAction{signedtest.Roster(cvUnits), signedtest.Open(cvUnits), signedtest.GrantToken(token, "v1")} {
 		recs = append(recs, s.committee.Committee(t, a))
 	}
 	if _, err := ec.SubmitCommitteeRecords(context.Background(), &doorstepv1.SubmitCommitteeRecordsRequest{ElectionId: cvElection, Records: recs}); err != nil {

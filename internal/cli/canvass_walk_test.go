@@ -9,7 +9,7 @@ import (
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
 	"github.com/doorstep-vote/doorstep/internal/dial"
 	"github.com/doorstep-vote/doorstep/internal/enrollcode"
-	"github.com/doorstep-vote/doorstep/internal/recordtest"
+	"github.com/doorstep-vote/doorstep/internal/signedtest"
 )
 
 // code grants another enrollment and returns its code as text.
@@ -25,7 +25,7 @@ func (s *cvServer) code(t *testing.T, label string) string {
 	}
 	defer conn.Close()
 	_, err = doorstepv1.NewElectionServiceClient(conn).SubmitCommitteeRecords(context.Background(), &doorstepv1.SubmitCommitteeRecordsRequest{
-		ElectionId: cvElection, Records: []*doorstepv1.SignedRecord{s.committee.Committee(t, recordtest.GrantToken(token, label))},
+		ElectionId: cvElection, Records: []*doorstepv1.SignedRecord{s.committee.Committee(t, signedtest.GrantToken(token, label))},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -19,7 +19,7 @@ import (
 	"github.com/doorstep-vote/doorstep/internal/dial"
 	"github.com/doorstep-vote/doorstep/internal/election"
 	"github.com/doorstep-vote/doorstep/internal/enrollcode"
-	"github.com/doorstep-vote/doorstep/internal/recordtest"
+	"github.com/doorstep-vote/doorstep/internal/signedtest"
 	"github.com/doorstep-vote/doorstep/internal/tallyd"
 )
 
@@ -140,7 +140,7 @@ func TestCommitteeEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dev := recordtest.NewAuthor(exampleElection, "", "test device", time.Now().Add(-time.Minute))
+	dev := signedtest.NewAuthor(exampleElection, "", "test device", time.Now().Add(-time.Minute))
 	conn, err := dial.New(srv.srv.Addr())
 	if err != nil {
 		t.Fatal(err)
@@ -154,8 +154,8 @@ func TestCommitteeEndToEnd(t *testing.T) {
 		t.Fatalf("enroll with the committee's code: %v", err)
 	}
 	dev.ID = enr.GetDeviceId()
-	b1 := dev.Ballot(t, "3-2-501", "", recordtest.Yes("rules"), recordtest.Pick("committee", "c1", "c2"))
-	b2 := dev.Ballot(t, "3-2-501", "", recordtest.No("rules"), recordtest.Pick("committee", "c3"))
+	b1 := dev.Ballot(t, "3-2-501", "", signedtest.Yes("rules"), signedtest.Pick("committee", "c1", "c2"))
+	b2 := dev.Ballot(t, "3-2-501", "", signedtest.No("rules"), signedtest.Pick("committee", "c3"))
 	push, err := sync.PushRecords(ctx, &doorstepv1.PushRecordsRequest{ElectionId: exampleElection, Records: []*doorstepv1.SignedRecord{b1, b2}})
 	if err != nil {
 		t.Fatal(err)
@@ -173,9 +173,9 @@ func TestCommitteeEndToEnd(t *testing.T) {
 		t.Errorf("tally --json is not JSON: %v\n%s", err, js)
 	}
 
-	b1ID := recordtest.RecordID(t, b1)
+	b1ID := signedtest.RecordID(t, b1)
 	out = e.mustRun(t, "adjudicate", "list", "--election", exampleElection)
-	cmWant(t, out, "Contested units: 1", "Unit 3-2-501", b1ID, recordtest.RecordID(t, b2), "rules: yes", "committee: c1,c2")
+	cmWant(t, out, "Contested units: 1", "Unit 3-2-501", b1ID, signedtest.RecordID(t, b2), "rules: yes", "committee: c1,c2")
 	cmWant(t, e.mustRun(t, "adjudicate", "unit", "--election", exampleElection, "--unit", "3-2-501", "--count", b1ID, "--reason", "业主本人确认第一张"),
 		"ballot "+b1ID+" counts")
 	cmWant(t, e.mustRun(t, "adjudicate", "list", "--election", exampleElection), "Nothing waits")

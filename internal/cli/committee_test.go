@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/doorstep-vote/doorstep/cmd/doorstep/examples"
 	"github.com/doorstep-vote/doorstep/internal/cli"
 	"github.com/doorstep-vote/doorstep/internal/committee"
+	"github.com/doorstep-vote/doorstep/internal/examples"
 )
 
 // cmEnv is the committee's machine: a config folder and environment.

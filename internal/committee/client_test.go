@@ -18,9 +18,9 @@ import (
 	"github.com/doorstep-vote/doorstep/internal/ballotlog"
 	"github.com/doorstep-vote/doorstep/internal/committee"
 	"github.com/doorstep-vote/doorstep/internal/election"
-	"github.com/doorstep-vote/doorstep/internal/record/testelection"
 	"github.com/doorstep-vote/doorstep/internal/signed"
 	"github.com/doorstep-vote/doorstep/internal/tallyd"
+	"github.com/doorstep-vote/doorstep/internal/tallyd/tallydtest"
 )
 
 // startServer runs a real tallyd on a free loopback port until the test
@@ -45,7 +45,7 @@ func startServer(t *testing.T) *tallyd.Server {
 func TestSession(t *testing.T) {
 	srv := startServer(t)
 	dir, pub := newDir(t)
-	def := testelection.Definition(pub)
+	def := tallydtest.Definition(pub)
 	def.SyncDeadline = timestamppb.New(time.Now().Add(24 * time.Hour))
 	id := def.GetElectionId()
 	ctx := context.Background()
@@ -78,7 +78,7 @@ func TestSession(t *testing.T) {
 		t.Errorf("after Create: acked %d, %d pending; want 1 and 0", st.Acked, len(st.Pending))
 	}
 
-	roster, err := election.NewRoster(testelection.Units)
+	roster, err := election.NewRoster(tallydtest.Units)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,8 +137,8 @@ func TestSession(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tl.GetElectionId() != id || tl.GetRosterUnits() != uint64(len(testelection.Units)) {
-		t.Errorf("tally of %q with %d units; want %q with %d", tl.GetElectionId(), tl.GetRosterUnits(), id, len(testelection.Units))
+	if tl.GetElectionId() != id || tl.GetRosterUnits() != uint64(len(tallydtest.Units)) {
+		t.Errorf("tally of %q with %d units; want %q with %d", tl.GetElectionId(), tl.GetRosterUnits(), id, len(tallydtest.Units))
 	}
 	units, owners, err := s.Contested(ctx)
 	if err != nil || len(units) != 0 || len(owners) != 0 {
@@ -177,7 +177,7 @@ func TestSession(t *testing.T) {
 func TestCreateRefused(t *testing.T) {
 	srv := startServer(t)
 	dir, pub := newDir(t)
-	def := testelection.Definition(pub)
+	def := tallydtest.Definition(pub)
 	def.Items = nil // a ballot sheet with nothing on it
 	s, err := committee.OpenSession(dir, def.GetElectionId(), srv.Addr(), 10*time.Second, time.Now, discard)
 	if err != nil {

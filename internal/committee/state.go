@@ -15,7 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
-	"github.com/doorstep-vote/doorstep/internal/durable"
+	"github.com/doorstep-vote/doorstep/internal/atomicfile"
 	"github.com/doorstep-vote/doorstep/internal/election"
 	"github.com/doorstep-vote/doorstep/internal/signed"
 )
@@ -280,7 +280,7 @@ func writeState(path string, s State) error {
 		return fmt.Errorf("encode committee state: %w", err)
 	}
 	data = append(data, '\n')
-	if err := durable.Replace(path, data); err != nil {
+	if err := atomicfile.Replace(path, data); err != nil {
 		return fmt.Errorf("save committee state: %w", err)
 	}
 	return nil

@@ -15,11 +15,11 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
+	"github.com/doorstep-vote/doorstep/internal/audit"
 	"github.com/doorstep-vote/doorstep/internal/committee"
 	"github.com/doorstep-vote/doorstep/internal/device"
 	"github.com/doorstep-vote/doorstep/internal/election"
 	"github.com/doorstep-vote/doorstep/internal/flakynet"
-	"github.com/doorstep-vote/doorstep/internal/record"
 	"github.com/doorstep-vote/doorstep/internal/tallyd"
 )
 
@@ -403,8 +403,8 @@ func selections(sels []*doorstepv1.Selection) string {
 }
 
 // export writes the election record and checks that it verifies.
-func (d *day) export(ctx context.Context) (*record.Report, error) {
-	rep, err := record.Export(ctx, d.srv.Store().RecordSource(d.chair.ElectionID()), d.cfg.RecordDir)
+func (d *day) export(ctx context.Context) (*audit.Report, error) {
+	rep, err := audit.Export(ctx, d.srv.Store().RecordSource(d.chair.ElectionID()), d.cfg.RecordDir)
 	if err != nil {
 		return nil, fmt.Errorf("export the election record: %w", err)
 	}

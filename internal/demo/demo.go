@@ -10,7 +10,7 @@ import (
 	"time"
 
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
-	"github.com/doorstep-vote/doorstep/internal/record"
+	"github.com/doorstep-vote/doorstep/internal/audit"
 )
 
 // Config is what a run of the demo takes from its caller.
@@ -56,7 +56,7 @@ type Result struct {
 	LinkDrops, ChaosCuts int
 	// Record is the verification report of the exported election record,
 	// nil unless Config.RecordDir was set.
-	Record *record.Report
+	Record *audit.Report
 	// DataDir is where the data was kept, "" when it was removed.
 	DataDir string
 	Took    time.Duration

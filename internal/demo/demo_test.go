@@ -10,9 +10,9 @@ import (
 	"time"
 
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
+	"github.com/doorstep-vote/doorstep/internal/audit"
 	"github.com/doorstep-vote/doorstep/internal/demo"
 	"github.com/doorstep-vote/doorstep/internal/device"
-	"github.com/doorstep-vote/doorstep/internal/record"
 )
 
 // runDemo plays the day in fast mode, keeping its data in a folder of the
@@ -138,7 +138,7 @@ func TestDemo(t *testing.T) {
 	}
 
 	// The exported record verifies on its own and holds the same tally.
-	rep, err := record.Verify(context.Background(), recordDir)
+	rep, err := audit.Verify(context.Background(), recordDir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,8 +9,8 @@ import (
 
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
 	"github.com/doorstep-vote/doorstep/internal/election"
-	"github.com/doorstep-vote/doorstep/internal/recordtest"
 	"github.com/doorstep-vote/doorstep/internal/signed"
+	"github.com/doorstep-vote/doorstep/internal/signedtest"
 )
 
 var verifyUnits = []election.Unit{
@@ -27,9 +27,9 @@ func verifyDefinition(key []byte) *doorstepv1.ElectionDefinition {
 }
 
 // committeeChain returns signed committee records: definition, then acts.
-func committeeChain(t testing.TB, acts ...*doorstepv1.CommitteeAction) (*recordtest.Author, []*doorstepv1.SignedRecord) {
-	a := recordtest.NewAuthor("e1", election.CommitteeAuthor, "committee", time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC))
-	srs := []*doorstepv1.SignedRecord{a.Committee(t, recordtest.Define(verifyDefinition(a.Public())))}
+func committeeChain(t testing.TB, acts ...*doorstepv1.CommitteeAction) (*signedtest.Author, []*doorstepv1.SignedRecord) {
+	a := signedtest.NewAuthor("e1", election.CommitteeAuthor, "committee", time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC))
+	srs := []*doorstepv1.SignedRecord{a.Committee(t, signedtest.Define(verifyDefinition(a.Public())))}
 	for _, act := range acts {
 		srs = append(srs, a.Committee(t, act))
 	}
@@ -37,7 +37,7 @@ func committeeChain(t testing.TB, acts ...*doorstepv1.CommitteeAction) (*recordt
 }
 
 func TestVerifyElection(t *testing.T) {
-	other := recordtest.NewAuthor("e1", election.CommitteeAuthor, "someone else", time.Now())
+	other := signedtest.NewAuthor("e1", election.CommitteeAuthor, "someone else", time.Now())
 	otherUnits := append([]election.Unit{{ID: "9-9-999", Area: 1, OwnerKey: "z"}}, verifyUnits...)
 	tests := []struct {
 		name    string
@@ -51,24 +51,24 @@ func TestVerifyElection(t *testing.T) {
 			return srs
 		}},
 		{name: "roster, open, close", ok: true, records: func(t *testing.T) []*doorstepv1.SignedRecord {
-			_, srs := committeeChain(t, recordtest.Roster(verifyUnits), recordtest.Open(verifyUnits), recordtest.Close())
+			_, srs := committeeChain(t, signedtest.Roster(verifyUnits), signedtest.Open(verifyUnits), signedtest.Close())
 			return srs
 		}},
 		{name: "none", records: func(t *testing.T) []*doorstepv1.SignedRecord { return nil }},
 		{name: "roster first", records: func(t *testing.T) []*doorstepv1.SignedRecord {
-			_, srs := committeeChain(t, recordtest.Roster(verifyUnits))
+			_, srs := committeeChain(t, signedtest.Roster(verifyUnits))
 			return srs[1:]
 		}},
 		{name: "signed by another key", wantErr: signed.ErrBadSignature, records: func(t *testing.T) []*doorstepv1.SignedRecord {
 			_, srs := committeeChain(t)
-			return append(srs, other.Committee(t, recordtest.Roster(verifyUnits)))
+			return append(srs, other.Committee(t, signedtest.Roster(verifyUnits)))
 		}},
 		{name: "open names another roster", wantErr: ErrEquivocation, records: func(t *testing.T) []*doorstepv1.SignedRecord {
-			_, srs := committeeChain(t, recordtest.Roster(verifyUnits), recordtest.Open(otherUnits))
+			_, srs := committeeChain(t, signedtest.Roster(verifyUnits), signedtest.Open(otherUnits))
 			return srs
 		}},
 		{name: "out of order", records: func(t *testing.T) []*doorstepv1.SignedRecord {
-			_, srs := committeeChain(t, recordtest.Roster(verifyUnits), recordtest.Close())
+			_, srs := committeeChain(t, signedtest.Roster(verifyUnits), signedtest.Close())
 			srs[1], srs[2] = srs[2], srs[1]
 			return srs
 		}},
@@ -77,7 +77,7 @@ func TestVerifyElection(t *testing.T) {
 			return srs
 		}, pinned: other.Public()},
 		{name: "duplicate unit", records: func(t *testing.T) []*doorstepv1.SignedRecord {
-			_, srs := committeeChain(t, recordtest.Roster(verifyUnits), recordtest.Roster(verifyUnits[:1]))
+			_, srs := committeeChain(t, signedtest.Roster(verifyUnits), signedtest.Roster(verifyUnits[:1]))
 			return srs
 		}},
 	}
@@ -101,7 +101,7 @@ func TestVerifyElection(t *testing.T) {
 			}
 		})
 	}
-	_, srs := committeeChain(t, recordtest.Roster(verifyUnits), recordtest.Open(verifyUnits), recordtest.Close())
+	_, srs := committeeChain(t, signedtest.Roster(verifyUnits), signedtest.Open(verifyUnits), signedtest.Close())
 	v, err := verifyElection("e1", srs, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -115,7 +115,7 @@ func TestVerifyElection(t *testing.T) {
 // committee, after a good definition: whatever a server sends, the device
 // answers with an error or a consistent view, never a panic.
 func FuzzVerifyElection(f *testing.F) {
-	a, srs := committeeChain(f, recordtest.Roster(verifyUnits), recordtest.Open(verifyUnits), recordtest.Close())
+	a, srs := committeeChain(f, signedtest.Roster(verifyUnits), signedtest.Open(verifyUnits), signedtest.Close())
 	for _, sr := range srs[1:] {
 		f.Add(sr.GetBody())
 	}

@@ -17,8 +17,8 @@ import (
 	"github.com/doorstep-vote/doorstep/internal/dial"
 	"github.com/doorstep-vote/doorstep/internal/election"
 	"github.com/doorstep-vote/doorstep/internal/enrollcode"
-	"github.com/doorstep-vote/doorstep/internal/recordtest"
 	"github.com/doorstep-vote/doorstep/internal/signed"
+	"github.com/doorstep-vote/doorstep/internal/signedtest"
 	"github.com/doorstep-vote/doorstep/internal/tallyd"
 )
 
@@ -41,7 +41,7 @@ type fixture struct {
 	dataDir   string
 	addr      string
 	srv       *tallyd.Server
-	committee *recordtest.Author
+	committee *signedtest.Author
 }
 
 func newFixture(t testing.TB) *fixture { return newFixtureUnits(t, testUnits) }
@@ -52,7 +52,7 @@ func newFixtureUnits(t testing.TB, units []election.Unit) *fixture {
 	f := &fixture{t: t, dataDir: t.TempDir(), addr: "127.0.0.1:0"}
 	f.start()
 	t.Cleanup(f.stop)
-	f.committee = recordtest.NewAuthor(electionID, election.CommitteeAuthor, "committee", time.Now().Add(-time.Hour))
+	f.committee = signedtest.NewAuthor(electionID, election.CommitteeAuthor, "committee", time.Now().Add(-time.Hour))
 	def := &doorstepv1.ElectionDefinition{
 		ElectionId:         electionID,
 		Title:              "第四届业主委员会换届选举",
@@ -72,10 +72,10 @@ func newFixtureUnits(t testing.TB, units []election.Unit) *fixture {
 	}
 	ec := f.electionClient()
 	ctx := context.Background()
-	if _, err := ec.CreateElection(ctx, &doorstepv1.CreateElectionRequest{Record: f.committee.Committee(t, recordtest.Define(def))}); err != nil {
+	if _, err := ec.CreateElection(ctx, &doorstepv1.CreateElectionRequest{Record: f.committee.Committee(t, signedtest.Define(def))}); err != nil {
 		t.Fatalf("create election: %v", err)
 	}
-	f.submit(recordtest.Roster(units), recordtest.Open(units))
+	f.submit(signedtest.Roster(units), signedtest.Open(units))
 	return f
 }
 
@@ -132,7 +132,7 @@ func (f *fixture) code(label string) enrollcode.Code {
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	f.submit(recordtest.GrantToken(token, label))
+	f.submit(signedtest.GrantToken(token, label))
 	return enrollcode.Code{Server: f.addr, ElectionID: electionID, Token: token, Fingerprint: f.srv.Fingerprint()}
 }
 

@@ -21,7 +21,7 @@ import (
 	"github.com/doorstep-vote/doorstep/internal/device"
 	"github.com/doorstep-vote/doorstep/internal/dial"
 	"github.com/doorstep-vote/doorstep/internal/enrollcode"
-	"github.com/doorstep-vote/doorstep/internal/recordtest"
+	"github.com/doorstep-vote/doorstep/internal/signedtest"
 	"github.com/doorstep-vote/doorstep/internal/tallyd"
 )
 
@@ -151,11 +151,11 @@ func TestSyncRefusesSplitView(t *testing.T) {
 
 			b, dirB := f.twin(t)
 			enrollOn(t, b.Addr(), phoneCode, d.PublicKey())
-			other := recordtest.NewAuthor(electionID, "", "other device", time.Now().Add(-time.Minute))
+			other := signedtest.NewAuthor(electionID, "", "other device", time.Now().Add(-time.Minute))
 			if tt.ballots > 0 {
 				other.ID = enrollOn(t, b.Addr(), otherCode, other.Public())
 				for i := range tt.ballots {
-					pushOn(t, b.Addr(), other.Ballot(t, testUnits[2+i%4].ID, "", recordtest.Yes("rules")))
+					pushOn(t, b.Addr(), other.Ballot(t, testUnits[2+i%4].ID, "", signedtest.Yes("rules")))
 				}
 			}
 			if err := b.Close(); err != nil {

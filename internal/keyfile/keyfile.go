@@ -10,7 +10,7 @@ import (
 	"os"
 	"runtime"
 
-	"github.com/doorstep-vote/doorstep/internal/durable"
+	"github.com/doorstep-vote/doorstep/internal/atomicfile"
 )
 
 var (
@@ -72,7 +72,7 @@ func Create(path string, rand io.Reader) (ed25519.PrivateKey, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: generate: %w", path, err)
 	}
-	if err := durable.WriteNew(path, key); err != nil {
+	if err := atomicfile.WriteNew(path, key); err != nil {
 		return nil, err
 	}
 	return key, nil

@@ -20,12 +20,12 @@ import (
 	"github.com/doorstep-vote/doorstep/internal/callauth"
 	"github.com/doorstep-vote/doorstep/internal/dial"
 	"github.com/doorstep-vote/doorstep/internal/election"
-	"github.com/doorstep-vote/doorstep/internal/record/testelection"
-	rt "github.com/doorstep-vote/doorstep/internal/recordtest"
+	"github.com/doorstep-vote/doorstep/internal/signedtest"
 	"github.com/doorstep-vote/doorstep/internal/tallyd"
+	"github.com/doorstep-vote/doorstep/internal/tallyd/tallydtest"
 )
 
-const eid = testelection.ElectionID
+const eid = tallydtest.ElectionID
 
 func callCtx(t *testing.T) context.Context {
 	c, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -34,7 +34,7 @@ func callCtx(t *testing.T) context.Context {
 }
 
 // auditClient connects to srv; with a key, every call is signed as author.
-func auditClient(t *testing.T, srv *tallyd.Server, clk *testelection.Clock, author string, key ed25519.PrivateKey) doorstepv1.AuditServiceClient {
+func auditClient(t *testing.T, srv *tallyd.Server, clk *tallydtest.Clock, author string, key ed25519.PrivateKey) doorstepv1.AuditServiceClient {
 	t.Helper()
 	var opts []grpc.DialOption
 	if key != nil {
@@ -48,8 +48,8 @@ func auditClient(t *testing.T, srv *tallyd.Server, clk *testelection.Clock, auth
 	return doorstepv1.NewAuditServiceClient(conn)
 }
 
-func committeeClient(t *testing.T, run *testelection.Run) doorstepv1.AuditServiceClient {
-	return auditClient(t, run.Server, run.Clock, election.CommitteeAuthor, testelection.CommitteeKey())
+func committeeClient(t *testing.T, run *tallydtest.Run) doorstepv1.AuditServiceClient {
+	return auditClient(t, run.Server, run.Clock, election.CommitteeAuthor, tallydtest.CommitteeKey())
 }
 
 // checkpoint gets and verifies the current checkpoint.
@@ -102,7 +102,7 @@ func proofOf(t *testing.T, hs [][]byte) []tlog.Hash {
 }
 
 func TestAuditAuthorization(t *testing.T) {
-	run := testelection.Start(t, filepath.Join(t.TempDir(), "data"))
+	run := tallydtest.Start(t, filepath.Join(t.TempDir(), "data"))
 	device := run.Devices[0]
 	tests := []struct {
 		name       string
@@ -113,7 +113,7 @@ func TestAuditAuthorization(t *testing.T) {
 		{"unsigned", auditClient(t, run.Server, run.Clock, "", nil), codes.Unauthenticated, codes.Unauthenticated},
 		{"device", auditClient(t, run.Server, run.Clock, device.ID, device.Key), codes.OK, codes.PermissionDenied},
 		{"committee", committeeClient(t, run), codes.OK, codes.OK},
-		{"stranger key", auditClient(t, run.Server, run.Clock, device.ID, rt.NewKey("stranger")), codes.Unauthenticated, codes.PermissionDenied},
+		{"stranger key", auditClient(t, run.Server, run.Clock, device.ID, signedtest.NewKey("stranger")), codes.Unauthenticated, codes.PermissionDenied},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -144,7 +144,7 @@ func TestAuditAuthorization(t *testing.T) {
 }
 
 func TestStreamAndProofs(t *testing.T) {
-	run := testelection.Start(t, filepath.Join(t.TempDir(), "data"))
+	run := tallydtest.Start(t, filepath.Join(t.TempDir(), "data"))
 	c := committeeClient(t, run)
 	_, tree, _ := checkpoint(t, c)
 	entries, err := streamAll(t, c, 0, 0)
@@ -210,7 +210,7 @@ func TestStreamAndProofs(t *testing.T) {
 }
 
 func TestLookupReceipt(t *testing.T) {
-	run := testelection.Start(t, filepath.Join(t.TempDir(), "data"))
+	run := tallydtest.Start(t, filepath.Join(t.TempDir(), "data"))
 	public := auditClient(t, run.Server, run.Clock, "", nil)
 	entries, err := streamAll(t, committeeClient(t, run), 0, 0)
 	if err != nil {
@@ -222,7 +222,7 @@ func TestLookupReceipt(t *testing.T) {
 	}
 	// Of the two identical ballots of 10-1-101, the lower record id counts.
 	counted, included := "invalid-board", "double"
-	if rt.RecordID(t, run.Records["double"]) < rt.RecordID(t, run.Records["invalid-board"]) {
+	if signedtest.RecordID(t, run.Records["double"]) < signedtest.RecordID(t, run.Records["invalid-board"]) {
 		counted, included = included, counted
 	}
 	tests := []struct {
@@ -297,7 +297,7 @@ func lowerO(code string) string {
 	return string(out)
 }
 
-func mustVerifierKey(t *testing.T, run *testelection.Run) string {
+func mustVerifierKey(t *testing.T, run *tallydtest.Run) string {
 	t.Helper()
 	v, err := run.Store().VerifierKey(eid)
 	if err != nil {
@@ -308,7 +308,7 @@ func mustVerifierKey(t *testing.T, run *testelection.Run) string {
 
 func TestPublishedTally(t *testing.T) {
 	t.Run("closed", func(t *testing.T) {
-		run := testelection.Start(t, filepath.Join(t.TempDir(), "data"))
+		run := tallydtest.Start(t, filepath.Join(t.TempDir(), "data"))
 		resp, err := auditClient(t, run.Server, run.Clock, "", nil).GetPublishedTally(callCtx(t), &doorstepv1.GetPublishedTallyRequest{ElectionId: eid})
 		if err != nil {
 			t.Fatalf("GetPublishedTally: %v", err)
@@ -325,9 +325,9 @@ func TestPublishedTally(t *testing.T) {
 		}
 	})
 	t.Run("open", func(t *testing.T) {
-		srv, clk := testelection.StartServer(t, filepath.Join(t.TempDir(), "data"))
-		committee := rt.NewAuthor(eid, election.CommitteeAuthor, "open election", testelection.Begin)
-		if _, _, err := srv.Store().CreateElection(context.Background(), committee.Committee(t, rt.Define(testelection.Definition(committee.Public())))); err != nil {
+		srv, clk := tallydtest.StartServer(t, filepath.Join(t.TempDir(), "data"))
+		committee := signedtest.NewAuthor(eid, election.CommitteeAuthor, "open election", tallydtest.Begin)
+		if _, _, err := srv.Store().CreateElection(context.Background(), committee.Committee(t, signedtest.Define(tallydtest.Definition(committee.Public())))); err != nil {
 			t.Fatal(err)
 		}
 		_, err := auditClient(t, srv, clk, "", nil).GetPublishedTally(callCtx(t), &doorstepv1.GetPublishedTallyRequest{ElectionId: eid})
@@ -342,18 +342,18 @@ func TestPublishedTally(t *testing.T) {
 // (one history rewritten) are caught by a consistency proof, while a true
 // extension passes.
 func TestSplitView(t *testing.T) {
-	honest := testelection.Start(t, filepath.Join(t.TempDir(), "honest"))
-	rewritten, clk := testelection.StartServer(t, filepath.Join(t.TempDir(), "rewritten"))
+	honest := tallydtest.Start(t, filepath.Join(t.TempDir(), "honest"))
+	rewritten, clk := tallydtest.StartServer(t, filepath.Join(t.TempDir(), "rewritten"))
 	// The same committee signs the same definition at the same time, so
 	// both logs start with the same entry; then the roster differs.
-	committee := rt.NewAuthor(eid, election.CommitteeAuthor, "record-v1 committee", testelection.Begin)
-	if _, _, err := rewritten.Store().CreateElection(context.Background(), committee.Committee(t, rt.Define(testelection.Definition(committee.Public())))); err != nil {
+	committee := signedtest.NewAuthor(eid, election.CommitteeAuthor, "record-v1 committee", tallydtest.Begin)
+	if _, _, err := rewritten.Store().CreateElection(context.Background(), committee.Committee(t, signedtest.Define(tallydtest.Definition(committee.Public())))); err != nil {
 		t.Fatal(err)
 	}
-	rc := auditClient(t, rewritten, clk, election.CommitteeAuthor, testelection.CommitteeKey())
+	rc := auditClient(t, rewritten, clk, election.CommitteeAuthor, tallydtest.CommitteeKey())
 	_, seen1, _ := checkpoint(t, rc) // what a device saw from the rewritten server first
 	clk.Advance(time.Minute)
-	if _, _, err := rewritten.Store().SubmitCommittee(context.Background(), eid, []*doorstepv1.SignedRecord{committee.Committee(t, rt.Roster(testelection.Units[:3]))}); err != nil {
+	if _, _, err := rewritten.Store().SubmitCommittee(context.Background(), eid, []*doorstepv1.SignedRecord{committee.Committee(t, signedtest.Roster(tallydtest.Units[:3]))}); err != nil {
 		t.Fatal(err)
 	}
 	_, seen2, _ := checkpoint(t, rc)

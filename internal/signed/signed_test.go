@@ -10,17 +10,17 @@ import (
 
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
 	"github.com/doorstep-vote/doorstep/internal/election"
-	rt "github.com/doorstep-vote/doorstep/internal/recordtest"
 	"github.com/doorstep-vote/doorstep/internal/signed"
+	"github.com/doorstep-vote/doorstep/internal/signedtest"
 )
 
 func TestSignVerify(t *testing.T) {
-	a := rt.NewAuthor("e1", "dv-1", "seed", time.Unix(1e9, 0))
-	sr := a.Ballot(t, "1-1-101", "", rt.Yes("m"))
+	a := signedtest.NewAuthor("e1", "dv-1", "seed", time.Unix(1e9, 0))
+	sr := a.Ballot(t, "1-1-101", "", signedtest.Yes("m"))
 	if err := signed.Verify(a.Public(), sr); err != nil {
 		t.Fatalf("verify: %v", err)
 	}
-	other := rt.NewKey("other").Public().(ed25519.PublicKey)
+	other := signedtest.NewKey("other").Public().(ed25519.PublicKey)
 	tests := []struct {
 		name string
 		pub  ed25519.PublicKey
@@ -48,7 +48,7 @@ func flip(b []byte, i int) []byte {
 }
 
 func TestDecodeErrors(t *testing.T) {
-	a := rt.NewAuthor("e1", "dv-1", "seed", time.Unix(1e9, 0))
+	a := signedtest.NewAuthor("e1", "dv-1", "seed", time.Unix(1e9, 0))
 	good, err := signed.Decode(a.Ballot(t, "1-1-101", "").Body)
 	if err != nil {
 		t.Fatal(err)
@@ -95,10 +95,10 @@ func TestDecodeErrors(t *testing.T) {
 // FuzzDecode: any bytes either decode to a record whose envelope checks
 // pass, or fail with a domain error; never a panic.
 func FuzzDecode(f *testing.F) {
-	a := rt.NewAuthor("e1", "dv-1", "seed", time.Unix(1e9, 0))
-	f.Add(a.Ballot(nil, "1-1-101", "", rt.Yes("m"), rt.Pick("c", "x")).Body)
+	a := signedtest.NewAuthor("e1", "dv-1", "seed", time.Unix(1e9, 0))
+	f.Add(a.Ballot(nil, "1-1-101", "", signedtest.Yes("m"), signedtest.Pick("c", "x")).Body)
 	f.Add(a.Visit(nil, "1-1-101", doorstepv1.VisitOutcome_VISIT_OUTCOME_REFUSED).Body)
-	f.Add(a.Committee(nil, rt.Close()).Body)
+	f.Add(a.Committee(nil, signedtest.Close()).Body)
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, body []byte) {
 		rec, err := signed.Decode(body)

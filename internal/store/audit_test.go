@@ -12,19 +12,19 @@ import (
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
 	"github.com/doorstep-vote/doorstep/internal/ballotlog"
 	"github.com/doorstep-vote/doorstep/internal/election"
-	rt "github.com/doorstep-vote/doorstep/internal/recordtest"
+	"github.com/doorstep-vote/doorstep/internal/signedtest"
 	"github.com/doorstep-vote/doorstep/internal/store"
 )
 
 // auditStore is an open election whose log holds more entries than one
 // read transaction of LogEntries copies (4,096).
-func auditStore(t *testing.T) (*store.Store, *rt.Author, *rt.Author) {
+func auditStore(t *testing.T) (*store.Store, *signedtest.Author, *signedtest.Author) {
 	t.Helper()
 	s := openStore(t, t.TempDir())
-	com := rt.NewAuthor(eid, election.CommitteeAuthor, "audit committee", t0)
-	dev := rt.NewAuthor(eid, "", "audit device", t0)
+	com := signedtest.NewAuthor(eid, election.CommitteeAuthor, "audit committee", t0)
+	dev := signedtest.NewAuthor(eid, "", "audit device", t0)
 	units := []election.Unit{{ID: "1-1-101", Area: 9000, OwnerKey: "a"}, {ID: "1-1-102", Area: 8000, OwnerKey: "b"}}
-	setup(t, s, com, units, []*rt.Author{dev}, doorstepv1.ContestPolicy_CONTEST_POLICY_HOLD)
+	setup(t, s, com, units, []*signedtest.Author{dev}, doorstepv1.ContestPolicy_CONTEST_POLICY_HOLD)
 	for range 5 {
 		batch := make([]*doorstepv1.SignedRecord, store.MaxBatch)
 		for i := range batch {
@@ -161,12 +161,12 @@ func TestProofs(t *testing.T) {
 func TestLookupReceiptAndPublished(t *testing.T) {
 	s := openStore(t, t.TempDir())
 	ctx := context.Background()
-	com := rt.NewAuthor(eid, election.CommitteeAuthor, "receipt committee", t0)
-	dev := rt.NewAuthor(eid, "", "receipt device", t0)
+	com := signedtest.NewAuthor(eid, election.CommitteeAuthor, "receipt committee", t0)
+	dev := signedtest.NewAuthor(eid, "", "receipt device", t0)
 	units := []election.Unit{{ID: "1-1-101", Area: 9000, OwnerKey: "a"}, {ID: "1-1-102", Area: 8000, OwnerKey: "b"}}
-	setup(t, s, com, units, []*rt.Author{dev}, doorstepv1.ContestPolicy_CONTEST_POLICY_HOLD)
-	good := dev.Ballot(t, "1-1-101", "", rt.Yes("m"))
-	bad := dev.Ballot(t, "1-1-101", "", rt.Yes("no-such-item"))
+	setup(t, s, com, units, []*signedtest.Author{dev}, doorstepv1.ContestPolicy_CONTEST_POLICY_HOLD)
+	good := dev.Ballot(t, "1-1-101", "", signedtest.Yes("m"))
+	bad := dev.Ballot(t, "1-1-101", "", signedtest.Yes("no-such-item"))
 	if _, _, err := s.Push(ctx, eid, []*doorstepv1.SignedRecord{good, bad}); err != nil {
 		t.Fatal(err)
 	}
@@ -218,7 +218,7 @@ func TestLookupReceiptAndPublished(t *testing.T) {
 	if _, err := s.LookupReceipt(ctx, eid, "not a code", ""); election.ErrorCode(err) != election.CodeInvalid {
 		t.Errorf("malformed code: %v; want CodeInvalid", err)
 	}
-	if _, _, err := s.SubmitCommittee(ctx, eid, []*doorstepv1.SignedRecord{com.Committee(t, rt.Close())}); err != nil {
+	if _, _, err := s.SubmitCommittee(ctx, eid, []*doorstepv1.SignedRecord{com.Committee(t, signedtest.Close())}); err != nil {
 		t.Fatal(err)
 	}
 	res, cp, err := s.Published(ctx, eid)

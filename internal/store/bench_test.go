@@ -13,7 +13,7 @@ import (
 
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
 	"github.com/doorstep-vote/doorstep/internal/election"
-	rt "github.com/doorstep-vote/doorstep/internal/recordtest"
+	"github.com/doorstep-vote/doorstep/internal/signedtest"
 	"github.com/doorstep-vote/doorstep/internal/store"
 )
 
@@ -57,7 +57,7 @@ func BenchmarkTallyRead(b *testing.B) {
 
 	s.Close()
 	restartStart := time.Now()
-	s, err := store.Open(ctx, store.Config{Path: filepath.Join(dir, "tally.db"), ServerKey: rt.NewKey("server"), Origin: "bench",
+	s, err := store.Open(ctx, store.Config{Path: filepath.Join(dir, "tally.db"), ServerKey: signedtest.NewKey("server"), Origin: "bench",
 		Now: func() time.Time { return t0.Add(time.Hour) }})
 	if err != nil {
 		b.Fatal(err)
@@ -89,7 +89,7 @@ func fillStore(b *testing.B, n int) (*store.Store, time.Duration, string) {
 	}
 	ctx := context.Background()
 	open := func() *store.Store {
-		s, err := store.Open(ctx, store.Config{Path: filepath.Join(dir, "tally.db"), ServerKey: rt.NewKey("server"), Origin: "bench",
+		s, err := store.Open(ctx, store.Config{Path: filepath.Join(dir, "tally.db"), ServerKey: signedtest.NewKey("server"), Origin: "bench",
 			Now: func() time.Time { return t0.Add(time.Hour) }})
 		if err != nil {
 			b.Fatal(err)
@@ -102,30 +102,30 @@ func fillStore(b *testing.B, n int) (*store.Store, time.Duration, string) {
 		id := fmt.Sprintf("%d-%d-%d", i/10000+1, i/100%100+1, i%100+101)
 		units[i] = election.Unit{ID: id, Area: 6000 + int64(i%7000), OwnerKey: "o" + strconv.Itoa(i*7/10)}
 	}
-	com := rt.NewAuthor(eid, election.CommitteeAuthor, "committee", t0)
+	com := signedtest.NewAuthor(eid, election.CommitteeAuthor, "committee", t0)
 	def := propDefinition(com.Public())
 	def.SyncDeadline = tsOf(t0.Add(48 * time.Hour))
-	if _, _, err := s.CreateElection(ctx, com.Committee(b, rt.Define(def))); err != nil {
+	if _, _, err := s.CreateElection(ctx, com.Committee(b, signedtest.Define(def))); err != nil {
 		b.Fatal(err)
 	}
 	var recs []*doorstepv1.SignedRecord
 	for i := 0; i < n; i += 20000 {
-		recs = append(recs, com.Committee(b, rt.Roster(units[i:min(i+20000, n)])))
+		recs = append(recs, com.Committee(b, signedtest.Roster(units[i:min(i+20000, n)])))
 	}
-	recs = append(recs, com.Committee(b, rt.Open(units)))
+	recs = append(recs, com.Committee(b, signedtest.Open(units)))
 	const devices = 100
 	for i := 0; i < devices; i++ {
-		recs = append(recs, com.Committee(b, rt.Grant(fmt.Sprint("tok", i), "")))
+		recs = append(recs, com.Committee(b, signedtest.Grant(fmt.Sprint("tok", i), "")))
 	}
 	for i := 0; i < len(recs); i += 100 {
 		if _, _, err := s.SubmitCommittee(ctx, eid, recs[i:min(i+100, len(recs))]); err != nil {
 			b.Fatal(err)
 		}
 	}
-	devs := make([]*rt.Author, devices)
+	devs := make([]*signedtest.Author, devices)
 	for i := range devs {
-		devs[i] = rt.NewAuthor(eid, "", fmt.Sprint("d", i), t0)
-		id, err := s.Enroll(ctx, eid, rt.Token(fmt.Sprint("tok", i)), devs[i].Public(), "")
+		devs[i] = signedtest.NewAuthor(eid, "", fmt.Sprint("d", i), t0)
+		id, err := s.Enroll(ctx, eid, signedtest.Token(fmt.Sprint("tok", i)), devs[i].Public(), "")
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -145,7 +145,7 @@ func fillStore(b *testing.B, n int) (*store.Store, time.Duration, string) {
 				batch = batch[:0]
 			}
 			for i := d; i < n; i += devices {
-				batch = append(batch, devs[d].Ballot(nil, units[i].ID, "", rt.Yes("m"), rt.No("s"), rt.Pick("c", "x")))
+				batch = append(batch, devs[d].Ballot(nil, units[i].ID, "", signedtest.Yes("m"), signedtest.No("s"), signedtest.Pick("c", "x")))
 				if len(batch) == 1000 {
 					flush()
 				}

@@ -5,8 +5,8 @@ import (
 	"testing"
 
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
-	rt "github.com/doorstep-vote/doorstep/internal/recordtest"
 	"github.com/doorstep-vote/doorstep/internal/signed"
+	"github.com/doorstep-vote/doorstep/internal/signedtest"
 )
 
 // TestChainForks: a device's history may have gaps (accepted, flagged) but
@@ -25,12 +25,12 @@ func TestChainForks(t *testing.T) {
 		}
 		return res[0]
 	}
-	r1 := d.Ballot(t, unit, "", rt.Yes("m"))
+	r1 := d.Ballot(t, unit, "", signedtest.Yes("m"))
 	fork := *d // a second history branching after record 1
-	r2 := d.Ballot(t, unit, "", rt.No("m"))
-	r3 := d.Ballot(t, unit, "", rt.Abstain("m"))
-	f2 := fork.Ballot(t, unit, "", rt.Yes("s"))
-	f3 := fork.Ballot(t, unit, "", rt.No("s"))
+	r2 := d.Ballot(t, unit, "", signedtest.No("m"))
+	r3 := d.Ballot(t, unit, "", signedtest.Abstain("m"))
+	f2 := fork.Ballot(t, unit, "", signedtest.Yes("s"))
+	f3 := fork.Ballot(t, unit, "", signedtest.No("s"))
 
 	wantStatus := func(name string, got *doorstepv1.RecordResult, st doorstepv1.RecordStatus, reason doorstepv1.ReasonCode) {
 		t.Helper()
@@ -62,7 +62,7 @@ func TestChainForks(t *testing.T) {
 	// A record whose predecessor hash does not match what the server holds.
 	next := *d
 	next.Prev = make([]byte, 32)
-	wantStatus("wrong predecessor", push(next.Ballot(t, unit, "", rt.Yes("m"))), doorstepv1.RecordStatus_RECORD_STATUS_REJECTED, doorstepv1.ReasonCode_REASON_CODE_CHAIN_FORK)
+	wantStatus("wrong predecessor", push(next.Ballot(t, unit, "", signedtest.Yes("m"))), doorstepv1.RecordStatus_RECORD_STATUS_REJECTED, doorstepv1.ReasonCode_REASON_CODE_CHAIN_FORK)
 }
 
 // TestRefusedEnrollment: a refused enrollment answers its caller, lets the
@@ -71,14 +71,14 @@ func TestRefusedEnrollment(t *testing.T) {
 	sc, com, devs := randomScenario(t, 5)
 	s := openStore(t, t.TempDir())
 	setup(t, s, com, sc.units, devs, 0)
-	intruder := rt.NewAuthor(eid, "", "intruder", t0)
+	intruder := signedtest.NewAuthor(eid, "", "intruder", t0)
 	ctx := context.Background()
 	errs := make(chan error, 1)
 	go func() {
-		_, err := s.Enroll(ctx, eid, rt.Token("tok0"), intruder.Public(), "") // already used by devs[0]
+		_, err := s.Enroll(ctx, eid, signedtest.Token("tok0"), intruder.Public(), "") // already used by devs[0]
 		errs <- err
 	}()
-	res, _, err := s.Push(ctx, eid, []*doorstepv1.SignedRecord{devs[1].Ballot(t, sc.units[0].ID, "", rt.Yes("m"))})
+	res, _, err := s.Push(ctx, eid, []*doorstepv1.SignedRecord{devs[1].Ballot(t, sc.units[0].ID, "", signedtest.Yes("m"))})
 	if err != nil || res[0].Status == doorstepv1.RecordStatus_RECORD_STATUS_REJECTED {
 		t.Fatalf("a push beside a refused enrollment: %v %v", res, err)
 	}

@@ -6,8 +6,8 @@ import (
 
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
 	"github.com/doorstep-vote/doorstep/internal/election"
-	rt "github.com/doorstep-vote/doorstep/internal/recordtest"
 	"github.com/doorstep-vote/doorstep/internal/signed"
+	"github.com/doorstep-vote/doorstep/internal/signedtest"
 )
 
 // FuzzPush feeds arbitrary record bytes, signed by an enrolled device so
@@ -20,9 +20,9 @@ func FuzzPush(f *testing.F) {
 	setup(f, s, com, sc.units, devs, 0)
 	dev := devs[0]
 	seed := *dev
-	f.Add(seed.Ballot(nil, sc.units[0].ID, "", rt.Yes("m"), rt.Pick("c", "x", "y", "z")).Body, true)
+	f.Add(seed.Ballot(nil, sc.units[0].ID, "", signedtest.Yes("m"), signedtest.Pick("c", "x", "y", "z")).Body, true)
 	f.Add(seed.Visit(nil, sc.units[1].ID, doorstepv1.VisitOutcome_VISIT_OUTCOME_MOVED).Body, true)
-	f.Add(seed.Ballot(nil, "nope", "", rt.No("s")).Body, false)
+	f.Add(seed.Ballot(nil, "nope", "", signedtest.No("s")).Body, false)
 	f.Add([]byte{0x08, 0x01}, true)
 	f.Fuzz(func(t *testing.T, body []byte, sign bool) {
 		sr := &doorstepv1.SignedRecord{Body: body, Signature: make([]byte, 64)}

@@ -12,8 +12,8 @@ import (
 
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
 	"github.com/doorstep-vote/doorstep/internal/election"
-	rt "github.com/doorstep-vote/doorstep/internal/recordtest"
 	"github.com/doorstep-vote/doorstep/internal/signed"
+	"github.com/doorstep-vote/doorstep/internal/signedtest"
 	"github.com/doorstep-vote/doorstep/internal/store"
 	"github.com/doorstep-vote/doorstep/internal/tally"
 )
@@ -27,7 +27,7 @@ var t0 = time.Date(2026, 11, 20, 8, 0, 0, 0, time.UTC)
 func openStore(t testing.TB, dir string) *store.Store {
 	t.Helper()
 	s, err := store.Open(context.Background(), store.Config{
-		Path: filepath.Join(dir, "tally.db"), ServerKey: rt.NewKey("server"), Origin: "test",
+		Path: filepath.Join(dir, "tally.db"), ServerKey: signedtest.NewKey("server"), Origin: "test",
 		Now: func() time.Time { return t0.Add(time.Hour) }, NoSync: true,
 	})
 	if err != nil {
@@ -57,19 +57,19 @@ func propDefinition(committee []byte) *doorstepv1.ElectionDefinition {
 
 // setup defines, fills and opens the election and enrolls devices; it is
 // the same for every store in a property run.
-func setup(t testing.TB, s *store.Store, com *rt.Author, units []election.Unit, devs []*rt.Author, policy doorstepv1.ContestPolicy) {
+func setup(t testing.TB, s *store.Store, com *signedtest.Author, units []election.Unit, devs []*signedtest.Author, policy doorstepv1.ContestPolicy) {
 	t.Helper()
 	ctx := context.Background()
 	c := *com
 	def := propDefinition(c.Public())
 	def.ContestPolicy = policy
 	def.SyncDeadline = tsOf(t0.Add(48 * time.Hour))
-	if _, _, err := s.CreateElection(ctx, c.Committee(t, rt.Define(def))); err != nil {
+	if _, _, err := s.CreateElection(ctx, c.Committee(t, signedtest.Define(def))); err != nil {
 		t.Fatal(err)
 	}
-	recs := []*doorstepv1.SignedRecord{c.Committee(t, rt.Roster(units)), c.Committee(t, rt.Open(units))}
+	recs := []*doorstepv1.SignedRecord{c.Committee(t, signedtest.Roster(units)), c.Committee(t, signedtest.Open(units))}
 	for i := range devs {
-		recs = append(recs, c.Committee(t, rt.Grant(fmt.Sprint("tok", i), "")))
+		recs = append(recs, c.Committee(t, signedtest.Grant(fmt.Sprint("tok", i), "")))
 	}
 	res, _, err := s.SubmitCommittee(ctx, eid, recs)
 	if err != nil {
@@ -81,7 +81,7 @@ func setup(t testing.TB, s *store.Store, com *rt.Author, units []election.Unit, 
 		}
 	}
 	for i, d := range devs {
-		id, err := s.Enroll(ctx, eid, rt.Token(fmt.Sprint("tok", i)), d.Public(), "")
+		id, err := s.Enroll(ctx, eid, signedtest.Token(fmt.Sprint("tok", i)), d.Public(), "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -97,7 +97,7 @@ type scenario struct {
 	committee []*doorstepv1.SignedRecord
 }
 
-func randomScenario(t testing.TB, seed uint64) (*scenario, *rt.Author, []*rt.Author) {
+func randomScenario(t testing.TB, seed uint64) (*scenario, *signedtest.Author, []*signedtest.Author) {
 	r := rand.New(rand.NewPCG(seed, 1))
 	var units []election.Unit
 	nUnits := 3 + r.IntN(8)
@@ -108,13 +108,13 @@ func randomScenario(t testing.TB, seed uint64) (*scenario, *rt.Author, []*rt.Aut
 		}
 		units = append(units, election.Unit{ID: fmt.Sprintf("1-1-%d", 101+i), Area: int64(5000 + r.IntN(9000)), OwnerKey: owner})
 	}
-	com := rt.NewAuthor(eid, election.CommitteeAuthor, fmt.Sprint("committee", seed), t0)
-	devs := []*rt.Author{rt.NewAuthor(eid, "", "d1", t0), rt.NewAuthor(eid, "", "d2", t0), rt.NewAuthor(eid, "", "d3", t0)}
+	com := signedtest.NewAuthor(eid, election.CommitteeAuthor, fmt.Sprint("committee", seed), t0)
+	devs := []*signedtest.Author{signedtest.NewAuthor(eid, "", "d1", t0), signedtest.NewAuthor(eid, "", "d2", t0), signedtest.NewAuthor(eid, "", "d3", t0)}
 	return &scenario{units: units}, com, devs
 }
 
 func randomSelections(r *rand.Rand) []*doorstepv1.Selection {
-	choices := []func(string) *doorstepv1.Selection{rt.Yes, rt.No, rt.Abstain}
+	choices := []func(string) *doorstepv1.Selection{signedtest.Yes, signedtest.No, signedtest.Abstain}
 	var out []*doorstepv1.Selection
 	if r.IntN(4) > 0 {
 		out = append(out, choices[r.IntN(3)]("m"))
@@ -124,13 +124,13 @@ func randomSelections(r *rand.Rand) []*doorstepv1.Selection {
 	}
 	all := []string{"x", "y", "z"}
 	r.Shuffle(len(all), func(i, j int) { all[i], all[j] = all[j], all[i] })
-	out = append(out, rt.Pick("c", all[:r.IntN(4)]...))
+	out = append(out, signedtest.Pick("c", all[:r.IntN(4)]...))
 	return out
 }
 
 // fill makes the device and committee records of a scenario; the devices
 // and committee must already be set up (ids assigned).
-func (sc *scenario) fill(t testing.TB, seed uint64, com *rt.Author, devs []*rt.Author) {
+func (sc *scenario) fill(t testing.TB, seed uint64, com *signedtest.Author, devs []*signedtest.Author) {
 	r := rand.New(rand.NewPCG(seed, 2))
 	var ballotIDs = map[string][]string{}
 	for i := 0; i < 5+r.IntN(25); i++ {
@@ -153,7 +153,7 @@ func (sc *scenario) fill(t testing.TB, seed uint64, com *rt.Author, devs []*rt.A
 			rec = d.Visit(t, u, doorstepv1.VisitOutcome_VISIT_OUTCOME_NOT_HOME)
 		} else {
 			rec = d.Ballot(t, u, sup, sels...)
-			ballotIDs[u] = append(ballotIDs[u], rt.RecordID(t, rec))
+			ballotIDs[u] = append(ballotIDs[u], signedtest.RecordID(t, rec))
 		}
 		sc.device = append(sc.device, rec)
 	}
@@ -163,11 +163,11 @@ func (sc *scenario) fill(t testing.TB, seed uint64, com *rt.Author, devs []*rt.A
 		if ids := ballotIDs[u]; len(ids) > 0 && r.IntN(4) > 0 {
 			pick = ids[r.IntN(len(ids))]
 		}
-		sc.committee = append(sc.committee, com.Committee(t, rt.SettleUnit(u, pick)))
+		sc.committee = append(sc.committee, com.Committee(t, signedtest.SettleUnit(u, pick)))
 	}
 	if r.IntN(2) == 0 {
 		owner := sc.units[r.IntN(len(sc.units))].OwnerKey
-		sc.committee = append(sc.committee, com.Committee(t, rt.SettleOwner(owner, "m", doorstepv1.Choice_CHOICE_YES)))
+		sc.committee = append(sc.committee, com.Committee(t, signedtest.SettleOwner(owner, "m", doorstepv1.Choice_CHOICE_YES)))
 	}
 }
 

@@ -9,7 +9,7 @@ import (
 
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
 	"github.com/doorstep-vote/doorstep/internal/election"
-	rt "github.com/doorstep-vote/doorstep/internal/recordtest"
+	"github.com/doorstep-vote/doorstep/internal/signedtest"
 )
 
 // TestBadInput: every kind of bad input gets a clear error naming what is
@@ -17,9 +17,9 @@ import (
 func TestBadInput(t *testing.T) {
 	clk := &clock{t: base}
 	h := startHarness(t, t.TempDir(), clk)
-	com := rt.NewAuthor(testElection, election.CommitteeAuthor, "committee", base.Add(-time.Hour))
+	com := signedtest.NewAuthor(testElection, election.CommitteeAuthor, "committee", base.Add(-time.Hour))
 	sc := loadScenario(t, com.Public())
-	if _, err := h.elec.CreateElection(ctx(t), &doorstepv1.CreateElectionRequest{Record: com.Committee(t, rt.Define(sc.def))}); err != nil {
+	if _, err := h.elec.CreateElection(ctx(t), &doorstepv1.CreateElectionRequest{Record: com.Committee(t, signedtest.Define(sc.def))}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -37,11 +37,11 @@ func TestBadInput(t *testing.T) {
 		{"duplicate unit id", good, "already on the roster"},
 	}
 	// good is imported first so the duplicate case has something to clash with.
-	h.committee(t, com.Committee(t, rt.Roster([]election.Unit{good})))
+	h.committee(t, com.Committee(t, signedtest.Roster([]election.Unit{good})))
 	for _, tc := range rosterCases {
 		t.Run(tc.name, func(t *testing.T) {
 			resp, err := h.elec.SubmitCommitteeRecords(ctx(t), &doorstepv1.SubmitCommitteeRecordsRequest{ElectionId: testElection,
-				Records: []*doorstepv1.SignedRecord{com.Committee(t, rt.Roster([]election.Unit{tc.unit}))}})
+				Records: []*doorstepv1.SignedRecord{com.Committee(t, signedtest.Roster([]election.Unit{tc.unit}))}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -51,8 +51,8 @@ func TestBadInput(t *testing.T) {
 			}
 		})
 	}
-	h.committee(t, com.Committee(t, rt.Roster(sc.units[1:])), com.Committee(t, rt.Open(sc.units)), com.Committee(t, rt.Grant("tok", "")))
-	A := rt.NewAuthor(testElection, "", "device-a", base)
+	h.committee(t, com.Committee(t, signedtest.Roster(sc.units[1:])), com.Committee(t, signedtest.Open(sc.units)), com.Committee(t, signedtest.Grant("tok", "")))
+	A := signedtest.NewAuthor(testElection, "", "device-a", base)
 	h.enroll(t, A, "tok")
 
 	// Call-level limits.
@@ -93,12 +93,12 @@ func TestBadInput(t *testing.T) {
 	})
 	recs := []*doorstepv1.SignedRecord{
 		{Body: []byte("\x0a\x05\xff\xfe\xfd\xfc\xfb"), Signature: []byte{1}},
-		A.Ballot(t, sc.units[1].ID, "", rt.Yes("no-such-item")),
-		A.Ballot(t, sc.units[1].ID, "", rt.Pick(sc.cand, "nobody")),
-		A.Ballot(t, sc.units[1].ID, "", rt.Yes(sc.rules), rt.No(sc.rules)),
-		A.Ballot(t, sc.units[1].ID, "", rt.Pick(sc.rules, sc.cands[0])),
+		A.Ballot(t, sc.units[1].ID, "", signedtest.Yes("no-such-item")),
+		A.Ballot(t, sc.units[1].ID, "", signedtest.Pick(sc.cand, "nobody")),
+		A.Ballot(t, sc.units[1].ID, "", signedtest.Yes(sc.rules), signedtest.No(sc.rules)),
+		A.Ballot(t, sc.units[1].ID, "", signedtest.Pick(sc.rules, sc.cands[0])),
 		oversized,
-		A.Ballot(t, sc.units[2].ID, "", rt.Yes(sc.rules)),
+		A.Ballot(t, sc.units[2].ID, "", signedtest.Yes(sc.rules)),
 	}
 	res := h.push(t, recs...)
 	wantReasons := []doorstepv1.ReasonCode{

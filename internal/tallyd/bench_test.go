@@ -13,13 +13,13 @@ import (
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
 	"github.com/doorstep-vote/doorstep/internal/dial"
 	"github.com/doorstep-vote/doorstep/internal/election"
-	rt "github.com/doorstep-vote/doorstep/internal/recordtest"
+	"github.com/doorstep-vote/doorstep/internal/signedtest"
 	"github.com/doorstep-vote/doorstep/internal/tallyd"
 )
 
 // benchElection starts a real tallyd in dir with an open election whose
 // roster has units units, and enrolls devices devices.
-func benchElection(tb testing.TB, dir string, units, devices int) (*tallyd.Server, *rt.Author, []*rt.Author, []string) {
+func benchElection(tb testing.TB, dir string, units, devices int) (*tallyd.Server, *signedtest.Author, []*signedtest.Author, []string) {
 	tb.Helper()
 	// The same collector setting cmd/tallyd runs with.
 	srv, err := tallyd.Start(context.Background(), tallyd.Config{DataDir: dir, Listen: "127.0.0.1:0", GCPercent: tallyd.DefaultGCPercent})
@@ -34,10 +34,10 @@ func benchElection(tb testing.TB, dir string, units, devices int) (*tallyd.Serve
 	ec, sc := doorstepv1.NewElectionServiceClient(conn), doorstepv1.NewSyncServiceClient(conn)
 	ctx := context.Background()
 	now := time.Now()
-	com := rt.NewAuthor(testElection, election.CommitteeAuthor, "committee", now.Add(-time.Hour))
+	com := signedtest.NewAuthor(testElection, election.CommitteeAuthor, "committee", now.Add(-time.Hour))
 	def, _ := exampleElection(tb)
 	def.ElectionId, def.CommitteePublicKey, def.SyncDeadline = testElection, com.Public(), tsOf(now.Add(72*time.Hour))
-	if _, err := ec.CreateElection(ctx, &doorstepv1.CreateElectionRequest{Record: com.Committee(tb, rt.Define(def))}); err != nil {
+	if _, err := ec.CreateElection(ctx, &doorstepv1.CreateElectionRequest{Record: com.Committee(tb, signedtest.Define(def))}); err != nil {
 		tb.Fatal(err)
 	}
 	roster := make([]election.Unit, units)
@@ -58,15 +58,15 @@ func benchElection(tb testing.TB, dir string, units, devices int) (*tallyd.Serve
 		}
 	}
 	for i := 0; i < units; i += 5000 {
-		submit(com.Committee(tb, rt.Roster(roster[i:min(i+5000, units)])))
+		submit(com.Committee(tb, signedtest.Roster(roster[i:min(i+5000, units)])))
 	}
-	submit(com.Committee(tb, rt.Open(roster)))
-	devs := make([]*rt.Author, devices)
+	submit(com.Committee(tb, signedtest.Open(roster)))
+	devs := make([]*signedtest.Author, devices)
 	for i := range devs {
 		tok := fmt.Sprintf("token-%d", i)
-		submit(com.Committee(tb, rt.Grant(tok, tok)))
-		devs[i] = rt.NewAuthor(testElection, "", fmt.Sprintf("device-%d", i), now)
-		resp, err := sc.Enroll(ctx, &doorstepv1.EnrollRequest{ElectionId: testElection, EnrollmentToken: rt.Token(tok), DevicePublicKey: devs[i].Public()})
+		submit(com.Committee(tb, signedtest.Grant(tok, tok)))
+		devs[i] = signedtest.NewAuthor(testElection, "", fmt.Sprintf("device-%d", i), now)
+		resp, err := sc.Enroll(ctx, &doorstepv1.EnrollRequest{ElectionId: testElection, EnrollmentToken: signedtest.Token(tok), DevicePublicKey: devs[i].Public()})
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -77,7 +77,7 @@ func benchElection(tb testing.TB, dir string, units, devices int) (*tallyd.Serve
 
 // presign makes each device's ballots, one per unit, round robin, in
 // batches of batch records.
-func presign(tb testing.TB, devs []*rt.Author, ids []string, n, batch int) [][][]*doorstepv1.SignedRecord {
+func presign(tb testing.TB, devs []*signedtest.Author, ids []string, n, batch int) [][][]*doorstepv1.SignedRecord {
 	per := make([][]*doorstepv1.SignedRecord, len(devs))
 	var wg sync.WaitGroup
 	for d := range devs {
@@ -88,7 +88,7 @@ func presign(tb testing.TB, devs []*rt.Author, ids []string, n, batch int) [][][
 			// they are when a device syncs after a day at the doors.
 			devs[d].Clock = time.Now().Add(-time.Duration(n/len(devs)+1) * time.Second)
 			for i := d; i < n; i += len(devs) {
-				per[d] = append(per[d], devs[d].Ballot(nil, ids[i%len(ids)], "", rt.Yes("rules"), rt.No("roof"), rt.Pick("committee", "c1", "c2", "c3")))
+				per[d] = append(per[d], devs[d].Ballot(nil, ids[i%len(ids)], "", signedtest.Yes("rules"), signedtest.No("roof"), signedtest.Pick("committee", "c1", "c2", "c3")))
 			}
 		}()
 	}

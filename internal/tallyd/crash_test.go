@@ -25,8 +25,8 @@ import (
 	"github.com/doorstep-vote/doorstep/internal/election"
 	"github.com/doorstep-vote/doorstep/internal/enrollcode"
 	"github.com/doorstep-vote/doorstep/internal/proctest"
-	rt "github.com/doorstep-vote/doorstep/internal/recordtest"
 	"github.com/doorstep-vote/doorstep/internal/signed"
+	"github.com/doorstep-vote/doorstep/internal/signedtest"
 	"github.com/doorstep-vote/doorstep/internal/store"
 	"github.com/doorstep-vote/doorstep/internal/tallyd"
 )
@@ -141,7 +141,7 @@ func loggedIDs(t *testing.T, st *store.Store, author string) map[string]int {
 // crashElection is the election the crash test runs: a motion and a
 // two-seat candidate election over n units.
 type crashElection struct {
-	committee *rt.Author
+	committee *signedtest.Author
 	records   []*doorstepv1.SignedRecord // define first, as the server got them
 	token     string
 	units     []election.Unit
@@ -149,7 +149,7 @@ type crashElection struct {
 
 func newCrashElection(t *testing.T, n int) *crashElection {
 	t.Helper()
-	e := &crashElection{committee: rt.NewAuthor(testElection, election.CommitteeAuthor, "crash committee", time.Now().Add(-time.Hour))}
+	e := &crashElection{committee: signedtest.NewAuthor(testElection, election.CommitteeAuthor, "crash committee", time.Now().Add(-time.Hour))}
 	for i := range n {
 		id := fmt.Sprintf("%d-%d-%d", i/200+1, i/100%2+1, i%100+101)
 		owner := "o" + id
@@ -172,7 +172,7 @@ func newCrashElection(t *testing.T, n int) *crashElection {
 		t.Fatal(err)
 	}
 	e.token = tok
-	for _, a := range []*doorstepv1.CommitteeAction{rt.Define(def), rt.Roster(e.units), rt.Open(e.units), rt.GrantToken(tok, "phone")} {
+	for _, a := range []*doorstepv1.CommitteeAction{signedtest.Define(def), signedtest.Roster(e.units), signedtest.Open(e.units), signedtest.GrantToken(tok, "phone")} {
 		e.records = append(e.records, e.committee.Committee(t, a))
 	}
 	return e
@@ -447,7 +447,7 @@ func TestServerKilledMidPush(t *testing.T) {
 	st := openStore(t, srv.dir)
 	held := loggedIDs(t, st, enr.DeviceID)
 	for i, sr := range all {
-		if id := rt.RecordID(t, sr); held[id] != 1 {
+		if id := signedtest.RecordID(t, sr); held[id] != 1 {
 			t.Errorf("record %d (%s) is in the server's log %d times; want once", i+1, id, held[id])
 		}
 	}

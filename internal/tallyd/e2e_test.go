@@ -15,8 +15,8 @@ import (
 	"github.com/doorstep-vote/doorstep/internal/callauth"
 	"github.com/doorstep-vote/doorstep/internal/dial"
 	"github.com/doorstep-vote/doorstep/internal/election"
-	rt "github.com/doorstep-vote/doorstep/internal/recordtest"
 	"github.com/doorstep-vote/doorstep/internal/signed"
+	"github.com/doorstep-vote/doorstep/internal/signedtest"
 	"github.com/doorstep-vote/doorstep/internal/tallyd"
 )
 
@@ -135,9 +135,9 @@ func check(t *testing.T, name string, got *doorstepv1.RecordResult, w want) {
 	}
 }
 
-func (h *harness) enroll(t *testing.T, a *rt.Author, token string) {
+func (h *harness) enroll(t *testing.T, a *signedtest.Author, token string) {
 	t.Helper()
-	resp, err := h.sync.Enroll(ctx(t), &doorstepv1.EnrollRequest{ElectionId: testElection, EnrollmentToken: rt.Token(token), DevicePublicKey: a.Public(), Label: token})
+	resp, err := h.sync.Enroll(ctx(t), &doorstepv1.EnrollRequest{ElectionId: testElection, EnrollmentToken: signedtest.Token(token), DevicePublicKey: a.Public(), Label: token})
 	if err != nil {
 		t.Fatalf("enroll %s: %v", token, err)
 	}
@@ -157,7 +157,7 @@ func (h *harness) tally(t *testing.T, committeeKey ed25519.PrivateKey) *doorstep
 }
 
 // reuseID re-signs a record body with another unit under the same record id.
-func reuseID(t *testing.T, a *rt.Author, sr *doorstepv1.SignedRecord, unit string) *doorstepv1.SignedRecord {
+func reuseID(t *testing.T, a *signedtest.Author, sr *doorstepv1.SignedRecord, unit string) *doorstepv1.SignedRecord {
 	t.Helper()
 	rec, err := signed.Decode(sr.Body)
 	if err != nil {

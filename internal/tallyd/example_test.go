@@ -8,9 +8,9 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
-	"github.com/doorstep-vote/doorstep/cmd/doorstep/examples"
 	"github.com/doorstep-vote/doorstep/internal/election"
 	"github.com/doorstep-vote/doorstep/internal/electionfile"
+	"github.com/doorstep-vote/doorstep/internal/examples"
 )
 
 func tsOf(t time.Time) *timestamppb.Timestamp { return timestamppb.New(t) }

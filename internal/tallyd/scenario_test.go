@@ -9,7 +9,7 @@ import (
 
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
 	"github.com/doorstep-vote/doorstep/internal/election"
-	rt "github.com/doorstep-vote/doorstep/internal/recordtest"
+	"github.com/doorstep-vote/doorstep/internal/signedtest"
 )
 
 const testElection = "estate-2026"
@@ -88,7 +88,7 @@ func TestEndToEnd(t *testing.T) {
 	clk := &clock{t: base}
 	h := startHarness(t, dir, clk)
 
-	com := rt.NewAuthor(testElection, election.CommitteeAuthor, "committee", base.Add(-time.Hour))
+	com := signedtest.NewAuthor(testElection, election.CommitteeAuthor, "committee", base.Add(-time.Hour))
 	sc := loadScenario(t, com.Public())
 	singles, ownerM, mUnits := sc.pickUnits(t, 12)
 	s := func(i int) string { return singles[i].ID }
@@ -105,7 +105,7 @@ func TestEndToEnd(t *testing.T) {
 
 	// The committee defines the election, imports the roster, opens it and
 	// grants four enrollments.
-	define := com.Committee(t, rt.Define(sc.def))
+	define := com.Committee(t, signedtest.Define(sc.def))
 	cr, err := h.elec.CreateElection(ctx(t), &doorstepv1.CreateElectionRequest{Record: define})
 	if err != nil {
 		t.Fatalf("create election: %v", err)
@@ -120,33 +120,33 @@ func TestEndToEnd(t *testing.T) {
 	}
 	var chunks []*doorstepv1.SignedRecord
 	for i := 0; i < len(sc.units); i += 100 {
-		chunks = append(chunks, com.Committee(t, rt.Roster(sc.units[i:min(i+100, len(sc.units))])))
+		chunks = append(chunks, com.Committee(t, signedtest.Roster(sc.units[i:min(i+100, len(sc.units))])))
 	}
 	h.committee(t, chunks...)
-	h.committee(t, com.Committee(t, rt.Open(sc.units)),
-		com.Committee(t, rt.Grant("token-a", "canvasser A")),
-		com.Committee(t, rt.Grant("token-b", "canvasser B")),
-		com.Committee(t, rt.Grant("token-c", "canvasser C")),
-		com.Committee(t, rt.Grant("token-e", "canvasser E")))
+	h.committee(t, com.Committee(t, signedtest.Open(sc.units)),
+		com.Committee(t, signedtest.Grant("token-a", "canvasser A")),
+		com.Committee(t, signedtest.Grant("token-b", "canvasser B")),
+		com.Committee(t, signedtest.Grant("token-c", "canvasser C")),
+		com.Committee(t, signedtest.Grant("token-e", "canvasser E")))
 
-	A := rt.NewAuthor(testElection, "", "device-a", base)
-	B := rt.NewAuthor(testElection, "", "device-b", base)
-	C := rt.NewAuthor(testElection, "", "device-c", base)
-	D := rt.NewAuthor(testElection, "dv-0000000000000000", "device-d", base) // never enrolled
-	E := rt.NewAuthor(testElection, "", "device-e", base)
+	A := signedtest.NewAuthor(testElection, "", "device-a", base)
+	B := signedtest.NewAuthor(testElection, "", "device-b", base)
+	C := signedtest.NewAuthor(testElection, "", "device-c", base)
+	D := signedtest.NewAuthor(testElection, "dv-0000000000000000", "device-d", base) // never enrolled
+	E := signedtest.NewAuthor(testElection, "", "device-e", base)
 	for _, x := range []struct {
-		a   *rt.Author
+		a   *signedtest.Author
 		tok string
 	}{{A, "token-a"}, {B, "token-b"}, {C, "token-c"}, {E, "token-e"}} {
 		h.enroll(t, x.a, x.tok)
 	}
 	// A used token is refused to another key.
-	if _, err := h.sync.Enroll(ctx(t), &doorstepv1.EnrollRequest{ElectionId: testElection, EnrollmentToken: rt.Token("token-a"), DevicePublicKey: D.Public()}); statusCode(err) != 7 /* PermissionDenied */ {
+	if _, err := h.sync.Enroll(ctx(t), &doorstepv1.EnrollRequest{ElectionId: testElection, EnrollmentToken: signedtest.Token("token-a"), DevicePublicKey: D.Public()}); statusCode(err) != 7 /* PermissionDenied */ {
 		t.Errorf("reused token: got %v, want PermissionDenied", err)
 	}
 
 	c := sc.cands
-	Y, N, Ab, P := rt.Yes, rt.No, rt.Abstain, rt.Pick
+	Y, N, Ab, P := signedtest.Yes, signedtest.No, signedtest.Abstain, signedtest.Pick
 	accepted := want{status: doorstepv1.RecordStatus_RECORD_STATUS_ACCEPTED}
 	rejected := func(r doorstepv1.ReasonCode) want {
 		return want{status: doorstepv1.RecordStatus_RECORD_STATUS_REJECTED, reason: r}
@@ -196,7 +196,7 @@ func TestEndToEnd(t *testing.T) {
 	// s6: the owner changes their mind.
 	first6 := A.Ballot(t, s(6), "", P(sc.cand, c[1]), Y(sc.rules), Y(sc.roof), Y(sc.fund))
 	check(t, "s6 first", h.push(t, first6)[0], accepted)
-	check(t, "s6 revised", h.push(t, A.Ballot(t, s(6), rt.RecordID(t, first6), P(sc.cand, c[1]), N(sc.rules), Y(sc.roof), Y(sc.fund)))[0], accepted)
+	check(t, "s6 revised", h.push(t, A.Ballot(t, s(6), signedtest.RecordID(t, first6), P(sc.cand, c[1]), N(sc.rules), Y(sc.roof), Y(sc.fund)))[0], accepted)
 
 	// s7: the same ballot collected twice counts once.
 	sel7 := []*doorstepv1.Selection{P(sc.cand, c[0], c[3]), Y(sc.rules), Y(sc.roof), Y(sc.fund)}
@@ -245,22 +245,22 @@ func TestEndToEnd(t *testing.T) {
 	}
 
 	// Revoke C; its later records are refused.
-	h.committee(t, com.Committee(t, rt.Revoke(C.ID, 0)))
+	h.committee(t, com.Committee(t, signedtest.Revoke(C.ID, 0)))
 	check(t, "revoked", h.push(t, C.Ballot(t, s(11), "", Y(sc.rules)))[0], rejected(doorstepv1.ReasonCode_REASON_CODE_DEVICE_REVOKED))
 	if _, err := h.sync.GetDeviceState(ctx(t), &doorstepv1.GetDeviceStateRequest{ElectionId: testElection, DeviceId: C.ID}, signedCall(testElection, C.ID, C.Key, clk.Now)); statusCode(err) != 7 /* PermissionDenied */ {
 		t.Errorf("a revoked device's signed call: got %v, want PermissionDenied", err)
 	}
 
 	// The committee settles s5 for A's ballot and the split owner for yes.
-	h.committee(t, com.Committee(t, rt.SettleUnit(s(5), rt.RecordID(t, a5))),
-		com.Committee(t, rt.SettleOwner(ownerM, sc.rules, doorstepv1.Choice_CHOICE_YES)))
+	h.committee(t, com.Committee(t, signedtest.SettleUnit(s(5), signedtest.RecordID(t, a5))),
+		com.Committee(t, signedtest.SettleOwner(ownerM, sc.rules, doorstepv1.Choice_CHOICE_YES)))
 
 	// E collects a ballot before close but syncs late.
 	late := E.Ballot(t, s(0), "", Y(sc.rules))
 	// B's s12 ballot is made before close and arrives after it.
 	b12 := B.Ballot(t, s(12-1), "", P(sc.cand, c[0], c[1]), Y(sc.rules), Y(sc.roof), Y(sc.fund))
 	clk.Set(base.Add(time.Hour))
-	h.committee(t, com.Committee(t, rt.Close()))
+	h.committee(t, com.Committee(t, signedtest.Close()))
 	check(t, "made before close", h.push(t, b12)[0], accepted)
 	B.Clock = base.Add(2 * time.Hour)
 	check(t, "made after close", h.push(t, B.Ballot(t, s(2), "", Y(sc.rules)))[0], rejected(doorstepv1.ReasonCode_REASON_CODE_ELECTION_CLOSED))
@@ -375,7 +375,7 @@ func withoutTime(s *doorstepv1.GetDeviceStateResponse) *doorstepv1.GetDeviceStat
 	return c
 }
 
-func (h *harness) deviceState(t *testing.T, a *rt.Author) *doorstepv1.GetDeviceStateResponse {
+func (h *harness) deviceState(t *testing.T, a *signedtest.Author) *doorstepv1.GetDeviceStateResponse {
 	t.Helper()
 	st, err := h.sync.GetDeviceState(ctx(t), &doorstepv1.GetDeviceStateRequest{ElectionId: testElection, DeviceId: a.ID}, signedCall(testElection, a.ID, a.Key, h.clock.Now))
 	if err != nil {

@@ -1,4 +1,4 @@
-package record_test
+package audit_test
 
 import (
 	"context"
@@ -9,10 +9,10 @@ import (
 	"time"
 
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
+	"github.com/doorstep-vote/doorstep/internal/audit"
 	"github.com/doorstep-vote/doorstep/internal/election"
-	"github.com/doorstep-vote/doorstep/internal/record"
-	rt "github.com/doorstep-vote/doorstep/internal/recordtest"
 	"github.com/doorstep-vote/doorstep/internal/signed"
+	"github.com/doorstep-vote/doorstep/internal/signedtest"
 	"github.com/doorstep-vote/doorstep/internal/store"
 )
 
@@ -37,7 +37,7 @@ func randomElection(t *testing.T, seed uint64) {
 	ctx := context.Background()
 	now := synthStart
 	st, err := store.Open(ctx, store.Config{
-		Path: filepath.Join(t.TempDir(), "tally.db"), ServerKey: rt.NewKey("random server"), Origin: "random.example",
+		Path: filepath.Join(t.TempDir(), "tally.db"), ServerKey: signedtest.NewKey("random server"), Origin: "random.example",
 		Now: func() time.Time { return now }, NoSync: true,
 	})
 	if err != nil {
@@ -45,10 +45,10 @@ func randomElection(t *testing.T, seed uint64) {
 	}
 	defer st.Close()
 	const id = "estate-2026"
-	com := rt.NewAuthor(id, election.CommitteeAuthor, fmt.Sprint("random committee ", seed), synthStart)
+	com := signedtest.NewAuthor(id, election.CommitteeAuthor, fmt.Sprint("random committee ", seed), synthStart)
 	def := synthDefinition(id, com.Public())
 	def.ContestPolicy = []doorstepv1.ContestPolicy{doorstepv1.ContestPolicy_CONTEST_POLICY_HOLD, doorstepv1.ContestPolicy_CONTEST_POLICY_FIRST, doorstepv1.ContestPolicy_CONTEST_POLICY_LAST}[r.IntN(3)]
-	if _, _, err := st.CreateElection(ctx, com.Committee(t, rt.Define(def))); err != nil {
+	if _, _, err := st.CreateElection(ctx, com.Committee(t, signedtest.Define(def))); err != nil {
 		t.Fatal(err)
 	}
 	var units []election.Unit
@@ -66,21 +66,21 @@ func randomElection(t *testing.T, seed uint64) {
 		}
 		return res
 	}
-	submit(rt.Roster(units[:2]), rt.Roster(units[2:]), rt.Grant("a", "a"), rt.Grant("b", "b"), rt.Grant("c", "c"))
-	var devs []*rt.Author
+	submit(signedtest.Roster(units[:2]), signedtest.Roster(units[2:]), signedtest.Grant("a", "a"), signedtest.Grant("b", "b"), signedtest.Grant("c", "c"))
+	var devs []*signedtest.Author
 	for _, name := range []string{"a", "b", "c"} {
-		d := rt.NewAuthor(id, "", fmt.Sprint("random device ", seed, name), synthStart.Add(time.Duration(r.IntN(100))*time.Second))
-		if d.ID, err = st.Enroll(ctx, id, rt.Token(name), d.Public(), name); err != nil {
+		d := signedtest.NewAuthor(id, "", fmt.Sprint("random device ", seed, name), synthStart.Add(time.Duration(r.IntN(100))*time.Second))
+		if d.ID, err = st.Enroll(ctx, id, signedtest.Token(name), d.Public(), name); err != nil {
 			t.Fatal(err)
 		}
 		devs = append(devs, d)
 	}
 	// A ballot before the open is logged and rejected.
-	early := devs[0].Ballot(t, units[0].ID, "", rt.Yes("rules"))
+	early := devs[0].Ballot(t, units[0].ID, "", signedtest.Yes("rules"))
 	if _, _, err := st.Push(ctx, id, []*doorstepv1.SignedRecord{early}); err != nil {
 		t.Fatal(err)
 	}
-	submit(rt.Open(units))
+	submit(signedtest.Open(units))
 
 	picks := []string{"c1", "c2", "c3"}
 	var ballots []*doorstepv1.SignedRecord
@@ -88,15 +88,15 @@ func randomElection(t *testing.T, seed uint64) {
 	sels := func() []*doorstepv1.Selection {
 		var out []*doorstepv1.Selection
 		if r.IntN(5) > 0 {
-			out = append(out, []func(string) *doorstepv1.Selection{rt.Yes, rt.No, rt.Abstain}[r.IntN(3)]("rules"))
+			out = append(out, []func(string) *doorstepv1.Selection{signedtest.Yes, signedtest.No, signedtest.Abstain}[r.IntN(3)]("rules"))
 		}
 		if r.IntN(3) > 0 {
-			out = append(out, []func(string) *doorstepv1.Selection{rt.Yes, rt.No}[r.IntN(2)]("fund"))
+			out = append(out, []func(string) *doorstepv1.Selection{signedtest.Yes, signedtest.No}[r.IntN(2)]("fund"))
 		}
 		n := r.IntN(4)
-		out = append(out, rt.Pick("board", picks[:n]...))
+		out = append(out, signedtest.Pick("board", picks[:n]...))
 		if r.IntN(12) == 0 {
-			out = append(out, rt.Pick("nope", "c1")) // invalid selection: rejected
+			out = append(out, signedtest.Pick("nope", "c1")) // invalid selection: rejected
 		}
 		return out
 	}
@@ -112,7 +112,7 @@ func randomElection(t *testing.T, seed uint64) {
 			}
 			sup := ""
 			if len(ballots) > 0 && r.IntN(4) == 0 {
-				sup = rt.RecordID(t, ballots[r.IntN(len(ballots))])
+				sup = signedtest.RecordID(t, ballots[r.IntN(len(ballots))])
 			}
 			sr = d.Ballot(t, unit, sup, sels()...)
 			ballots, ballotUnit = append(ballots, sr), append(ballotUnit, unit)
@@ -126,14 +126,14 @@ func randomElection(t *testing.T, seed uint64) {
 			sr = d.Visit(t, units[r.IntN(len(units))].ID, doorstepv1.VisitOutcome(1+r.IntN(4)))
 		case k < 9 && len(ballots) > 0:
 			i := r.IntN(len(ballots))
-			target := rt.RecordID(t, ballots[i])
+			target := signedtest.RecordID(t, ballots[i])
 			if r.IntN(3) == 0 {
 				target = ""
 			}
-			submit(rt.SettleUnit(ballotUnit[i], target))
+			submit(signedtest.SettleUnit(ballotUnit[i], target))
 			continue
 		default:
-			submit(rt.SettleOwner(fmt.Sprint("o", r.IntN(4)), "rules", doorstepv1.Choice(1+r.IntN(3))))
+			submit(signedtest.SettleOwner(fmt.Sprint("o", r.IntN(4)), "rules", doorstepv1.Choice(1+r.IntN(3))))
 			continue
 		}
 		batch := []*doorstepv1.SignedRecord{sr}
@@ -144,10 +144,10 @@ func randomElection(t *testing.T, seed uint64) {
 			t.Fatalf("step %d: %v", step, err)
 		}
 		if step == 30 {
-			submit(rt.Revoke(devs[2].ID, 0))
+			submit(signedtest.Revoke(devs[2].ID, 0))
 		}
 	}
-	submit(rt.Close())
+	submit(signedtest.Close())
 	// Ballots made before the close still arrive; then the deadline passes.
 	late := devs[0].Ballot(t, units[0].ID, "", sels()...)
 	if _, _, err := st.Push(ctx, id, []*doorstepv1.SignedRecord{late}); err != nil {
@@ -159,7 +159,7 @@ func randomElection(t *testing.T, seed uint64) {
 		t.Fatal(err)
 	}
 
-	rep, err := record.Export(ctx, st.RecordSource(id), filepath.Join(t.TempDir(), "record"))
+	rep, err := audit.Export(ctx, st.RecordSource(id), filepath.Join(t.TempDir(), "record"))
 	if err != nil {
 		t.Fatal(err)
 	}

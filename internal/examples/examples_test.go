@@ -6,9 +6,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/doorstep-vote/doorstep/cmd/doorstep/examples"
 	"github.com/doorstep-vote/doorstep/internal/election"
 	"github.com/doorstep-vote/doorstep/internal/electionfile"
+	"github.com/doorstep-vote/doorstep/internal/examples"
 	"github.com/doorstep-vote/doorstep/internal/signed"
 )
 

@@ -1,4 +1,4 @@
-package durable_test
+package atomicfile_test
 
 import (
 	"bytes"
@@ -11,7 +11,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/doorstep-vote/doorstep/internal/durable"
+	"github.com/doorstep-vote/doorstep/internal/atomicfile"
 )
 
 // check fails unless dir holds exactly the file name with data and mode
@@ -60,7 +60,7 @@ func TestWriteNew(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			err := durable.WriteNew(path, tt.data)
+			err := atomicfile.WriteNew(path, tt.data)
 			if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil) != (err == nil) {
 				t.Fatalf("WriteNew = %v; want %v", err, tt.wantErr)
 			}
@@ -80,7 +80,7 @@ func TestWriteNewRace(t *testing.T) {
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i := range n {
-		wg.Go(func() { errs[i] = durable.WriteNew(path, fmt.Appendf(nil, "writer %d", i)) })
+		wg.Go(func() { errs[i] = atomicfile.WriteNew(path, fmt.Appendf(nil, "writer %d", i)) })
 	}
 	wg.Wait()
 	won := -1
@@ -119,7 +119,7 @@ func TestReplace(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if err := durable.Replace(path, tt.data); err != nil {
+			if err := atomicfile.Replace(path, tt.data); err != nil {
 				t.Fatal(err)
 			}
 			check(t, dir, "f", tt.data)
@@ -134,9 +134,9 @@ func TestFailures(t *testing.T) {
 		name string
 		err  error
 	}{
-		{"WriteNew into a missing folder", durable.WriteNew(missing, []byte("x"))},
-		{"Replace into a missing folder", durable.Replace(missing, []byte("x"))},
-		{"SyncDir of a missing folder", durable.SyncDir(filepath.Dir(missing))},
+		{"WriteNew into a missing folder", atomicfile.WriteNew(missing, []byte("x"))},
+		{"Replace into a missing folder", atomicfile.Replace(missing, []byte("x"))},
+		{"SyncDir of a missing folder", atomicfile.SyncDir(filepath.Dir(missing))},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -145,7 +145,7 @@ func TestFailures(t *testing.T) {
 			}
 		})
 	}
-	if err := durable.SyncDir(dir); err != nil {
+	if err := atomicfile.SyncDir(dir); err != nil {
 		t.Errorf("SyncDir(%s) = %v", dir, err)
 	}
 	if ents, err := os.ReadDir(dir); err != nil || len(ents) != 0 {

@@ -14,4 +14,4 @@
 //
 // The package must not import the store, the server, bbolt or gRPC (a test
 // enforces it): an auditor's verifier needs none of them.
-package record
+package audit

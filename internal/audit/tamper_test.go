@@ -1,4 +1,4 @@
-package record_test
+package audit_test
 
 import (
 	"bytes"
@@ -15,12 +15,12 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
+	"github.com/doorstep-vote/doorstep/internal/audit"
 	"github.com/doorstep-vote/doorstep/internal/ballotlog"
 	"github.com/doorstep-vote/doorstep/internal/election"
-	"github.com/doorstep-vote/doorstep/internal/record"
-	"github.com/doorstep-vote/doorstep/internal/record/testelection"
-	rt "github.com/doorstep-vote/doorstep/internal/recordtest"
 	"github.com/doorstep-vote/doorstep/internal/signed"
+	"github.com/doorstep-vote/doorstep/internal/signedtest"
+	"github.com/doorstep-vote/doorstep/internal/tallyd/tallydtest"
 )
 
 // The tamper tests change an exported record the way a forger, a careless
@@ -28,13 +28,13 @@ import (
 
 func readEntries(t *testing.T, dir string) [][]byte {
 	t.Helper()
-	f, err := os.Open(filepath.Join(dir, record.LogFile))
+	f, err := os.Open(filepath.Join(dir, audit.LogFile))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
 	var out [][]byte
-	if err := record.ReadLog(f, func(_ int64, e []byte) error { out = append(out, bytes.Clone(e)); return nil }); err != nil {
+	if err := audit.ReadLog(f, func(_ int64, e []byte) error { out = append(out, bytes.Clone(e)); return nil }); err != nil {
 		t.Fatal(err)
 	}
 	return out
@@ -42,12 +42,12 @@ func readEntries(t *testing.T, dir string) [][]byte {
 
 func writeEntries(t *testing.T, dir string, entries [][]byte) {
 	t.Helper()
-	f, err := os.Create(filepath.Join(dir, record.LogFile))
+	f, err := os.Create(filepath.Join(dir, audit.LogFile))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	w := record.NewLogWriter(f)
+	w := audit.NewLogWriter(f)
 	for _, e := range entries {
 		if err := w.Write(e); err != nil {
 			t.Fatal(err)
@@ -62,11 +62,11 @@ func writeEntries(t *testing.T, dir string, entries [][]byte) {
 // real server key and fixes the manifest's log size.
 func resign(t *testing.T, dir string, entries [][]byte) {
 	t.Helper()
-	m, err := record.ReadManifest(dir)
+	m, err := audit.ReadManifest(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	sg, err := ballotlog.NewSigner(m.LogOrigin, testelection.ServerKey())
+	sg, err := ballotlog.NewSigner(m.LogOrigin, tallydtest.ServerKey())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,15 +74,15 @@ func resign(t *testing.T, dir string, entries [][]byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, record.CheckpointFile), []byte(cp.SignedNote), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, audit.CheckpointFile), []byte(cp.SignedNote), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	editManifest(t, dir, func(m *record.Manifest) { m.LogSize = int64(len(entries)) })
+	editManifest(t, dir, func(m *audit.Manifest) { m.LogSize = int64(len(entries)) })
 }
 
-func editManifest(t *testing.T, dir string, edit func(*record.Manifest)) {
+func editManifest(t *testing.T, dir string, edit func(*audit.Manifest)) {
 	t.Helper()
-	m, err := record.ReadManifest(dir)
+	m, err := audit.ReadManifest(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +91,7 @@ func editManifest(t *testing.T, dir string, edit func(*record.Manifest)) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, record.ManifestFile), append(b, '\n'), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, audit.ManifestFile), append(b, '\n'), 0o644); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -121,7 +121,7 @@ func named(t *testing.T, name string) *doorstepv1.SignedRecord {
 	namedOnce.Do(func() {
 		tb := &onceTB{TB: t}
 		defer tb.cleanup()
-		namedRecords = testelection.Start(tb, filepath.Join(t.TempDir(), "data")).Records
+		namedRecords = tallydtest.Start(tb, filepath.Join(t.TempDir(), "data")).Records
 	})
 	sr := namedRecords[name]
 	if sr == nil {
@@ -151,19 +151,19 @@ func lateRoster(t *testing.T, entries [][]byte) []byte {
 	}
 	prev := signed.BodyHash(lastBody)
 	rec := &doorstepv1.Record{
-		FormatVersion: signed.FormatVersion, RecordId: "01a1f900-0000-7000-8000-000000000001", ElectionId: testelection.ElectionID,
+		FormatVersion: signed.FormatVersion, RecordId: "01a1f900-0000-7000-8000-000000000001", ElectionId: tallydtest.ElectionID,
 		AuthorId: election.CommitteeAuthor, AuthorSeq: last.GetAuthorSeq() + 1, PrevHash: prev[:], Hlc: last.GetHlc() + 1,
-		Body: &doorstepv1.Record_Committee{Committee: rt.Roster([]election.Unit{{ID: "3-1-101", Area: 9000, OwnerKey: "owner-late", Building: "3"}})},
+		Body: &doorstepv1.Record_Committee{Committee: signedtest.Roster([]election.Unit{{ID: "3-1-101", Area: 9000, OwnerKey: "owner-late", Building: "3"}})},
 	}
-	sr, err := signed.Sign(testelection.CommitteeKey(), rec)
+	sr, err := signed.Sign(tallydtest.CommitteeKey(), rec)
 	if err != nil {
 		t.Fatal(err)
 	}
 	b, err := ballotlog.EncodeEntry(&doorstepv1.LogEntry{
 		Record:     sr,
 		Result:     &doorstepv1.RecordResult{RecordId: rec.RecordId, Status: doorstepv1.RecordStatus_RECORD_STATUS_ACCEPTED, LogIndex: uint64(len(entries))},
-		Received:   timestamppb.New(testelection.Begin.Add(48 * time.Hour)),
-		ElectionId: testelection.ElectionID,
+		Received:   timestamppb.New(tallydtest.Begin.Add(48 * time.Hour)),
+		ElectionId: tallydtest.ElectionID,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -208,16 +208,16 @@ func TestTamper(t *testing.T) {
 			{"checkpoint.txt: the Merkle root"},
 		}},
 		{"checkpoint re-signed with another key", func(t *testing.T, dir string) {
-			m, _ := record.ReadManifest(dir)
-			sg, err := ballotlog.NewSigner(m.LogOrigin, rt.NewKey("impostor"))
+			m, _ := audit.ReadManifest(dir)
+			sg, err := ballotlog.NewSigner(m.LogOrigin, signedtest.NewKey("impostor"))
 			if err != nil {
 				t.Fatal(err)
 			}
 			cp, _ := sg.Sign(m.LogSize, rootOf(t, readEntries(t, dir)))
-			os.WriteFile(filepath.Join(dir, record.CheckpointFile), []byte(cp.SignedNote), 0o644)
+			os.WriteFile(filepath.Join(dir, audit.CheckpointFile), []byte(cp.SignedNote), 0o644)
 		}, [][]string{{"checkpoint.txt: does not verify with the server key in the manifest", "not signed by the expected server key"}}},
 		{"published tally altered", func(t *testing.T, dir string) {
-			p := filepath.Join(dir, record.TallyFile)
+			p := filepath.Join(dir, audit.TallyFile)
 			b := readFile(t, p)
 			b = bytes.Replace(b, []byte(`"yes":{"area":46225,"headcount":5}`), []byte(`"yes":{"area":46225,"headcount":6}`), 1)
 			os.WriteFile(p, b, 0o644)
@@ -240,14 +240,14 @@ func TestTamper(t *testing.T) {
 			resign(t, dir, es)
 		}, [][]string{{"entry 23 (committee record", "this roster record, which the rules reject: the roster is frozen once the election opens"}}},
 		{"manifest roster hash altered", func(t *testing.T, dir string) {
-			editManifest(t, dir, func(m *record.Manifest) { m.RosterSHA256 = strings.Repeat("0", 64) })
+			editManifest(t, dir, func(m *audit.Manifest) { m.RosterSHA256 = strings.Repeat("0", 64) })
 		}, [][]string{{"manifest.json roster_sha256: says 0000", "the log gives aa861d84"}}},
 		{"participation csv altered", func(t *testing.T, dir string) {
-			p := filepath.Join(dir, record.ParticipationFile)
+			p := filepath.Join(dir, audit.ParticipationFile)
 			os.WriteFile(p, bytes.Replace(readFile(t, p), []byte("total,8,"), []byte("total,9,"), 1), 0o644)
 		}, [][]string{{"participation.csv: line 5 differs"}}},
 		{"log file truncated", func(t *testing.T, dir string) {
-			p := filepath.Join(dir, record.LogFile)
+			p := filepath.Join(dir, audit.LogFile)
 			b := readFile(t, p)
 			os.WriteFile(p, b[:len(b)-10], 0o644)
 		}, [][]string{{"entry 22: log/entries.bin: at byte", "the file ends after"}}},
@@ -256,7 +256,7 @@ func TestTamper(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := copyRecord(t)
 			tt.tamper(t, dir)
-			rep, err := record.Verify(context.Background(), dir)
+			rep, err := audit.Verify(context.Background(), dir)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -272,15 +272,15 @@ func TestTamper(t *testing.T) {
 
 func TestVerifyUnreadableFolder(t *testing.T) {
 	dir := copyRecord(t)
-	for _, name := range []string{record.CheckpointFile, record.ManifestFile} {
+	for _, name := range []string{audit.CheckpointFile, audit.ManifestFile} {
 		if err := os.Remove(filepath.Join(dir, name)); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := record.Verify(context.Background(), dir); err == nil || !strings.Contains(err.Error(), name) {
+		if _, err := audit.Verify(context.Background(), dir); err == nil || !strings.Contains(err.Error(), name) {
 			t.Errorf("without %s: Verify error %v; want one naming the file", name, err)
 		}
 	}
-	if _, err := record.Verify(context.Background(), t.TempDir()); err == nil {
+	if _, err := audit.Verify(context.Background(), t.TempDir()); err == nil {
 		t.Error("Verify of an empty folder succeeded")
 	}
 }
@@ -290,7 +290,7 @@ func TestExportRefusesUsedFolder(t *testing.T) {
 	dir := copyRecord(t)
 	s := newSynth(t, 3)
 	s.open()
-	_, err := record.Export(context.Background(), memSource{s}, dir)
+	_, err := audit.Export(context.Background(), memSource{s}, dir)
 	if err == nil || !strings.Contains(err.Error(), "is not empty") {
 		t.Fatalf("Export into a used folder: %v; want a refusal", err)
 	}
@@ -302,7 +302,7 @@ func TestExportRefusesForeignLog(t *testing.T) {
 	s := newSynth(t, 3)
 	s.open()
 	src := swappedSource{memSource{s}}
-	_, err := record.Export(context.Background(), src, t.TempDir())
+	_, err := audit.Export(context.Background(), src, t.TempDir())
 	if err == nil || !strings.Contains(err.Error(), "not the") {
 		t.Fatalf("Export of a log that does not match its checkpoint: %v", err)
 	}

@@ -1,4 +1,4 @@
-package record_test
+package audit_test
 
 import (
 	"bytes"
@@ -11,14 +11,14 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 
-	"github.com/doorstep-vote/doorstep/internal/record"
+	"github.com/doorstep-vote/doorstep/internal/audit"
 )
 
 // FuzzReadLog: any bytes either read as frames that write back to the
 // same bytes, or stop with a FrameError; never a panic or a huge
 // allocation.
 func FuzzReadLog(f *testing.F) {
-	f.Add(readVectorFile(f, record.LogFile))
+	f.Add(readVectorFile(f, audit.LogFile))
 	f.Add([]byte{})
 	f.Add([]byte{0, 0, 0})
 	f.Add([]byte{0, 0, 0, 0})
@@ -26,10 +26,10 @@ func FuzzReadLog(f *testing.F) {
 	f.Add(binary.BigEndian.AppendUint32(nil, 3))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var buf bytes.Buffer
-		w := record.NewLogWriter(&buf)
-		err := record.ReadLog(bytes.NewReader(data), func(_ int64, e []byte) error { return w.Write(e) })
+		w := audit.NewLogWriter(&buf)
+		err := audit.ReadLog(bytes.NewReader(data), func(_ int64, e []byte) error { return w.Write(e) })
 		if err != nil {
-			var fe *record.FrameError
+			var fe *audit.FrameError
 			if !errors.As(err, &fe) {
 				t.Fatalf("ReadLog error %v is not a FrameError", err)
 			}
@@ -46,7 +46,7 @@ func FuzzReadLog(f *testing.F) {
 
 // FuzzParseVerifierKey: a key that parses names its own public key.
 func FuzzParseVerifierKey(f *testing.F) {
-	m, err := record.ReadManifest(vectorDir)
+	m, err := audit.ReadManifest(vectorDir)
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -54,7 +54,7 @@ func FuzzParseVerifierKey(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, vkey string) {
-		name, pub, err := record.ParseVerifierKey(vkey)
+		name, pub, err := audit.ParseVerifierKey(vkey)
 		if err != nil {
 			return
 		}
@@ -68,7 +68,7 @@ func FuzzParseVerifierKey(f *testing.F) {
 // FuzzVerifyLog: whatever the log file holds, Verify reports rather than
 // fails or panics, and only the original bytes verify.
 func FuzzVerifyLog(f *testing.F) {
-	orig := readVectorFile(f, record.LogFile)
+	orig := readVectorFile(f, audit.LogFile)
 	f.Add(orig)
 	f.Add(orig[:len(orig)/2])
 	flipped := bytes.Clone(orig)
@@ -78,10 +78,10 @@ func FuzzVerifyLog(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		dir := filepath.Join(t.TempDir(), "record")
 		copyTree(t, vectorDir, dir)
-		if err := os.WriteFile(filepath.Join(dir, record.LogFile), data, 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, audit.LogFile), data, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		rep, err := record.Verify(context.Background(), dir)
+		rep, err := audit.Verify(context.Background(), dir)
 		if err != nil {
 			t.Fatalf("Verify: %v", err)
 		}

@@ -1,4 +1,4 @@
-package record_test
+package audit_test
 
 import (
 	"go/parser"
@@ -56,7 +56,7 @@ func TestDependencies(t *testing.T) {
 		t.Fatalf("go list: %v\n%s", err, out)
 	}
 	deps := strings.Fields(string(out))
-	if len(deps) == 0 || deps[len(deps)-1] != module+"internal/record" {
+	if len(deps) == 0 || deps[len(deps)-1] != module+"internal/audit" {
 		t.Fatalf("go list did not list this package last: %q", deps)
 	}
 	for _, dep := range deps {

@@ -1,4 +1,4 @@
-package record_test
+package audit_test
 
 import (
 	"context"
@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/doorstep-vote/doorstep/internal/record"
+	"github.com/doorstep-vote/doorstep/internal/audit"
 )
 
 var benchRecords = flag.Int("verify.records", 1_000_000, "signed ballots in BenchmarkVerify's generated log")
@@ -34,7 +34,7 @@ func BenchmarkVerify(b *testing.B) {
 	b.ResetTimer()
 	for b.Loop() {
 		start := time.Now()
-		rep, err := record.Verify(context.Background(), dir)
+		rep, err := audit.Verify(context.Background(), dir)
 		if err != nil {
 			b.Fatal(err)
 		}

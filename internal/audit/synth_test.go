@@ -1,4 +1,4 @@
-package record_test
+package audit_test
 
 import (
 	"context"
@@ -13,11 +13,11 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
+	"github.com/doorstep-vote/doorstep/internal/audit"
 	"github.com/doorstep-vote/doorstep/internal/ballotlog"
 	"github.com/doorstep-vote/doorstep/internal/election"
-	"github.com/doorstep-vote/doorstep/internal/record"
-	rt "github.com/doorstep-vote/doorstep/internal/recordtest"
 	"github.com/doorstep-vote/doorstep/internal/signed"
+	"github.com/doorstep-vote/doorstep/internal/signedtest"
 	"github.com/doorstep-vote/doorstep/internal/tally"
 )
 
@@ -29,7 +29,7 @@ type synth struct {
 	id        string
 	origin    string
 	serverKey ed25519.PrivateKey
-	committee *rt.Author
+	committee *signedtest.Author
 	def       *doorstepv1.ElectionDefinition
 	edef      *election.Definition
 	units     []election.Unit
@@ -72,8 +72,8 @@ func newSynth(tb testing.TB, units int) *synth {
 	tb.Helper()
 	s := &synth{
 		tb: tb, id: "estate-2026", origin: "doorstep.example/estate-2026",
-		serverKey: rt.NewKey("synthetic server"),
-		committee: rt.NewAuthor("estate-2026", election.CommitteeAuthor, "synthetic committee", synthStart),
+		serverKey: signedtest.NewKey("synthetic server"),
+		committee: signedtest.NewAuthor("estate-2026", election.CommitteeAuthor, "synthetic committee", synthStart),
 		now:       synthStart,
 		ballots:   map[string][]tally.Ballot{},
 	}
@@ -82,7 +82,7 @@ func newSynth(tb testing.TB, units int) *synth {
 	if s.edef, err = signed.Definition(s.def); err != nil {
 		tb.Fatal(err)
 	}
-	s.accept(s.committee.Committee(tb, rt.Define(s.def)), doorstepv1.RecordStatus_RECORD_STATUS_ACCEPTED)
+	s.accept(s.committee.Committee(tb, signedtest.Define(s.def)), doorstepv1.RecordStatus_RECORD_STATUS_ACCEPTED)
 	for i := range units {
 		s.units = append(s.units, election.Unit{
 			ID: fmt.Sprintf("%d-1-%d", i/100+1, i%100+101), Area: 6000 + int64(i%80)*100, OwnerKey: fmt.Sprintf("o-%d", i), Building: fmt.Sprint(i/100 + 1),
@@ -90,7 +90,7 @@ func newSynth(tb testing.TB, units int) *synth {
 	}
 	for start := 0; start < len(s.units); start += 50_000 {
 		chunk := s.units[start:min(start+50_000, len(s.units))]
-		s.accept(s.committee.Committee(tb, rt.Roster(chunk)), doorstepv1.RecordStatus_RECORD_STATUS_ACCEPTED)
+		s.accept(s.committee.Committee(tb, signedtest.Roster(chunk)), doorstepv1.RecordStatus_RECORD_STATUS_ACCEPTED)
 	}
 	return s
 }
@@ -148,16 +148,16 @@ func (s *synth) reject(sr *doorstepv1.SignedRecord, reason doorstepv1.ReasonCode
 }
 
 // device grants, enrolls and returns a device.
-func (s *synth) device(name string) *rt.Author {
+func (s *synth) device(name string) *signedtest.Author {
 	s.tb.Helper()
-	key := rt.NewKey("synthetic device " + name)
+	key := signedtest.NewKey("synthetic device " + name)
 	id := signed.DeviceID(key.Public().(ed25519.PublicKey))
-	grant := s.committee.Committee(s.tb, rt.Grant(name, name))
+	grant := s.committee.Committee(s.tb, signedtest.Grant(name, name))
 	s.accept(grant, doorstepv1.RecordStatus_RECORD_STATUS_ACCEPTED)
-	a := rt.NewAuthor(s.id, id, "synthetic device "+name, synthStart)
+	a := signedtest.NewAuthor(s.id, id, "synthetic device "+name, synthStart)
 	s.add(&doorstepv1.LogEntry{
 		Result:     &doorstepv1.RecordResult{Status: doorstepv1.RecordStatus_RECORD_STATUS_ACCEPTED},
-		Enrollment: &doorstepv1.DeviceEnrollment{DeviceId: id, DevicePublicKey: a.Public(), GrantRecordId: rt.RecordID(s.tb, grant), Label: name},
+		Enrollment: &doorstepv1.DeviceEnrollment{DeviceId: id, DevicePublicKey: a.Public(), GrantRecordId: signedtest.RecordID(s.tb, grant), Label: name},
 	})
 	return a
 }
@@ -168,15 +168,15 @@ func (s *synth) open() {
 	if s.roster, err = election.NewRoster(s.units); err != nil {
 		s.tb.Fatal(err)
 	}
-	s.accept(s.committee.Committee(s.tb, rt.Open(s.units)), doorstepv1.RecordStatus_RECORD_STATUS_ACCEPTED)
+	s.accept(s.committee.Committee(s.tb, signedtest.Open(s.units)), doorstepv1.RecordStatus_RECORD_STATUS_ACCEPTED)
 }
 
 func (s *synth) close() {
 	s.tb.Helper()
-	s.accept(s.committee.Committee(s.tb, rt.Close()), doorstepv1.RecordStatus_RECORD_STATUS_ACCEPTED)
+	s.accept(s.committee.Committee(s.tb, signedtest.Close()), doorstepv1.RecordStatus_RECORD_STATUS_ACCEPTED)
 }
 
-// memSource serves the synthetic log to record.Export.
+// memSource serves the synthetic log to audit.Export.
 type memSource struct {
 	s *synth
 }
@@ -225,9 +225,9 @@ func (s *synth) signer() *ballotlog.Signer {
 }
 
 // export writes the synthetic record into a new folder.
-func (s *synth) export(dir string) *record.Report {
+func (s *synth) export(dir string) *audit.Report {
 	s.tb.Helper()
-	rep, err := record.Export(context.Background(), memSource{s}, dir)
+	rep, err := audit.Export(context.Background(), memSource{s}, dir)
 	if err != nil {
 		s.tb.Fatalf("export: %v", err)
 	}
@@ -239,7 +239,7 @@ func (s *synth) export(dir string) *record.Report {
 // goroutine.
 func (s *synth) genBallots(devices, n int) {
 	s.tb.Helper()
-	devs := make([]*rt.Author, devices)
+	devs := make([]*signedtest.Author, devices)
 	for i := range devs {
 		devs[i] = s.device(fmt.Sprintf("canvasser-%d", i))
 	}
@@ -251,12 +251,12 @@ func (s *synth) genBallots(devices, n int) {
 		go func() {
 			defer wg.Done()
 			for i := d; i < n; i += devices {
-				sels := []*doorstepv1.Selection{rt.Yes("rules"), rt.No("fund"), rt.Pick("board", "c1", "c3")}
+				sels := []*doorstepv1.Selection{signedtest.Yes("rules"), signedtest.No("fund"), signedtest.Pick("board", "c1", "c3")}
 				switch i % 5 {
 				case 1:
-					sels = []*doorstepv1.Selection{rt.No("rules"), rt.Yes("fund"), rt.Pick("board", "c2")}
+					sels = []*doorstepv1.Selection{signedtest.No("rules"), signedtest.Yes("fund"), signedtest.Pick("board", "c2")}
 				case 2:
-					sels = []*doorstepv1.Selection{rt.Abstain("rules"), rt.Pick("board", "c1", "c2")}
+					sels = []*doorstepv1.Selection{signedtest.Abstain("rules"), signedtest.Pick("board", "c1", "c2")}
 				}
 				signedBy[d] = append(signedBy[d], devs[d].Ballot(nil, s.units[i].ID, "", sels...))
 			}

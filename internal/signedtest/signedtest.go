@@ -1,8 +1,8 @@
-// Package recordtest makes signed records for tests and benchmarks: an
+// Package signedtest makes signed records for tests and benchmarks: an
 // Author holds a key and its chain (sequence, previous hash, clock) exactly
 // as a device or the committee's machine would, so tests exercise the real
 // signing and chaining code paths.
-package recordtest
+package signedtest
 
 import (
 	"bytes"

@@ -1,9 +1,9 @@
-// Package testelection runs the small election of the election record's
+// Package tallydtest runs the small election of the election record's
 // test vectors (api/testdata/record-v1) on a real tallyd, deterministically:
-// a fixed server key, a fixed clock, recordtest's deterministic authors.
+// a fixed server key, a fixed clock, signedtest's deterministic authors.
 // The record tests regenerate the vectors with it; the audit service and
 // CLI tests use it as a realistic closed election. It is for tests only.
-package testelection
+package tallydtest
 
 import (
 	"context"
@@ -18,8 +18,8 @@ import (
 
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
 	"github.com/doorstep-vote/doorstep/internal/election"
-	rt "github.com/doorstep-vote/doorstep/internal/recordtest"
 	"github.com/doorstep-vote/doorstep/internal/signed"
+	"github.com/doorstep-vote/doorstep/internal/signedtest"
 	"github.com/doorstep-vote/doorstep/internal/store"
 	"github.com/doorstep-vote/doorstep/internal/tallyd"
 )
@@ -35,7 +35,9 @@ const (
 var Begin = time.Date(2026, 11, 20, 8, 0, 0, 0, time.UTC)
 
 // ServerKey is the tally server's fixed identity key.
-func ServerKey() ed25519.PrivateKey { return rt.NewKey("doorstep record-v1 test vector server") }
+func ServerKey() ed25519.PrivateKey {
+	return signedtest.NewKey("doorstep record-v1 test vector server")
+}
 
 // Units is the roster: three buildings, one owner with two units (owner-wang),
 // two unsold units held by the developer.
@@ -100,8 +102,8 @@ func (c *Clock) Advance(d time.Duration) {
 type Run struct {
 	Server    *tallyd.Server
 	Clock     *Clock
-	Committee *rt.Author // its chain continues where the election left it
-	Devices   []*rt.Author
+	Committee *signedtest.Author // its chain continues where the election left it
+	Devices   []*signedtest.Author
 	// Records are the device records by name: "counted" (1-1-101),
 	// "replaced" and "replacement" (1-1-102), "split-a" and "split-b"
 	// (owner-wang), "developer", "invalid-board" and "double" (identical
@@ -119,25 +121,25 @@ func Start(tb testing.TB, dataDir string) *Run {
 	tb.Helper()
 	srv, clk := StartServer(tb, dataDir)
 	r := &Run{Server: srv, Clock: clk, Records: map[string]*doorstepv1.SignedRecord{},
-		Committee: rt.NewAuthor(ElectionID, election.CommitteeAuthor, committeeSeed, Begin)}
+		Committee: signedtest.NewAuthor(ElectionID, election.CommitteeAuthor, committeeSeed, Begin)}
 	ctx := context.Background()
 	st := srv.Store()
-	if _, _, err := st.CreateElection(ctx, r.Committee.Committee(tb, rt.Define(Definition(r.Committee.Public())))); err != nil {
+	if _, _, err := st.CreateElection(ctx, r.Committee.Committee(tb, signedtest.Define(Definition(r.Committee.Public())))); err != nil {
 		tb.Fatalf("create election: %v", err)
 	}
-	r.committee(tb, rt.Roster(Units[:5]), rt.Roster(Units[5:]), rt.Grant("a", "canvasser A"), rt.Grant("b", "canvasser B"))
+	r.committee(tb, signedtest.Roster(Units[:5]), signedtest.Roster(Units[5:]), signedtest.Grant("a", "canvasser A"), signedtest.Grant("b", "canvasser B"))
 	for _, name := range []string{"a", "b"} {
-		key := rt.NewKey("record-v1 device " + name)
+		key := signedtest.NewKey("record-v1 device " + name)
 		id := signed.DeviceID(key.Public().(ed25519.PublicKey))
 		clk.Advance(time.Minute)
-		if _, err := st.Enroll(ctx, ElectionID, rt.Token(name), key.Public().(ed25519.PublicKey), "canvasser "+name); err != nil {
+		if _, err := st.Enroll(ctx, ElectionID, signedtest.Token(name), key.Public().(ed25519.PublicKey), "canvasser "+name); err != nil {
 			tb.Fatalf("enroll %s: %v", name, err)
 		}
-		r.Devices = append(r.Devices, rt.NewAuthor(ElectionID, id, "record-v1 device "+name, Begin.Add(time.Hour)))
+		r.Devices = append(r.Devices, signedtest.NewAuthor(ElectionID, id, "record-v1 device "+name, Begin.Add(time.Hour)))
 	}
-	r.committee(tb, rt.Open(Units))
+	r.committee(tb, signedtest.Open(Units))
 	a, b := r.Devices[0], r.Devices[1]
-	yes, no, abstain, pick := rt.Yes, rt.No, rt.Abstain, rt.Pick
+	yes, no, abstain, pick := signedtest.Yes, signedtest.No, signedtest.Abstain, signedtest.Pick
 	accepted, dup := doorstepv1.RecordStatus_RECORD_STATUS_ACCEPTED, doorstepv1.RecordStatus_RECORD_STATUS_DUPLICATE
 	contested, rejected := doorstepv1.RecordStatus_RECORD_STATUS_CONTESTED, doorstepv1.RecordStatus_RECORD_STATUS_REJECTED
 	r.push(tb, "counted", accepted, a.Ballot(tb, "1-1-101", "", yes("rules"), yes("fund"), pick("board", "c1", "c2")))
@@ -160,7 +162,7 @@ func Start(tb testing.TB, dataDir string) *Run {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	r.committee(tb, rt.SettleUnit("10-1-102", y), rt.SettleOwner("owner-wang", "rules", doorstepv1.Choice_CHOICE_YES), rt.Close())
+	r.committee(tb, signedtest.SettleUnit("10-1-102", y), signedtest.SettleOwner("owner-wang", "rules", doorstepv1.Choice_CHOICE_YES), signedtest.Close())
 	return r
 }
 
@@ -235,6 +237,6 @@ func decodeRecord(sr *doorstepv1.SignedRecord) (*doorstepv1.Record, error) {
 }
 
 // CommitteeKey is the committee's fixed signing key.
-func CommitteeKey() ed25519.PrivateKey { return rt.NewKey(committeeSeed) }
+func CommitteeKey() ed25519.PrivateKey { return signedtest.NewKey(committeeSeed) }
 
 const committeeSeed = "record-v1 committee"

@@ -1,4 +1,4 @@
-package record_test
+package audit_test
 
 import (
 	"context"
@@ -8,14 +8,14 @@ import (
 	"time"
 
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
+	"github.com/doorstep-vote/doorstep/internal/audit"
 	"github.com/doorstep-vote/doorstep/internal/election"
-	"github.com/doorstep-vote/doorstep/internal/record"
-	rt "github.com/doorstep-vote/doorstep/internal/recordtest"
 	"github.com/doorstep-vote/doorstep/internal/signed"
+	"github.com/doorstep-vote/doorstep/internal/signedtest"
 )
 
 // findings renders a report's discrepancies, one a line.
-func findings(rep *record.Report) string {
+func findings(rep *audit.Report) string {
 	var b strings.Builder
 	for _, d := range rep.Discrepancies {
 		b.WriteString(d.String() + "\n")
@@ -24,7 +24,7 @@ func findings(rep *record.Report) string {
 }
 
 // wantFinding fails unless some discrepancy contains every one of subs.
-func wantFinding(t *testing.T, rep *record.Report, subs ...string) {
+func wantFinding(t *testing.T, rep *audit.Report, subs ...string) {
 	t.Helper()
 	for _, d := range rep.Discrepancies {
 		s := d.String()
@@ -48,7 +48,7 @@ func TestSyntheticRecordVerifies(t *testing.T) {
 	if !rep.OK() || !rep.TallyMatches {
 		t.Fatalf("export of an honest log reports:\n%s", findings(rep))
 	}
-	again, err := record.Verify(context.Background(), dir)
+	again, err := audit.Verify(context.Background(), dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,8 +66,8 @@ func TestSyntheticRecordVerifies(t *testing.T) {
 // TestReplayRedecides feeds the verifier logs a lying or broken server
 // might write; each must be reported at the entry concerned.
 func TestReplayRedecides(t *testing.T) {
-	ballot := func(a *rt.Author, unit string) *doorstepv1.SignedRecord {
-		return a.Ballot(nil, unit, "", rt.Yes("rules"), rt.Yes("fund"), rt.Pick("board", "c1"))
+	ballot := func(a *signedtest.Author, unit string) *doorstepv1.SignedRecord {
+		return a.Ballot(nil, unit, "", signedtest.Yes("rules"), signedtest.Yes("fund"), signedtest.Pick("board", "c1"))
 	}
 	tests := []struct {
 		name  string
@@ -98,7 +98,7 @@ func TestReplayRedecides(t *testing.T) {
 			a := s.device("a")
 			s.open()
 			s.count(ballot(a, s.units[0].ID))
-			s.accept(s.committee.Committee(t, rt.Revoke(a.ID, 1)), doorstepv1.RecordStatus_RECORD_STATUS_ACCEPTED)
+			s.accept(s.committee.Committee(t, signedtest.Revoke(a.ID, 1)), doorstepv1.RecordStatus_RECORD_STATUS_ACCEPTED)
 			s.accept(ballot(a, s.units[1].ID), doorstepv1.RecordStatus_RECORD_STATUS_ACCEPTED)
 		}, []string{"record 2)", "was revoked after its record 1"}},
 		{"good signature rejected as bad", func(t *testing.T, s *synth) {
@@ -135,13 +135,13 @@ func TestReplayRedecides(t *testing.T) {
 		{"invalid selection accepted", func(t *testing.T, s *synth) {
 			a := s.device("a")
 			s.open()
-			s.accept(a.Ballot(nil, s.units[0].ID, "", rt.Pick("board", "c9")), doorstepv1.RecordStatus_RECORD_STATUS_ACCEPTED)
+			s.accept(a.Ballot(nil, s.units[0].ID, "", signedtest.Pick("board", "c9")), doorstepv1.RecordStatus_RECORD_STATUS_ACCEPTED)
 		}, []string{"ballot.selections", `unknown candidate "c9"`}},
 		{"contested ballot answered as accepted", func(t *testing.T, s *synth) {
 			a, b := s.device("a"), s.device("b")
 			s.open()
 			s.count(ballot(a, s.units[0].ID))
-			s.accept(b.Ballot(nil, s.units[0].ID, "", rt.No("rules")), doorstepv1.RecordStatus_RECORD_STATUS_ACCEPTED)
+			s.accept(b.Ballot(nil, s.units[0].ID, "", signedtest.No("rules")), doorstepv1.RecordStatus_RECORD_STATUS_ACCEPTED)
 		}, []string{"result.status: the server answered RECORD_STATUS_ACCEPTED", "RECORD_STATUS_CONTESTED"}},
 		{"record id used twice", func(t *testing.T, s *synth) {
 			a := s.device("a")
@@ -158,12 +158,12 @@ func TestReplayRedecides(t *testing.T) {
 		}, []string{"result.receipt_code"}},
 		{"record from an unenrolled device accepted", func(t *testing.T, s *synth) {
 			s.open()
-			stranger := rt.NewAuthor(s.id, "dv-0000000000000000", "stranger", synthStart)
+			stranger := signedtest.NewAuthor(s.id, "dv-0000000000000000", "stranger", synthStart)
 			s.accept(ballot(stranger, s.units[0].ID), doorstepv1.RecordStatus_RECORD_STATUS_ACCEPTED)
 		}, []string{"who is not enrolled at this point in the log"}},
 		{"enrollment without a grant", func(t *testing.T, s *synth) {
-			key := rt.NewKey("ungranted")
-			a := rt.NewAuthor(s.id, signed.DeviceID(key.Public().(ed25519.PublicKey)), "ungranted", synthStart)
+			key := signedtest.NewKey("ungranted")
+			a := signedtest.NewAuthor(s.id, signed.DeviceID(key.Public().(ed25519.PublicKey)), "ungranted", synthStart)
 			s.add(&doorstepv1.LogEntry{
 				Result:     &doorstepv1.RecordResult{Status: doorstepv1.RecordStatus_RECORD_STATUS_ACCEPTED},
 				Enrollment: &doorstepv1.DeviceEnrollment{DeviceId: a.ID, DevicePublicKey: a.Public(), GrantRecordId: "0190f5a0-0000-7000-8000-000000000001"},
@@ -172,14 +172,14 @@ func TestReplayRedecides(t *testing.T) {
 		{"committee action from a device accepted", func(t *testing.T, s *synth) {
 			a := s.device("a")
 			s.open()
-			s.accept(a.Committee(t, rt.Close()), doorstepv1.RecordStatus_RECORD_STATUS_ACCEPTED)
+			s.accept(a.Committee(t, signedtest.Close()), doorstepv1.RecordStatus_RECORD_STATUS_ACCEPTED)
 		}, []string{"close records come only from the committee"}},
 		{"roster chunk accepted after open", func(t *testing.T, s *synth) {
 			s.open()
-			s.accept(s.committee.Committee(t, rt.Roster([]election.Unit{{ID: "99-1-101", Area: 5000, OwnerKey: "late"}})), doorstepv1.RecordStatus_RECORD_STATUS_ACCEPTED)
+			s.accept(s.committee.Committee(t, signedtest.Roster([]election.Unit{{ID: "99-1-101", Area: 5000, OwnerKey: "late"}})), doorstepv1.RecordStatus_RECORD_STATUS_ACCEPTED)
 		}, []string{"this roster record, which the rules reject: the roster is frozen once the election opens"}},
 		{"open with another roster's hash", func(t *testing.T, s *synth) {
-			s.accept(s.committee.Committee(t, rt.Open(s.units[:3])), doorstepv1.RecordStatus_RECORD_STATUS_ACCEPTED)
+			s.accept(s.committee.Committee(t, signedtest.Open(s.units[:3])), doorstepv1.RecordStatus_RECORD_STATUS_ACCEPTED)
 		}, []string{"this open record, which the rules reject", "but the roster records add up to"}},
 		{"entry log index wrong", func(t *testing.T, s *synth) {
 			s.open()

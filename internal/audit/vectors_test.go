@@ -1,4 +1,4 @@
-package record_test
+package audit_test
 
 import (
 	"bytes"
@@ -11,9 +11,9 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/doorstep-vote/doorstep/internal/record"
-	"github.com/doorstep-vote/doorstep/internal/record/testelection"
+	"github.com/doorstep-vote/doorstep/internal/audit"
 	"github.com/doorstep-vote/doorstep/internal/tally"
+	"github.com/doorstep-vote/doorstep/internal/tallyd/tallydtest"
 )
 
 var update = flag.Bool("update", false, "rewrite api/testdata/record-v1 from a fresh run of the vector election")
@@ -50,9 +50,9 @@ func freshExport(t *testing.T) string {
 		}
 		tb := &onceTB{TB: t}
 		defer tb.cleanup()
-		run := testelection.Start(tb, filepath.Join(sharedTmp, "data"))
+		run := tallydtest.Start(tb, filepath.Join(sharedTmp, "data"))
 		dir := filepath.Join(sharedTmp, "record")
-		rep, err := record.Export(context.Background(), run.Store().RecordSource(testelection.ElectionID), dir)
+		rep, err := audit.Export(context.Background(), run.Store().RecordSource(tallydtest.ElectionID), dir)
 		switch {
 		case err != nil:
 			exportErr = "export: " + err.Error()
@@ -84,9 +84,9 @@ func (o *onceTB) cleanup() {
 }
 
 func TestVectors(t *testing.T) {
-	run := testelection.Start(t, filepath.Join(t.TempDir(), "data"))
+	run := tallydtest.Start(t, filepath.Join(t.TempDir(), "data"))
 	dir := filepath.Join(t.TempDir(), "record")
-	rep, err := record.Export(context.Background(), run.Store().RecordSource(testelection.ElectionID), dir)
+	rep, err := audit.Export(context.Background(), run.Store().RecordSource(tallydtest.ElectionID), dir)
 	if err != nil {
 		t.Fatalf("export: %v", err)
 	}
@@ -102,18 +102,18 @@ func TestVectors(t *testing.T) {
 	t.Run("checked-in copy is current", func(t *testing.T) {
 		got, want := treeFiles(t, vectorDir), treeFiles(t, dir)
 		if !slices.Equal(got, want) {
-			t.Fatalf("api/testdata/record-v1 holds %q; a fresh export holds %q (go test ./internal/record -run TestVectors -args -update rewrites it)", got, want)
+			t.Fatalf("api/testdata/record-v1 holds %q; a fresh export holds %q (go test ./internal/audit -run TestVectors -args -update rewrites it)", got, want)
 		}
 		for _, name := range want {
 			a := readFile(t, filepath.Join(vectorDir, name))
 			b := readFile(t, filepath.Join(dir, name))
 			if !bytes.Equal(a, b) {
-				t.Errorf("%s differs from a fresh export at line %d (go test ./internal/record -run TestVectors -args -update rewrites it)", name, bytes.Count(a[:commonPrefix(a, b)], []byte{'\n'})+1)
+				t.Errorf("%s differs from a fresh export at line %d (go test ./internal/audit -run TestVectors -args -update rewrites it)", name, bytes.Count(a[:commonPrefix(a, b)], []byte{'\n'})+1)
 			}
 		}
 	})
 	t.Run("checked-in copy verifies", func(t *testing.T) {
-		rep, err := record.Verify(context.Background(), vectorDir)
+		rep, err := audit.Verify(context.Background(), vectorDir)
 		if err != nil {
 			t.Fatal(err)
 		}
