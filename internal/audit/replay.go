@@ -14,6 +14,7 @@ import (
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
 	"github.com/doorstep-vote/doorstep/internal/election"
 	"github.com/doorstep-vote/doorstep/internal/hlc"
+	"github.com/doorstep-vote/doorstep/internal/rules"
 	"github.com/doorstep-vote/doorstep/internal/signed"
 	"github.com/doorstep-vote/doorstep/internal/tally"
 )
@@ -291,7 +292,7 @@ func (r *replay) define(idx int64, d *decoded, res *doorstepv1.RecordResult) {
 		fail("its status is %v", res.GetStatus())
 		return
 	}
-	def, err := signed.Definition(pd)
+	def, err := rules.Definition(pd)
 	if err != nil {
 		fail("the definition is invalid: %v", err)
 		return
@@ -333,7 +334,7 @@ func (r *replay) enrollment(idx int64, e *doorstepv1.LogEntry, en *doorstepv1.De
 		r.findf(idx, id, 0, "enrollment.device_public_key", "is %d bytes, not an ed25519 public key", len(pub))
 		return
 	}
-	if want := signed.DeviceID(pub); id != want {
+	if want := rules.DeviceID(pub); id != want {
 		r.findf(idx, id, 0, "enrollment.device_id", "is %q, but the key's device id is %q", id, want)
 	}
 	if _, dup := r.authors[id]; dup {
@@ -405,7 +406,7 @@ func (r *replay) record(idx int64, d *decoded, res *doorstepv1.RecordResult) boo
 				r.findf(idx, who, seq, "author_seq", "%s signed two different records number %d (entries %d and %d): its chain forks", who, seq, s.entry, idx)
 			}
 		}
-		if signed.TakesChainSlot(res.GetReason()) {
+		if rules.TakesChainSlot(res.GetReason()) {
 			r.takeSlot(a, rec, d.bodyHash, idx)
 		}
 		a.chain.markSeen(seq, idx)
@@ -550,7 +551,7 @@ func (r *replay) ballot(idx int64, d *decoded, b *doorstepv1.Ballot, res *doorst
 	if res.GetReceiptCode() != d.receipt {
 		r.findf(idx, who, seq, "result.receipt_code", "is %q; the record's code is %s", res.GetReceiptCode(), d.receipt)
 	}
-	if err := signed.CheckBallot(b); err != nil {
+	if err := rules.CheckBallot(b); err != nil {
 		bad("ballot", "%v", err)
 	}
 	unit, onRoster := r.unit(b.GetUnitId())
@@ -559,7 +560,7 @@ func (r *replay) ballot(idx int64, d *decoded, b *doorstepv1.Ballot, res *doorst
 	}
 	marks, err := d.marks, d.marksErr
 	if d.def != r.def {
-		marks, _, err = r.def.Marks(signed.Selections(b.GetSelections()))
+		marks, _, err = r.def.Marks(rules.Selections(b.GetSelections()))
 	}
 	if err != nil {
 		bad("ballot.selections", "%v", err)
@@ -590,7 +591,7 @@ func (r *replay) ballot(idx int64, d *decoded, b *doorstepv1.Ballot, res *doorst
 			dec = &ud
 		}
 		out := tally.ReconcileUnit(r.def.Policy, bs, dec)
-		if want := signed.RecordStatus(out.Arrival(tb.RecordID)); res.GetStatus() != want {
+		if want := rules.RecordStatus(out.Arrival(tb.RecordID)); res.GetStatus() != want {
 			r.findf(idx, who, seq, "result.status", "the server answered %v; with the unit's ballots so far the rules give %v",
 				res.GetStatus(), want)
 		}
@@ -617,7 +618,7 @@ func (r *replay) intern(m election.Marks) election.Marks {
 
 // checkVisit applies a visit's rules, or returns "".
 func (r *replay) checkVisit(v *doorstepv1.Visit) string {
-	if err := signed.CheckVisit(v); err != nil {
+	if err := rules.CheckVisit(v); err != nil {
 		return err.Error()
 	}
 	if _, ok := r.unit(v.GetUnitId()); !ok {
@@ -636,7 +637,7 @@ func (r *replay) committee(idx int64, d *decoded, act *doorstepv1.CommitteeActio
 		if r.state != stateDefined {
 			return "the roster is frozen once the election opens; this chunk is not part of it"
 		}
-		units := signed.Units(a.Roster.GetUnits())
+		units := rules.Units(a.Roster.GetUnits())
 		if len(units) == 0 {
 			return "the roster chunk has no units"
 		}

@@ -10,7 +10,7 @@ import (
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
 	"github.com/doorstep-vote/doorstep/internal/audit"
 	"github.com/doorstep-vote/doorstep/internal/election"
-	"github.com/doorstep-vote/doorstep/internal/signed"
+	"github.com/doorstep-vote/doorstep/internal/rules"
 	"github.com/doorstep-vote/doorstep/internal/signedtest"
 )
 
@@ -163,7 +163,7 @@ func TestReplayRedecides(t *testing.T) {
 		}, []string{"who is not enrolled at this point in the log"}},
 		{"enrollment without a grant", func(t *testing.T, s *synth) {
 			key := signedtest.NewKey("ungranted")
-			a := signedtest.NewAuthor(s.id, signed.DeviceID(key.Public().(ed25519.PublicKey)), "ungranted", synthStart)
+			a := signedtest.NewAuthor(s.id, rules.DeviceID(key.Public().(ed25519.PublicKey)), "ungranted", synthStart)
 			s.add(&doorstepv1.LogEntry{
 				Result:     &doorstepv1.RecordResult{Status: doorstepv1.RecordStatus_RECORD_STATUS_ACCEPTED},
 				Enrollment: &doorstepv1.DeviceEnrollment{DeviceId: a.ID, DevicePublicKey: a.Public(), GrantRecordId: "0190f5a0-0000-7000-8000-000000000001"},

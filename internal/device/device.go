@@ -19,6 +19,7 @@ import (
 	"github.com/doorstep-vote/doorstep/internal/dial"
 	"github.com/doorstep-vote/doorstep/internal/election"
 	"github.com/doorstep-vote/doorstep/internal/hlc"
+	"github.com/doorstep-vote/doorstep/internal/rules"
 	"github.com/doorstep-vote/doorstep/internal/signed"
 )
 
@@ -200,7 +201,7 @@ func decodeStoredElection(defRec *doorstepv1.SignedRecord, units []election.Unit
 	if err != nil {
 		return nil, nil, fmt.Errorf("stored definition: %w: %w", errCorrupt, err)
 	}
-	def, err := signed.Definition(rec.GetCommittee().GetDefineElection())
+	def, err := rules.Definition(rec.GetCommittee().GetDefineElection())
 	if err != nil {
 		return nil, nil, fmt.Errorf("stored definition: %w: %w", errCorrupt, err)
 	}

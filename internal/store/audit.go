@@ -11,6 +11,7 @@ import (
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
 	"github.com/doorstep-vote/doorstep/internal/ballotlog"
 	"github.com/doorstep-vote/doorstep/internal/election"
+	"github.com/doorstep-vote/doorstep/internal/rules"
 	"github.com/doorstep-vote/doorstep/internal/signed"
 	"github.com/doorstep-vote/doorstep/internal/tally"
 )
@@ -213,7 +214,7 @@ func lookupAccepted(eb *bolt.Bucket, code, unitID string, r *Receipt) (bool, err
 	if idx == nil {
 		return false, fmt.Errorf("store: receipt %s names record %s, which is not stored", code, h.recordID)
 	}
-	r.Status, r.UnitID, r.LogIndex = signed.ReceiptStatus(out.Standing(h.recordID)), h.unitID, getI64(idx)
+	r.Status, r.UnitID, r.LogIndex = rules.ReceiptStatus(out.Standing(h.recordID)), h.unitID, getI64(idx)
 	return true, nil
 }
 

@@ -16,6 +16,7 @@ import (
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
 	"github.com/doorstep-vote/doorstep/internal/election"
 	"github.com/doorstep-vote/doorstep/internal/enrollcode"
+	"github.com/doorstep-vote/doorstep/internal/rules"
 	"github.com/doorstep-vote/doorstep/internal/signed"
 	"github.com/doorstep-vote/doorstep/internal/tally"
 )
@@ -57,7 +58,7 @@ func (s *Store) CreateElection(ctx context.Context, sr *doorstepv1.SignedRecord)
 	if rec.GetAuthorId() != election.CommitteeAuthor || rec.GetAuthorSeq() != 1 {
 		return nil, nil, election.Errorf(election.CodeInvalid, "record", "the definition must be the committee's record number 1 (author %q, seq %d)", rec.GetAuthorId(), rec.GetAuthorSeq())
 	}
-	def, err := signed.Definition(pd)
+	def, err := rules.Definition(pd)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -167,7 +168,7 @@ func (w *writeTx) applyCommittee(p *prepared, a *doorstepv1.CommitteeAction, now
 			return invalid, "the roster is frozen once the election opens", nil
 		}
 		ub, ob := w.bucket(bucketUnits), w.bucket(bucketOwners)
-		units := signed.Units(act.Roster.GetUnits())
+		units := rules.Units(act.Roster.GetUnits())
 		if len(units) == 0 {
 			return invalid, "the roster chunk has no units", nil
 		}
@@ -238,7 +239,7 @@ func (w *writeTx) applyCommittee(p *prepared, a *doorstepv1.CommitteeAction, now
 			if err != nil {
 				return err
 			}
-			units = append(units, signed.Units([]*doorstepv1.Unit{u})...)
+			units = append(units, rules.Units([]*doorstepv1.Unit{u})...)
 			return nil
 		})
 		if err != nil {
@@ -419,7 +420,7 @@ func (s *Store) Enroll(ctx context.Context, electionID, token string, pub ed2551
 	if err != nil {
 		return "", election.Errorf(election.CodePermissionDenied, "enrollment_token", "this enrollment code is not valid: %v", err)
 	}
-	id := signed.DeviceID(pub)
+	id := rules.DeviceID(pub)
 	j := &job{election: electionID, records: 1}
 	j.run = func(w *writeTx) error {
 		if w.state == stateClosed {

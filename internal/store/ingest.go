@@ -14,6 +14,7 @@ import (
 	"github.com/doorstep-vote/doorstep/internal/ballotlog"
 	"github.com/doorstep-vote/doorstep/internal/election"
 	"github.com/doorstep-vote/doorstep/internal/hlc"
+	"github.com/doorstep-vote/doorstep/internal/rules"
 	"github.com/doorstep-vote/doorstep/internal/signed"
 	"github.com/doorstep-vote/doorstep/internal/tally"
 )
@@ -115,11 +116,11 @@ func (s *Store) prepare(electionID string, sr *doorstepv1.SignedRecord, committe
 			p.rejectf(doorstepv1.ReasonCode_REASON_CODE_INVALID_ACTION, "a ballot is not a committee action")
 			return p
 		}
-		if err := signed.CheckBallot(b.Ballot); err != nil {
+		if err := rules.CheckBallot(b.Ballot); err != nil {
 			p.rejectf(doorstepv1.ReasonCode_REASON_CODE_MALFORMED, "%v", err)
 			return p
 		}
-		marks, invalid, err := ec.def.Marks(signed.Selections(b.Ballot.GetSelections()))
+		marks, invalid, err := ec.def.Marks(rules.Selections(b.Ballot.GetSelections()))
 		if err != nil {
 			p.rejectf(doorstepv1.ReasonCode_REASON_CODE_INVALID_SELECTION, "%v", err)
 			return p
@@ -131,7 +132,7 @@ func (s *Store) prepare(electionID string, sr *doorstepv1.SignedRecord, committe
 			p.rejectf(doorstepv1.ReasonCode_REASON_CODE_INVALID_ACTION, "a visit is not a committee action")
 			return p
 		}
-		if err := signed.CheckVisit(b.Visit); err != nil {
+		if err := rules.CheckVisit(b.Visit); err != nil {
 			p.rejectf(doorstepv1.ReasonCode_REASON_CODE_MALFORMED, "%v", err)
 			return p
 		}
@@ -401,7 +402,7 @@ func (w *writeTx) reject(p *prepared, now time.Time) error {
 		Reason:   p.reason,
 		Message:  p.msg,
 	}
-	if p.rec != nil && signed.TakesChainSlot(p.reason) {
+	if p.rec != nil && rules.TakesChainSlot(p.reason) {
 		if err := w.takeChainSlot(p); err != nil {
 			return err
 		}
@@ -514,7 +515,7 @@ func (w *writeTx) applyBallot(p *prepared, b *doorstepv1.Ballot) (doorstepv1.Rec
 	if err != nil {
 		return 0, 0, "", err
 	}
-	return signed.RecordStatus(out.Arrival(tb.RecordID)), 0, "", nil
+	return rules.RecordStatus(out.Arrival(tb.RecordID)), 0, "", nil
 }
 
 // reconcile recomputes a unit's outcome from all its ballots and its

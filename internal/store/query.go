@@ -13,7 +13,7 @@ import (
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
 	"github.com/doorstep-vote/doorstep/internal/ballotlog"
 	"github.com/doorstep-vote/doorstep/internal/election"
-	"github.com/doorstep-vote/doorstep/internal/signed"
+	"github.com/doorstep-vote/doorstep/internal/rules"
 	"github.com/doorstep-vote/doorstep/internal/tally"
 )
 
@@ -235,7 +235,7 @@ func (s *Store) Contested(ctx context.Context, electionID, afterUnit string, lim
 				if err := b.UnmarshalBinary(bb.Get(join(unitID, []byte(id)))); err != nil {
 					return err
 				}
-				cu.Ballots = append(cu.Ballots, &doorstepv1.ContestedBallot{RecordId: b.RecordID, DeviceId: b.DeviceID, Hlc: b.HLC, Selections: signed.MarksProto(def, b.Marks)})
+				cu.Ballots = append(cu.Ballots, &doorstepv1.ContestedBallot{RecordId: b.RecordID, DeviceId: b.DeviceID, Hlc: b.HLC, Selections: rules.MarksProto(def, b.Marks)})
 			}
 			out.Units = append(out.Units, cu)
 		}

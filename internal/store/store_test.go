@@ -12,6 +12,7 @@ import (
 
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
 	"github.com/doorstep-vote/doorstep/internal/election"
+	"github.com/doorstep-vote/doorstep/internal/rules"
 	"github.com/doorstep-vote/doorstep/internal/signed"
 	"github.com/doorstep-vote/doorstep/internal/signedtest"
 	"github.com/doorstep-vote/doorstep/internal/store"
@@ -249,7 +250,7 @@ func computeDirect(t *testing.T, sc *scenario, policy doorstepv1.ContestPolicy) 
 	pd := propDefinition(make([]byte, 32))
 	pd.ContestPolicy = policy
 	pd.SyncDeadline = tsOf(t0.Add(48 * time.Hour))
-	def, err := signed.Definition(pd)
+	def, err := rules.Definition(pd)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -264,7 +265,7 @@ func computeDirect(t *testing.T, sc *scenario, policy doorstepv1.ContestPolicy) 
 		if b == nil {
 			continue
 		}
-		marks, _, err := def.Marks(signed.Selections(b.GetSelections()))
+		marks, _, err := def.Marks(rules.Selections(b.GetSelections()))
 		if err != nil {
 			t.Fatal(err)
 		}

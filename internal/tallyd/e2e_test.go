@@ -15,6 +15,7 @@ import (
 	"github.com/doorstep-vote/doorstep/internal/callauth"
 	"github.com/doorstep-vote/doorstep/internal/dial"
 	"github.com/doorstep-vote/doorstep/internal/election"
+	"github.com/doorstep-vote/doorstep/internal/rules"
 	"github.com/doorstep-vote/doorstep/internal/signed"
 	"github.com/doorstep-vote/doorstep/internal/signedtest"
 	"github.com/doorstep-vote/doorstep/internal/tallyd"
@@ -141,8 +142,8 @@ func (h *harness) enroll(t *testing.T, a *signedtest.Author, token string) {
 	if err != nil {
 		t.Fatalf("enroll %s: %v", token, err)
 	}
-	if resp.DeviceId != signed.DeviceID(a.Public()) {
-		t.Fatalf("enroll: device id %q, want %q", resp.DeviceId, signed.DeviceID(a.Public()))
+	if resp.DeviceId != rules.DeviceID(a.Public()) {
+		t.Fatalf("enroll: device id %q, want %q", resp.DeviceId, rules.DeviceID(a.Public()))
 	}
 	a.ID = resp.DeviceId
 }
