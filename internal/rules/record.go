@@ -183,3 +183,9 @@ func CheckTime(v View, hlcv uint64, received time.Time) Verdict {
 		return Reject(doorstepv1.ReasonCode_REASON_CODE_ELECTION_NOT_OPEN, "received", "the election was not open yet when the record arrived")
 	}
 }
+
+// IDReuse is the verdict on a record whose id an earlier, different
+// record already has: ids name one record, and nothing is overwritten.
+func IDReuse(recordID string) Verdict {
+	return Reject(doorstepv1.ReasonCode_REASON_CODE_ID_REUSE, "record_id", "record id %s was already used for a different record; nothing was overwritten", recordID)
+}

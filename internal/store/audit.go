@@ -295,17 +295,17 @@ func matchesPrefix(k []byte, p [7]byte) bool {
 // answer names its checkpoint. Before the close it fails with
 // CodeFailedPrecondition.
 func (s *Store) Published(ctx context.Context, electionID string) (*tally.Result, *doorstepv1.Checkpoint, error) {
-	var state electionState
+	var state rules.State
 	err := s.view(electionID, func(eb *bolt.Bucket) error {
 		if v := eb.Bucket(bucketInfo).Get(keyState); len(v) == 1 {
-			state = electionState(v[0])
+			state = rules.State(v[0])
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, nil, err
 	}
-	if state != stateClosed {
+	if state != rules.StateClosed {
 		return nil, nil, election.Errorf(election.CodeFailedPrecondition, "election_id", "election %q is not closed yet; the tally is published once the committee closes it", electionID)
 	}
 	return s.Tally(ctx, electionID)

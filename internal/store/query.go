@@ -45,7 +45,7 @@ func (s *Store) view(electionID string, fn func(eb *bolt.Bucket) error) error {
 	return s.db.View(func(tx *bolt.Tx) error {
 		eb := tx.Bucket(bucketElections).Bucket([]byte(electionID))
 		if eb == nil {
-			return election.Errorf(election.CodeNotFound, "election_id", "there is no election %q on this server", electionID)
+			return errNoElection(electionID)
 		}
 		return fn(eb)
 	})
@@ -110,7 +110,7 @@ func (s *Store) AuthorKey(electionID, author string) (ed25519.PublicKey, bool) {
 func (s *Store) Tally(ctx context.Context, electionID string) (*tally.Result, *doorstepv1.Checkpoint, error) {
 	def, ok := s.Definition(electionID)
 	if !ok {
-		return nil, nil, election.Errorf(election.CodeNotFound, "election_id", "there is no election %q on this server", electionID)
+		return nil, nil, errNoElection(electionID)
 	}
 	var res tally.Result
 	var size int64
@@ -206,7 +206,7 @@ func (s *Store) UnitStatus(ctx context.Context, electionID string, after uint64,
 func (s *Store) Contested(ctx context.Context, electionID, afterUnit string, limit int) (*doorstepv1.ListContestedUnitsResponse, error) {
 	def, ok := s.Definition(electionID)
 	if !ok {
-		return nil, election.Errorf(election.CodeNotFound, "election_id", "there is no election %q on this server", electionID)
+		return nil, errNoElection(electionID)
 	}
 	out := &doorstepv1.ListContestedUnitsResponse{}
 	err := s.view(electionID, func(eb *bolt.Bucket) error {

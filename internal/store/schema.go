@@ -79,11 +79,3 @@ var keySchemaVersion = []byte("schema_version")
 
 // schemaVersion is bumped when the layout changes incompatibly.
 const schemaVersion = 1
-
-type electionState byte
-
-const (
-	stateDefined electionState = iota + 1
-	stateOpen
-	stateClosed
-)

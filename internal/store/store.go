@@ -284,3 +284,9 @@ func (s *Store) runGroup(group []*job) error {
 	}
 	return nil
 }
+
+// errNoElection answers a call naming an election this server does not
+// hold.
+func errNoElection(id string) *election.Error {
+	return election.Errorf(election.CodeNotFound, "election_id", "there is no election %q on this server: check the election id and the server address", id)
+}
