@@ -135,7 +135,10 @@ func TestRecord(t *testing.T) {
 		{"revoked, record from before", func(v *view) { v.authors["dv-a"] = rules.Author{Revoked: true, RevokedAfter: 5, MaxSeq: 2} }, ballotRecord("dv-a", 3, h("a2"), "1-1-101", at), h("a3"), at, 0, "", nil},
 		{"seq taken", nil, ballotRecord("dv-a", 2, h("a1"), "1-1-101", at), h("other"), at, doorstepv1.ReasonCode_REASON_CODE_CHAIN_FORK, "author_seq", nil},
 		{"wrong predecessor", nil, ballotRecord("dv-a", 3, h("zz"), "1-1-101", at), h("a3"), at, doorstepv1.ReasonCode_REASON_CODE_CHAIN_FORK, "prev_hash", nil},
-		{"successor names another", func(v *view) { v.chain["dv-a"][4] = [2][32]byte{h("a4"), h("not a3")}; v.authors["dv-a"] = rules.Author{MaxSeq: 4} },
+		{"successor names another", func(v *view) {
+			v.chain["dv-a"][4] = [2][32]byte{h("a4"), h("not a3")}
+			v.authors["dv-a"] = rules.Author{MaxSeq: 4}
+		},
 			ballotRecord("dv-a", 3, h("a2"), "1-1-101", at), h("a3"), at, doorstepv1.ReasonCode_REASON_CODE_CHAIN_FORK, "author_seq", nil},
 		{"unknown unit", nil, ballotRecord("dv-a", 3, h("a2"), "9-9-999", at), h("a3"), at, doorstepv1.ReasonCode_REASON_CODE_UNKNOWN_UNIT, "ballot.unit_id", nil},
 		{"not open yet", func(v *view) { v.state = rules.StateDefined }, ballotRecord("dv-a", 3, h("a2"), "1-1-101", at), h("a3"), at, doorstepv1.ReasonCode_REASON_CODE_ELECTION_NOT_OPEN, "received", nil},
@@ -269,4 +272,3 @@ func FuzzCheckForm(f *testing.F) {
 		}
 	})
 }
-
