@@ -191,8 +191,8 @@ func TestSyncRefusesSplitView(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if ds.GetHighSeq() != 0 || ds.GetMaxSeq() != 0 {
-				t.Errorf("B holds the device's records up to %d; the device sent B nothing", ds.GetMaxSeq())
+			if ds.HighSeq != 0 || ds.MaxSeq != 0 {
+				t.Errorf("B holds the device's records up to %d; the device sent B nothing", ds.MaxSeq)
 			}
 
 			// What the canvasser sees.

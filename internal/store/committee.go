@@ -141,7 +141,7 @@ func (w *writeTx) applyCommittee(p *prepared, a *doorstepv1.CommitteeAction, now
 	seq := p.rec.GetAuthorSeq()
 	switch act := a.GetAction().(type) {
 	case *doorstepv1.CommitteeAction_Roster:
-		ub, ob := w.bucket(bucketUnits), w.bucket(bucketOwners)
+		ub, ob, oub := w.bucket(bucketUnits), w.bucket(bucketOwners), w.bucket(bucketOwnerUnits)
 		for _, pu := range act.Roster.GetUnits() {
 			v, err := proto.Marshal(pu)
 			if err != nil {
@@ -152,6 +152,9 @@ func (w *writeTx) applyCommittee(p *prepared, a *doorstepv1.CommitteeAction, now
 			}
 			n := getI64(ob.Get([]byte(pu.GetOwnerKey())))
 			if err := ob.Put([]byte(pu.GetOwnerKey()), putI64(n+1)); err != nil {
+				return err
+			}
+			if err := oub.Put(join(pu.GetOwnerKey(), []byte(pu.GetUnitId())), nil); err != nil {
 				return err
 			}
 		}

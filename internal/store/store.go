@@ -77,21 +77,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		}
 		return nil, fmt.Errorf("open %s: %w", cfg.Path, err)
 	}
-	if err := db.Update(func(tx *bolt.Tx) error {
-		meta, err := tx.CreateBucketIfNotExists(bucketMeta)
-		if err != nil {
-			return err
-		}
-		if v := meta.Get(keySchemaVersion); v != nil {
-			if getU64(v) != schemaVersion {
-				return fmt.Errorf("data file has schema version %d; this tallyd reads version %d", getU64(v), schemaVersion)
-			}
-		} else if err := meta.Put(keySchemaVersion, putU64(schemaVersion)); err != nil {
-			return err
-		}
-		_, err = tx.CreateBucketIfNotExists(bucketElections)
-		return err
-	}); err != nil {
+	if err := db.Update(upgrade); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open store: %w", err)
 	}
