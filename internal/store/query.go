@@ -9,7 +9,6 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
-	"github.com/doorstep-vote/doorstep/internal/ballotlog"
 	"github.com/doorstep-vote/doorstep/internal/election"
 	"github.com/doorstep-vote/doorstep/internal/tally"
 )
@@ -27,15 +26,11 @@ func (s *Store) Origin(electionID string) string { return s.origin + "/" + elect
 func (s *Store) OriginPrefix() string { return s.origin }
 
 // ServerKey is the public key that signs checkpoints.
-func (s *Store) ServerKey() ed25519.PublicKey { return s.key.Public().(ed25519.PublicKey) }
+func (s *Store) ServerKey() ed25519.PublicKey { return s.signer.PublicKey() }
 
 // VerifierKey is the note verifier key of an election's log.
 func (s *Store) VerifierKey(electionID string) (string, error) {
-	sg, err := ballotlog.NewSigner(s.Origin(electionID), s.key)
-	if err != nil {
-		return "", err
-	}
-	return sg.VerifierKey(), nil
+	return s.signer.VerifierKey(s.Origin(electionID))
 }
 
 func (s *Store) view(electionID string, fn func(eb *bolt.Bucket) error) error {
@@ -71,11 +66,7 @@ func (s *Store) sign(electionID string, size int64, root tlog.Hash) (*doorstepv1
 	if c, ok := s.sigs[electionID]; ok && c.size == size {
 		return c.cp, nil
 	}
-	sg, err := ballotlog.NewSigner(s.Origin(electionID), s.key)
-	if err != nil {
-		return nil, err
-	}
-	cp, err := sg.Sign(size, root)
+	cp, err := s.signer.Sign(s.Origin(electionID), size, root)
 	if err != nil {
 		return nil, err
 	}

@@ -12,6 +12,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/doorstep-vote/doorstep/internal/ballotlog"
 	"github.com/doorstep-vote/doorstep/internal/election"
 )
 
@@ -19,8 +20,8 @@ import (
 type Config struct {
 	// Path is the bbolt file.
 	Path string
-	// ServerKey signs checkpoints.
-	ServerKey ed25519.PrivateKey
+	// Signer signs the checkpoints of the election logs.
+	Signer ballotlog.CheckpointSigner
 	// Origin prefixes every election log's checkpoint origin.
 	Origin string
 	Logger *slog.Logger
@@ -36,7 +37,7 @@ type Store struct {
 	db     *bolt.DB
 	log    *slog.Logger
 	now    func() time.Time
-	key    ed25519.PrivateKey
+	signer ballotlog.CheckpointSigner
 	origin string
 
 	jobs     chan *job
@@ -67,8 +68,8 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if cfg.MaxGroup <= 0 {
 		cfg.MaxGroup = 8192
 	}
-	if len(cfg.ServerKey) != ed25519.PrivateKeySize {
-		return nil, errors.New("store: a server key is required")
+	if cfg.Signer == nil || len(cfg.Signer.PublicKey()) != ed25519.PublicKeySize {
+		return nil, errors.New("store: a checkpoint signer with the server's key is required")
 	}
 	db, err := bolt.Open(cfg.Path, 0o600, &bolt.Options{Timeout: 2 * time.Second, NoSync: cfg.NoSync, FreelistType: bolt.FreelistMapType})
 	if err != nil {
@@ -85,7 +86,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		db:        db,
 		log:       cfg.Logger,
 		now:       cfg.Now,
-		key:       cfg.ServerKey,
+		signer:    cfg.Signer,
 		origin:    cfg.Origin,
 		jobs:      make(chan *job, 1024),
 		maxGroup:  cfg.MaxGroup,

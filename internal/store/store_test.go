@@ -11,6 +11,7 @@ import (
 	"time"
 
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
+	"github.com/doorstep-vote/doorstep/internal/ballotlog"
 	"github.com/doorstep-vote/doorstep/internal/election"
 	"github.com/doorstep-vote/doorstep/internal/rules"
 	"github.com/doorstep-vote/doorstep/internal/signed"
@@ -28,7 +29,7 @@ var t0 = time.Date(2026, 11, 20, 8, 0, 0, 0, time.UTC)
 func openStore(t testing.TB, dir string) *store.Store {
 	t.Helper()
 	s, err := store.Open(context.Background(), store.Config{
-		Path: filepath.Join(dir, "tally.db"), ServerKey: signedtest.NewKey("server"), Origin: "test",
+		Path: filepath.Join(dir, "tally.db"), Signer: ballotlog.NewKeySigner(signedtest.NewKey("server")), Origin: "test",
 		Now: func() time.Time { return t0.Add(time.Hour) }, NoSync: true,
 	})
 	if err != nil {

@@ -96,7 +96,7 @@ func openStore(t *testing.T, dir string) *store.Store {
 	if err != nil || created {
 		t.Fatalf("server key: created %v, %v", created, err)
 	}
-	st, err := store.Open(context.Background(), store.Config{Path: filepath.Join(dir, tallyd.DBFile), ServerKey: key, Origin: tallyd.DefaultOrigin})
+	st, err := store.Open(context.Background(), store.Config{Path: filepath.Join(dir, tallyd.DBFile), Signer: ballotlog.NewKeySigner(key), Origin: tallyd.DefaultOrigin})
 	if err != nil {
 		t.Fatalf("open the killed server's store: %v", err)
 	}
