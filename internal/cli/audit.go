@@ -25,8 +25,8 @@ import (
 	"github.com/doorstep-vote/doorstep/internal/audit"
 	"github.com/doorstep-vote/doorstep/internal/ballotlog"
 	"github.com/doorstep-vote/doorstep/internal/callauth"
+	"github.com/doorstep-vote/doorstep/internal/client"
 	"github.com/doorstep-vote/doorstep/internal/committee"
-	"github.com/doorstep-vote/doorstep/internal/dial"
 	"github.com/doorstep-vote/doorstep/internal/election"
 )
 
@@ -98,7 +98,7 @@ func runAuditExport(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	creds := &callauth.Credentials{ElectionID: electionID, KeyID: election.CommitteeAuthor, Key: key, Now: env.Now, Insecure: true}
-	conn, err := dial.New(server, grpc.WithPerRPCCredentials(creds))
+	conn, err := client.New(server, grpc.WithPerRPCCredentials(creds))
 	if err != nil {
 		return fmt.Errorf("server address %q: %w", server, err)
 	}
@@ -313,7 +313,7 @@ func auditReceiptOffline(ctx context.Context, env *Env, dir, code, unit string) 
 }
 
 func auditReceiptOnline(ctx context.Context, env *Env, server string, timeout time.Duration, electionID, code, unit, fingerprint string, entryAt func(int64) ([]byte, error)) error {
-	conn, err := dial.New(server)
+	conn, err := client.New(server)
 	if err != nil {
 		return fmt.Errorf("server address %q: %w", server, err)
 	}

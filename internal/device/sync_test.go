@@ -18,8 +18,8 @@ import (
 	"google.golang.org/grpc/status"
 
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
+	"github.com/doorstep-vote/doorstep/internal/client"
 	"github.com/doorstep-vote/doorstep/internal/device"
-	"github.com/doorstep-vote/doorstep/internal/dial"
 	"github.com/doorstep-vote/doorstep/internal/signed"
 )
 
@@ -45,7 +45,7 @@ type proxy struct {
 
 func startProxy(t *testing.T, upstream string) *proxy {
 	t.Helper()
-	conn, err := dial.New(upstream)
+	conn, err := client.New(upstream)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,7 +215,7 @@ func (f *fixture) joinVia(t *testing.T, p *proxy, opt device.Options) (*device.D
 }
 
 func noRetryDial(addr string, opts ...grpc.DialOption) (*grpc.ClientConn, error) {
-	return dial.New(addr, append(opts, grpc.WithDisableRetry())...)
+	return client.New(addr, append(opts, grpc.WithDisableRetry())...)
 }
 
 func statusOf(t *testing.T, d *device.Device) device.Status {
