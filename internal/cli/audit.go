@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -35,6 +34,7 @@ const (
 	auditCallTimeout    = 30 * time.Second
 	auditStreamTimeout  = 2 * time.Hour
 	auditStreamRetries  = 5
+	auditResumeWait     = 200 * time.Millisecond
 	auditMaxListedFinds = 200
 )
 
@@ -111,6 +111,7 @@ func runAuditExport(ctx context.Context, env *Env, args []string) error {
 		timeout:       timeout,
 		streamTimeout: auditStreamTimeout,
 		retries:       auditStreamRetries,
+		resumeWait:    auditResumeWait,
 	}
 	start := time.Now()
 	rep, err := audit.Export(ctx, src, out)
@@ -151,20 +152,19 @@ func auditCommitteeKey(dir, keyFile string) (ed25519.PrivateKey, error) {
 
 // auditRPCError explains a failed call in terms of what to do next.
 func auditRPCError(server string, err error) error {
-	st, ok := status.FromError(errors.Unwrap(err))
-	if !ok {
-		st, ok = status.FromError(err)
-	}
+	st, ok := status.FromError(err)
 	if !ok {
 		return err
 	}
-	switch st.Code() {
-	case codes.Unavailable:
+	if client.Unreachable(err) {
+		if st.Code() == codes.DeadlineExceeded {
+			return fmt.Errorf("the tally server at %s did not answer in time; run the command again or raise --timeout: %w", server, err)
+		}
 		return fmt.Errorf("cannot reach the tally server at %s: check --server or DOORSTEP_SERVER and that tallyd is running: %w", server, err)
+	}
+	switch st.Code() {
 	case codes.Unauthenticated, codes.PermissionDenied:
 		return fmt.Errorf("the server at %s does not accept this committee key for the election: check --election, --committee-dir or --key: %w", server, err)
-	case codes.DeadlineExceeded:
-		return fmt.Errorf("the tally server at %s did not answer in time; run the command again or raise --timeout: %w", server, err)
 	}
 	return err
 }
