@@ -24,6 +24,11 @@ const (
 	MaxCommitteeBodyBytes = 4 << 20
 )
 
+// MaxMessageBytes bounds one gRPC message, either way, on the server and
+// on every client; see api/SPEC.md. A batch of records travels in one
+// message, so it is well above the record limits.
+const MaxMessageBytes = 8 << 20
+
 // signaturePrefix separates Doorstep record signatures from any other use
 // of the same key.
 const signaturePrefix = "doorstep-record-v1\n"
