@@ -110,6 +110,9 @@ func (s *Store) Tally(ctx context.Context, electionID string) (*tally.Result, *d
 			if err := t.UnmarshalBinary(v); err != nil {
 				return fmt.Errorf("store: totals: %w", err)
 			}
+			if err := t.Fits(def); err != nil {
+				return fmt.Errorf("store: totals do not fit the election's definition: %w", err)
+			}
 		}
 		res = tally.Decide(def, getI64(info.Get(keyRosterArea)), int(getI64(info.Get(keyRosterHead))), t)
 		size = getI64(info.Get(keyLogSize))

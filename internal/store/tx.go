@@ -152,6 +152,9 @@ func (w *writeTx) loadTotals() (*tally.Totals, error) {
 		if err := t.UnmarshalBinary(v); err != nil {
 			return nil, fmt.Errorf("store: totals: %w", err)
 		}
+		if err := t.Fits(w.def); err != nil {
+			return nil, fmt.Errorf("store: totals do not fit the election's definition: %w", err)
+		}
 	}
 	w.totals = t
 	return t, nil
