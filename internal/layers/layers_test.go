@@ -61,6 +61,8 @@ var layerRules = []rule{
 		from: module + "/internal/...", forbid: []string{module + "/cmd/..."}},
 }
 
+// TestLayers runs go list, whose reading of the sources go test does not
+// see: after changing imports, run it with -count=1 (CI always runs fresh).
 func TestLayers(t *testing.T) {
 	pkgs := listPackages(t)
 	for _, r := range layerRules {

@@ -136,7 +136,7 @@ func (s *Store) DeviceRevoked(ctx context.Context, electionID, deviceID string) 
 	err := s.view(electionID, func(eb *bolt.Bucket) error {
 		v := eb.Bucket(bucketDevices).Get([]byte(deviceID))
 		if v == nil {
-			return election.Errorf(election.CodeNotFound, "device_id", "device %q is not enrolled in this election", deviceID)
+			return errNotEnrolled(deviceID)
 		}
 		dev, err := decodeDevice(v)
 		revoked = err == nil && dev.revoked
@@ -169,7 +169,7 @@ func (s *Store) DeviceState(ctx context.Context, electionID, deviceID string) (C
 	err := s.view(electionID, func(eb *bolt.Bucket) error {
 		v := eb.Bucket(bucketDevices).Get([]byte(deviceID))
 		if v == nil {
-			return election.Errorf(election.CodeNotFound, "device_id", "device %q is not enrolled in this election", deviceID)
+			return errNotEnrolled(deviceID)
 		}
 		dev, err := decodeDevice(v)
 		if err != nil {

@@ -277,3 +277,9 @@ func (s *Store) runGroup(group []*job) error {
 func errNoElection(id string) *election.Error {
 	return election.Errorf(election.CodeNotFound, "election_id", "there is no election %q on this server: check the election id and the server address", id)
 }
+
+// errNotEnrolled answers a query about a device the election does not
+// know.
+func errNotEnrolled(id string) *election.Error {
+	return election.Errorf(election.CodeNotFound, "device_id", "device %q is not enrolled in this election", id)
+}
