@@ -19,6 +19,9 @@ func main() {
 	data := fs.String("data", tallyd.DefaultDataDir, "data `folder`: the bbolt file and the server's identity key (made on first start)")
 	listen := fs.String("listen", tallyd.DefaultListen, "`host:port` to serve gRPC on")
 	origin := fs.String("origin", tallyd.DefaultOrigin, "`name` of this server's ballot logs in signed checkpoints")
+	tlsCert := fs.String("tls-cert", "", "a TLS certificate (chain) `file` to serve, such as one browsers trust for the server's domain; default: the certificate tallyd makes in the data folder")
+	tlsKey := fs.String("tls-key", "", "the `file` of --tls-cert's key (mode 0600)")
+	plaintext := fs.Bool("plaintext", false, "serve without TLS; only on a loopback --listen address (tests, or a TLS proxy on this machine)")
 	gcPercent := fs.Int("gc-percent", tallyd.DefaultGCPercent, "garbage collector target `percent` (GOGC); tallyd's live heap is small, so a higher value buys ingest throughput for a few MB")
 	verbose := fs.Bool("v", false, "log debug detail")
 	fs.Usage = func() {
@@ -38,12 +41,12 @@ func main() {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	srv, err := tallyd.Start(ctx, tallyd.Config{DataDir: *data, Listen: *listen, Origin: *origin, Logger: log, Now: time.Now, GCPercent: *gcPercent})
+	srv, err := tallyd.Start(ctx, tallyd.Config{DataDir: *data, Listen: *listen, Origin: *origin, TLSCert: *tlsCert, TLSKey: *tlsKey, Plaintext: *plaintext, Logger: log, Now: time.Now, GCPercent: *gcPercent})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "tallyd: %v\n", err)
 		os.Exit(1)
 	}
-	fmt.Fprintf(os.Stderr, "tallyd: serving on %s; server key fingerprint %s\n", srv.Addr(), srv.Fingerprint())
+	fmt.Fprintf(os.Stderr, "tallyd: serving on %s; server key fingerprint %s; TLS pin %s\n", srv.Addr(), srv.Fingerprint(), srv.Pin())
 	select {
 	case <-ctx.Done():
 		log.Info("shutting down")

@@ -27,6 +27,7 @@ import (
 	"github.com/doorstep-vote/doorstep/internal/client"
 	"github.com/doorstep-vote/doorstep/internal/committee"
 	"github.com/doorstep-vote/doorstep/internal/election"
+	"github.com/doorstep-vote/doorstep/internal/servercert"
 )
 
 const (
@@ -46,13 +47,14 @@ func auditCommands() []*Command {
 	}
 }
 
-// auditServerFlags adds --server and --timeout.
-func auditServerFlags(env *Env, fs *flag.FlagSet, server *string, timeout *time.Duration) {
+// auditServerFlags adds --server, --server-pin and --timeout.
+func auditServerFlags(env *Env, fs *flag.FlagSet, server, pin *string, timeout *time.Duration) {
 	def := env.Getenv("DOORSTEP_SERVER")
 	if def == "" {
 		def = auditDefaultServer
 	}
 	fs.StringVar(server, "server", def, "tallyd address HOST:PORT (env DOORSTEP_SERVER)")
+	fs.StringVar(pin, "server-pin", env.Getenv("DOORSTEP_SERVER_PIN"), "the pin of tallyd's TLS certificate, as the committee announced it (env DOORSTEP_SERVER_PIN)")
 	fs.DurationVar(timeout, "timeout", auditCallTimeout, "how long to wait for each call to the server")
 }
 
@@ -67,10 +69,10 @@ func runAuditExport(ctx context.Context, env *Env, args []string) error {
 			"the published tally, a manifest and CSVs, into a new folder anyone can verify\n"+
 			"with 'doorstep audit verify'. The full log is the committee's to give out, so the\n"+
 			"calls are signed with the committee key.")
-	var server, electionID, out, dir, keyFile string
+	var server, pin, electionID, out, dir, keyFile string
 	var timeout time.Duration
 	var live bool
-	auditServerFlags(env, fs, &server, &timeout)
+	auditServerFlags(env, fs, &server, &pin, &timeout)
 	fs.StringVar(&electionID, "election", "", "the election id (required)")
 	fs.StringVar(&out, "out", "", "the folder to write; it must not exist or be empty (required)")
 	cdir := env.Getenv("DOORSTEP_COMMITTEE_DIR")
@@ -97,8 +99,18 @@ func runAuditExport(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	creds := &callauth.Credentials{ElectionID: electionID, KeyID: election.CommitteeAuthor, Key: key, Now: env.Now, Insecure: true}
-	conn, err := client.New(server, grpc.WithPerRPCCredentials(creds))
+	pctx, cancel := context.WithTimeout(ctx, timeout)
+	pin, learned, err := committee.ServerPin(pctx, dir, server, pin)
+	cancel()
+	if err != nil {
+		return err
+	}
+	if learned {
+		firstContact(env, server, pin)
+	}
+	cfg := client.ForPin(pin)
+	creds := &callauth.Credentials{ElectionID: electionID, KeyID: election.CommitteeAuthor, Key: key, Now: env.Now, Insecure: !cfg.Secure()}
+	conn, err := cfg.New(server, grpc.WithPerRPCCredentials(creds))
 	if err != nil {
 		return fmt.Errorf("server address %q: %w", server, err)
 	}
@@ -256,9 +268,9 @@ func runAuditReceipt(ctx context.Context, env *Env, args []string) error {
 		"Look up the receipt code a household was shown at the door, on the tally server\n"+
 			"(--server, --election) or in an exported election record (--record), or both.\n"+
 			"The answer says whether the ballot is in the log and how it stands, never what it chose.")
-	var server, electionID, unit, recordDir, fingerprint string
+	var server, pin, electionID, unit, recordDir, fingerprint string
 	var timeout time.Duration
-	auditServerFlags(env, fs, &server, &timeout)
+	auditServerFlags(env, fs, &server, &pin, &timeout)
 	fs.StringVar(&electionID, "election", "", "the election id (to ask the server)")
 	fs.StringVar(&unit, "unit", "", "the unit id, e.g. 3-2-501 (codes are short and may collide across units)")
 	fs.StringVar(&recordDir, "record", "", "an exported election record folder to look in (and to check the server's proof with)")
@@ -289,7 +301,7 @@ func runAuditReceipt(ctx context.Context, env *Env, args []string) error {
 	if electionID == "" {
 		return nil
 	}
-	return auditReceiptOnline(ctx, env, server, timeout, electionID, code, unit, fingerprint, entryAt)
+	return auditReceiptOnline(ctx, env, server, pin, timeout, electionID, code, unit, fingerprint, entryAt)
 }
 
 func auditReceiptOffline(ctx context.Context, env *Env, dir, code, unit string) error {
@@ -312,8 +324,20 @@ func auditReceiptOffline(ctx context.Context, env *Env, dir, code, unit string) 
 	return nil
 }
 
-func auditReceiptOnline(ctx context.Context, env *Env, server string, timeout time.Duration, electionID, code, unit, fingerprint string, entryAt func(int64) ([]byte, error)) error {
-	conn, err := client.New(server)
+func auditReceiptOnline(ctx context.Context, env *Env, server, pin string, timeout time.Duration, electionID, code, unit, fingerprint string, entryAt func(int64) ([]byte, error)) error {
+	if pin == "" {
+		// The answer is checked against the server key's fingerprint, which
+		// is what authenticates it; TLS, trusted on this first contact, only
+		// keeps the question private.
+		pctx, cancel := context.WithTimeout(ctx, timeout)
+		var err error
+		pin, err = servercert.Fetch(pctx, server)
+		cancel()
+		if err != nil {
+			return auditRPCError(server, err)
+		}
+	}
+	conn, err := client.ForPin(pin).New(server)
 	if err != nil {
 		return fmt.Errorf("server address %q: %w", server, err)
 	}

@@ -124,7 +124,7 @@ func serveAuditSource(t *testing.T, log *brokenLog) *auditSource {
 		defer close(done)
 		_ = gs.Serve(lis)
 	}()
-	conn, err := client.New(lis.Addr().String())
+	conn, err := client.Config{Plaintext: true}.New(lis.Addr().String()) // the test server listens in plaintext on loopback
 	if err != nil {
 		t.Fatal(err)
 	}

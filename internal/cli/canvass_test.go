@@ -15,7 +15,6 @@ import (
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
 	"github.com/doorstep-vote/doorstep/internal/ballotlog"
 	"github.com/doorstep-vote/doorstep/internal/cli"
-	"github.com/doorstep-vote/doorstep/internal/client"
 	"github.com/doorstep-vote/doorstep/internal/device"
 	"github.com/doorstep-vote/doorstep/internal/election"
 	"github.com/doorstep-vote/doorstep/internal/enrollcode"
@@ -60,7 +59,7 @@ func startCvServer(t *testing.T) *cvServer {
 		},
 		SyncDeadline: timestamppb.New(time.Now().Add(24 * time.Hour)),
 	}
-	conn, err := client.New(srv.Addr())
+	conn, err := srv.Client().New(srv.Addr())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +79,7 @@ func startCvServer(t *testing.T) *cvServer {
 	if _, err := ec.SubmitCommitteeRecords(context.Background(), &doorstepv1.SubmitCommitteeRecordsRequest{ElectionId: cvElection, Records: recs}); err != nil {
 		t.Fatal(err)
 	}
-	s.codeText = enrollcode.Encode(enrollcode.Code{Server: srv.Addr(), ElectionID: cvElection, Token: token, Fingerprint: srv.Fingerprint()})
+	s.codeText = enrollcode.Encode(enrollcode.Code{Server: srv.Addr(), ElectionID: cvElection, Token: token, Fingerprint: srv.Fingerprint(), TLS: srv.Pin()})
 	return s
 }
 

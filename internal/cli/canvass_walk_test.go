@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
-	"github.com/doorstep-vote/doorstep/internal/client"
 	"github.com/doorstep-vote/doorstep/internal/enrollcode"
 	"github.com/doorstep-vote/doorstep/internal/signedtest"
 )
@@ -19,7 +18,7 @@ func (s *cvServer) code(t *testing.T, label string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn, err := client.New(s.srv.Addr())
+	conn, err := s.srv.Client().New(s.srv.Addr())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,7 +29,7 @@ func (s *cvServer) code(t *testing.T, label string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return enrollcode.Encode(enrollcode.Code{Server: s.srv.Addr(), ElectionID: cvElection, Token: token, Fingerprint: s.srv.Fingerprint()})
+	return enrollcode.Encode(enrollcode.Code{Server: s.srv.Addr(), ElectionID: cvElection, Token: token, Fingerprint: s.srv.Fingerprint(), TLS: s.srv.Pin()})
 }
 
 // TestCanvassWalkShowsOtherCanvassersWork: after a sync, a second

@@ -35,6 +35,7 @@ type cmFlags struct {
 	server   string
 	election string
 	timeout  time.Duration
+	pin      string // the server's TLS pin as the operator gave it, if at all
 }
 
 // newCmFlags makes the flag set of a committee command. withServer and
@@ -53,6 +54,7 @@ func newCmFlags(env *Env, name, usage, summary string, withServer, withElection 
 			server = defaultServer
 		}
 		fs.StringVar(&f.server, "server", server, "tallyd address HOST:PORT (env DOORSTEP_SERVER)")
+		fs.StringVar(&f.pin, "server-pin", env.Getenv("DOORSTEP_SERVER_PIN"), "the pin of tallyd's TLS certificate, as tallyd printed it (env DOORSTEP_SERVER_PIN); without it the pin is learned on first contact and kept")
 		fs.DurationVar(&f.timeout, "timeout", defaultCallTimeout, "how long to wait for each call to the server")
 	}
 	if withElection {
@@ -158,12 +160,21 @@ type cmSession struct {
 }
 
 // openCmSession opens the chain of electionID and a client for f.server.
-func openCmSession(env *Env, f *cmFlags, electionID string) (*cmSession, error) {
-	s, err := committee.OpenSession(f.dir, electionID, f.server, f.timeout, env.Now, env.Logger)
+func openCmSession(ctx context.Context, env *Env, f *cmFlags, electionID string) (*cmSession, error) {
+	s, err := committee.OpenSession(ctx, f.dir, electionID, f.server, f.pin, f.timeout, env.Now, env.Logger)
 	if err != nil {
 		return nil, err
 	}
+	if s.FirstContact {
+		firstContact(env, f.server, s.Pin())
+	}
 	return &cmSession{Session: s, env: env, f: f}, nil
+}
+
+// firstContact tells the person this machine now trusts the server by the
+// pin it just saw, and how to check it.
+func firstContact(env *Env, server, pin string) {
+	fmt.Fprintf(env.Stderr, "First contact with the tally server at %s: its TLS certificate pin is\n  %s\nCheck that it is the pin tallyd printed when it started; this machine trusts only that certificate from now on.\n", server, pin)
 }
 
 // rpcError explains a failed call in terms of what to do next.

@@ -29,7 +29,7 @@ const defaultEnrollValidity = 72 * time.Hour
 
 func runDeviceEnroll(ctx context.Context, env *Env, args []string) error {
 	fs, f := newCmFlags(env, "device enroll", "--election ID [--label NAME] [flags]",
-		"Make a one-time enrollment code for one canvasser's device and grant it on the\nserver. The code holds the server address, the election, a secret token and the\nserver key's fingerprint; the device checks the fingerprint before it trusts the\nserver. Hand the code (or its QR) to the canvasser only.", true, true)
+		"Make a one-time enrollment code for one canvasser's device and grant it on the\nserver. The code holds the server address, the election, a secret token, the\nserver key's fingerprint and its TLS certificate's pin; the device checks both\nbefore it trusts the server. Hand the code (or its QR) to the canvasser only.", true, true)
 	var label, public, fingerprint, qrMode string
 	var valid time.Duration
 	fs.StringVar(&label, "label", "", "who or which device the code is for, e.g. \"Wang Fang, building 3\" (logged)")
@@ -70,7 +70,7 @@ func runDeviceEnroll(ctx context.Context, env *Env, args []string) error {
 	if err := code.Validate(); err != nil {
 		return cmUsage(env, f.name, "%v", err)
 	}
-	s, err := openCmSession(env, f, f.election)
+	s, err := openCmSession(ctx, env, f, f.election)
 	if err != nil {
 		return err
 	}
@@ -90,7 +90,7 @@ func runDeviceEnroll(ctx context.Context, env *Env, args []string) error {
 	if err := s.rememberServer(info); err != nil {
 		return err
 	}
-	code.Fingerprint = info.GetFingerprint()
+	code.Fingerprint, code.TLS = info.GetFingerprint(), s.Pin()
 	if err := code.Validate(); err != nil {
 		return fmt.Errorf("the server's fingerprint cannot go into a code: %w", err)
 	}
@@ -181,7 +181,7 @@ func runDeviceRevoke(ctx context.Context, env *Env, args []string) error {
 	if err := election.CheckText("--reason", reason, election.MaxTextLen); err != nil {
 		return cmUsage(env, f.name, "%v", err)
 	}
-	s, err := openCmSession(env, f, f.election)
+	s, err := openCmSession(ctx, env, f, f.election)
 	if err != nil {
 		return err
 	}

@@ -62,7 +62,12 @@ func committeeState(t *testing.T, addr, dir string) *doorstepv1.GetCommitteeStat
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn, err := client.New(addr, grpc.WithPerRPCCredentials(&callauth.Credentials{ElectionID: exampleElection, KeyID: election.CommitteeAuthor, Key: key, Insecure: true}))
+	// The pin this committee machine learned on first contact.
+	pin, _, err := committee.ServerPin(context.Background(), dir, addr, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := client.ForPin(pin).New(addr, grpc.WithPerRPCCredentials(&callauth.Credentials{ElectionID: exampleElection, KeyID: election.CommitteeAuthor, Key: key}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +146,7 @@ func TestCommitteeEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	dev := signedtest.NewAuthor(exampleElection, "", "test device", time.Now().Add(-time.Minute))
-	conn, err := client.New(srv.srv.Addr())
+	conn, err := srv.srv.Client().New(srv.srv.Addr())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -70,7 +70,7 @@ func runElectionCreate(ctx context.Context, env *Env, args []string) error {
 		return fmt.Errorf("%s: %w", file, err)
 	}
 	f.election = def.GetElectionId()
-	s, err := openCmSession(env, f, def.GetElectionId())
+	s, err := openCmSession(ctx, env, f, def.GetElectionId())
 	if err != nil {
 		return err
 	}
@@ -132,7 +132,7 @@ func (s *cmSession) serverInfo(ctx context.Context) (*doorstepv1.GetServerInfoRe
 
 // rememberServer keeps the server's identity with the chain.
 func (s *cmSession) rememberServer(info *doorstepv1.GetServerInfoResponse) error {
-	return s.Signer().SetServer(committee.Server{Address: s.f.server, Fingerprint: info.GetFingerprint(), PublicKey: info.GetServerPublicKey(), LogOrigin: info.GetLogOrigin()})
+	return s.Signer().SetServer(committee.Server{Address: s.f.server, TLSPin: s.Pin(), Fingerprint: info.GetFingerprint(), PublicKey: info.GetServerPublicKey(), LogOrigin: info.GetLogOrigin()})
 }
 
 func cmPrintCreated(env *Env, s *cmSession, def *doorstepv1.ElectionDefinition, info *doorstepv1.GetServerInfoResponse, resp *doorstepv1.CreateElectionResponse) error {
@@ -188,7 +188,7 @@ func runRosterImport(ctx context.Context, env *Env, args []string) error {
 		return fmt.Errorf("%s: %w", file, err)
 	}
 	hash := roster.Hash()
-	s, err := openCmSession(env, f, f.election)
+	s, err := openCmSession(ctx, env, f, f.election)
 	if err != nil {
 		return err
 	}
@@ -255,7 +255,7 @@ func runElectionOpen(ctx context.Context, env *Env, args []string) error {
 	if err := f.parse(env, fs, args); err != nil {
 		return err
 	}
-	s, err := openCmSession(env, f, f.election)
+	s, err := openCmSession(ctx, env, f, f.election)
 	if err != nil {
 		return err
 	}
@@ -280,7 +280,7 @@ func runElectionClose(ctx context.Context, env *Env, args []string) error {
 	if err := f.parse(env, fs, args); err != nil {
 		return err
 	}
-	s, err := openCmSession(env, f, f.election)
+	s, err := openCmSession(ctx, env, f, f.election)
 	if err != nil {
 		return err
 	}

@@ -40,7 +40,7 @@ type cmReader struct {
 	state committee.State // may be empty: the election was made elsewhere
 }
 
-func openCmReader(env *Env, f *cmFlags) (*cmReader, error) {
+func openCmReader(ctx context.Context, env *Env, f *cmFlags) (*cmReader, error) {
 	key, err := committee.LoadKey(f.dir)
 	if err != nil {
 		return nil, err
@@ -49,7 +49,16 @@ func openCmReader(env *Env, f *cmFlags) (*cmReader, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := committee.Dial(f.server, f.election, key, f.timeout, env.Now)
+	pctx, cancel := context.WithTimeout(ctx, f.timeout)
+	pin, learned, err := committee.ServerPin(pctx, f.dir, f.server, f.pin)
+	cancel()
+	if err != nil {
+		return nil, err
+	}
+	if learned {
+		firstContact(env, f.server, pin)
+	}
+	c, err := committee.Dial(f.server, pin, f.election, key, f.timeout, env.Now)
 	if err != nil {
 		return nil, err
 	}
@@ -77,7 +86,7 @@ func runTallyShow(ctx context.Context, env *Env, args []string) error {
 	if err := f.parse(env, fs, args); err != nil {
 		return err
 	}
-	r, err := openCmReader(env, f)
+	r, err := openCmReader(ctx, env, f)
 	if err != nil {
 		return err
 	}
@@ -236,7 +245,7 @@ func runAdjudicateList(ctx context.Context, env *Env, args []string) error {
 	if err := f.parse(env, fs, args); err != nil {
 		return err
 	}
-	r, err := openCmReader(env, f)
+	r, err := openCmReader(ctx, env, f)
 	if err != nil {
 		return err
 	}
@@ -404,7 +413,7 @@ func cmCheckReason(env *Env, name, reason string) error {
 }
 
 func cmAdjudicate(ctx context.Context, env *Env, f *cmFlags, a *doorstepv1.Adjudication) error {
-	s, err := openCmSession(env, f, f.election)
+	s, err := openCmSession(ctx, env, f, f.election)
 	if err != nil {
 		return err
 	}

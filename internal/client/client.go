@@ -12,6 +12,7 @@ package client
 
 import (
 	"encoding/json"
+	"net"
 	"time"
 
 	"google.golang.org/grpc"
@@ -21,15 +22,33 @@ import (
 	"google.golang.org/grpc/keepalive"
 
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
+	"github.com/doorstep-vote/doorstep/internal/servercert"
 	"github.com/doorstep-vote/doorstep/internal/signed"
 )
 
-// Config says how to reach tallyd. The zero value is plaintext: tallyd
-// listens on loopback or behind a TLS-terminating proxy until TLS with a
-// pinned server certificate lands, as Transport.
+// Config says how to reach tallyd. The zero value speaks TLS and trusts
+// the system's certificate authorities, as for a server with a certificate
+// for a real domain.
 type Config struct {
-	// Transport secures the connection; plaintext when nil.
+	// Pin is the pin of the server's TLS certificate (servercert.Pin), as
+	// an enrollment code carries it: the connection then trusts exactly
+	// that key, and no authority.
+	Pin string
+	// Plaintext speaks to a server serving plaintext on loopback.
+	Plaintext bool
+	// Transport, when set, replaces both (tests).
 	Transport credentials.TransportCredentials
+}
+
+// ForPin is the Config for a server known by its pin, as an enrollment
+// code or a saved server carries it: a pin, servercert.Plaintext for a
+// plaintext server on loopback, or "" for a certificate from a public
+// authority.
+func ForPin(pin string) Config {
+	if pin == servercert.Plaintext {
+		return Config{Plaintext: true}
+	}
+	return Config{Pin: pin}
 }
 
 // New returns a client connection to addr (host:port) with the zero
@@ -38,13 +57,28 @@ func New(addr string, opts ...grpc.DialOption) (*grpc.ClientConn, error) {
 	return Config{}.New(addr, opts...)
 }
 
+// Secure reports whether connections made with c are encrypted.
+func (c Config) Secure() bool { return c.Transport != nil || !c.Plaintext }
+
 // New returns a client connection to addr (host:port). It does not connect
 // until the first call. opts (per-call credentials, say) are applied after
-// the package's own; transport security belongs in c.Transport, not opts.
+// the package's own; transport security belongs in c, not opts.
 func (c Config) New(addr string, opts ...grpc.DialOption) (*grpc.ClientConn, error) {
 	transport := c.Transport
-	if transport == nil {
+	switch {
+	case transport != nil:
+	case c.Plaintext:
 		transport = insecure.NewCredentials()
+	default:
+		host, _, err := net.SplitHostPort(addr)
+		if err != nil {
+			host = addr
+		}
+		cfg, err := servercert.ClientConfig(c.Pin, host)
+		if err != nil {
+			return nil, err
+		}
+		transport = credentials.NewTLS(cfg)
 	}
 	base := []grpc.DialOption{
 		grpc.WithTransportCredentials(transport),

@@ -103,7 +103,7 @@ func TestFastRetry(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := &infoServer{fail: tt.fail}
-			cl := serve(t, srv, client.Config{})
+			cl := serve(t, srv, client.Config{Plaintext: true})
 			_, err := cl.GetServerInfo(context.Background(), &doorstepv1.GetServerInfoRequest{})
 			if status.Code(err) != tt.wantCode {
 				t.Fatalf("err = %v; want code %v", err, tt.wantCode)
@@ -119,7 +119,7 @@ func TestFastRetry(t *testing.T) {
 // the call is not retried; when only one attempt's deadline passes, it is.
 func TestCallerStopped(t *testing.T) {
 	srv := &infoServer{block: true, started: make(chan struct{}, 1)}
-	cl := serve(t, srv, client.Config{})
+	cl := serve(t, srv, client.Config{Plaintext: true})
 
 	t.Run("caller cancels", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
@@ -162,21 +162,24 @@ func TestCallerStopped(t *testing.T) {
 	})
 }
 
-// TestConfigTransport: Config.Transport replaces plaintext. TLS to a
-// plaintext server fails its handshake, where the zero Config works.
+// TestConfigTransport: the test server speaks plaintext, which only a
+// Config that says so reaches; TLS, the zero Config's or a Transport's,
+// fails its handshake and counts as the server being unreachable.
 func TestConfigTransport(t *testing.T) {
 	srv := &infoServer{}
 	ctx := context.Background()
-	if _, err := serve(t, srv, client.Config{}).GetServerInfo(ctx, &doorstepv1.GetServerInfoRequest{}); err != nil {
+	if _, err := serve(t, srv, client.Config{Plaintext: true}).GetServerInfo(ctx, &doorstepv1.GetServerInfoRequest{}); err != nil {
 		t.Fatalf("plaintext: %v", err)
 	}
 	tlsCreds := credentials.NewTLS(&tls.Config{ServerName: "tallyd.example", MinVersion: tls.VersionTLS13})
-	_, err := serve(t, srv, client.Config{Transport: tlsCreds}, grpc.WithDisableRetry()).GetServerInfo(ctx, &doorstepv1.GetServerInfoRequest{})
-	if status.Code(err) != codes.Unavailable {
-		t.Fatalf("TLS to a plaintext server: err = %v; want Unavailable", err)
-	}
-	if !client.Unreachable(err) {
-		t.Errorf("Unreachable(%v) = false; want true", err)
+	for name, cfg := range map[string]client.Config{"zero": {}, "transport": {Transport: tlsCreds}} {
+		_, err := serve(t, srv, cfg, grpc.WithDisableRetry()).GetServerInfo(ctx, &doorstepv1.GetServerInfoRequest{})
+		if status.Code(err) != codes.Unavailable {
+			t.Fatalf("%s TLS config to a plaintext server: err = %v; want Unavailable", name, err)
+		}
+		if !client.Unreachable(err) {
+			t.Errorf("Unreachable(%v) = false; want true", err)
+		}
 	}
 }
 

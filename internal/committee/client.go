@@ -38,20 +38,26 @@ type Client struct {
 	sync       doorstepv1.SyncServiceClient
 	electionID string
 	timeout    time.Duration
+	pin        string
 }
 
-// Dial returns a Client of the server at addr (HOST:PORT) for electionID,
-// signing calls with key at the times now gives, each call bounded by
-// timeout. It does not connect until the first call.
-func Dial(addr, electionID string, key ed25519.PrivateKey, timeout time.Duration, now func() time.Time) (*Client, error) {
-	creds := &callauth.Credentials{ElectionID: electionID, KeyID: election.CommitteeAuthor, Key: key, Now: now, Insecure: true}
-	conn, err := client.New(addr, grpc.WithPerRPCCredentials(creds))
+// Dial returns a Client of the server at addr (HOST:PORT) with the TLS pin
+// pin (see ServerPin) for electionID, signing calls with key at the times
+// now gives, each call bounded by timeout. It does not connect until the
+// first call.
+func Dial(addr, pin, electionID string, key ed25519.PrivateKey, timeout time.Duration, now func() time.Time) (*Client, error) {
+	cfg := client.ForPin(pin)
+	creds := &callauth.Credentials{ElectionID: electionID, KeyID: election.CommitteeAuthor, Key: key, Now: now, Insecure: !cfg.Secure()}
+	conn, err := cfg.New(addr, grpc.WithPerRPCCredentials(creds))
 	if err != nil {
 		return nil, fmt.Errorf("server address %q: %w", addr, err)
 	}
 	return &Client{conn: conn, elec: doorstepv1.NewElectionServiceClient(conn), sync: doorstepv1.NewSyncServiceClient(conn),
-		electionID: electionID, timeout: timeout}, nil
+		electionID: electionID, timeout: timeout, pin: pin}, nil
 }
+
+// Pin is the TLS pin the client trusts the server by.
+func (c *Client) Pin() string { return c.pin }
 
 // Close closes the connection.
 func (c *Client) Close() error { return c.conn.Close() }
@@ -120,21 +126,33 @@ type Session struct {
 	signer *Signer
 	// checkpoint is the log state of the server's latest answer.
 	checkpoint *doorstepv1.Checkpoint
+	// FirstContact is set when this machine learned the server's TLS pin
+	// in opening the session: the person should compare it with the pin
+	// tallyd printed.
+	FirstContact bool
 }
 
 // OpenSession opens the chain of electionID in the committee folder dir
-// (see Open) and a Client of the server at addr (see Dial).
-func OpenSession(dir, electionID, addr string, timeout time.Duration, now func() time.Time, log *slog.Logger) (*Session, error) {
+// (see Open) and a Client of the server at addr, trusted by its TLS pin
+// (see ServerPin; pin is the one the operator gave, if any).
+func OpenSession(ctx context.Context, dir, electionID, addr, pin string, timeout time.Duration, now func() time.Time, log *slog.Logger) (*Session, error) {
 	signer, err := Open(dir, electionID, now, log)
 	if err != nil {
 		return nil, err
 	}
-	c, err := Dial(addr, electionID, signer.Key(), timeout, now)
+	pctx, cancel := context.WithTimeout(ctx, timeout)
+	pin, learned, err := ServerPin(pctx, dir, addr, pin)
+	cancel()
 	if err != nil {
 		signer.Close()
 		return nil, err
 	}
-	return &Session{Client: c, signer: signer}, nil
+	c, err := Dial(addr, pin, electionID, signer.Key(), timeout, now)
+	if err != nil {
+		signer.Close()
+		return nil, err
+	}
+	return &Session{Client: c, signer: signer, FirstContact: learned}, nil
 }
 
 // Signer is the session's chain.

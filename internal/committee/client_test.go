@@ -50,7 +50,7 @@ func TestSession(t *testing.T) {
 	id := def.GetElectionId()
 	ctx := context.Background()
 
-	s, err := committee.OpenSession(dir, id, srv.Addr(), 10*time.Second, time.Now, discard)
+	s, err := committee.OpenSession(context.Background(), dir, id, srv.Addr(), srv.Pin(), 10*time.Second, time.Now, discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,7 +150,7 @@ func TestSession(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := committee.Dial(srv.Addr(), id, key, 10*time.Second, time.Now)
+	c, err := committee.Dial(srv.Addr(), srv.Pin(), id, key, 10*time.Second, time.Now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +159,7 @@ func TestSession(t *testing.T) {
 		t.Errorf("the read-only client's tally differs (%v)", err)
 	}
 	// The errors of calls are the server's statuses, for callers to explain.
-	other, err := committee.Dial(srv.Addr(), "no-such-election", key, 10*time.Second, time.Now)
+	other, err := committee.Dial(srv.Addr(), srv.Pin(), "no-such-election", key, 10*time.Second, time.Now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,7 +179,7 @@ func TestCreateRefused(t *testing.T) {
 	dir, pub := newDir(t)
 	def := tallydtest.Definition(pub)
 	def.Items = nil // a ballot sheet with nothing on it
-	s, err := committee.OpenSession(dir, def.GetElectionId(), srv.Addr(), 10*time.Second, time.Now, discard)
+	s, err := committee.OpenSession(context.Background(), dir, def.GetElectionId(), srv.Addr(), srv.Pin(), 10*time.Second, time.Now, discard)
 	if err != nil {
 		t.Fatal(err)
 	}

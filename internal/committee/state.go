@@ -81,6 +81,7 @@ type Roster struct {
 // Server identifies the tally server the election lives on.
 type Server struct {
 	Address     string `json:"address,omitempty"`
+	TLSPin      string `json:"tls_pin,omitempty"`
 	Fingerprint string `json:"fingerprint,omitempty"`
 	PublicKey   []byte `json:"public_key,omitempty"`
 	LogOrigin   string `json:"log_origin,omitempty"`

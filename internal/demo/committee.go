@@ -31,8 +31,8 @@ type chair struct {
 // newChair opens the election's chain in the committee folder dir (whose
 // key committee.Init made) and a connection to the server at addr whose
 // calls it signs.
-func newChair(dir, electionID, addr string, now func() time.Time, log *slog.Logger) (*chair, error) {
-	s, err := committee.OpenSession(dir, electionID, addr, 30*time.Second, now, log)
+func newChair(ctx context.Context, dir, electionID, addr, pin string, now func() time.Time, log *slog.Logger) (*chair, error) {
+	s, err := committee.OpenSession(ctx, dir, electionID, addr, pin, 30*time.Second, now, log)
 	if err != nil {
 		return nil, err
 	}
@@ -106,7 +106,7 @@ func (c *chair) enrollmentCode(ctx context.Context, label, server string) (enrol
 	if _, err := c.submit(ctx, "enroll "+label, &doorstepv1.CommitteeAction{Action: &doorstepv1.CommitteeAction_Enrollment{Enrollment: grant}}); err != nil {
 		return enrollcode.Code{}, err
 	}
-	code := enrollcode.Code{Server: server, ElectionID: c.ElectionID(), Token: token, Fingerprint: info.GetFingerprint()}
+	code := enrollcode.Code{Server: server, ElectionID: c.ElectionID(), Token: token, Fingerprint: info.GetFingerprint(), TLS: c.Pin()}
 	if err := code.Validate(); err != nil {
 		return enrollcode.Code{}, err
 	}

@@ -127,7 +127,7 @@ func (d *day) committeeSetUp(ctx context.Context) (*Result, error) {
 		return nil, err
 	}
 	def.SyncDeadline = timestamppb.New(d.cfg.Now().Add(24 * time.Hour))
-	if d.chair, err = newChair(dir, def.GetElectionId(), d.srv.Addr(), d.cfg.Now, d.cfg.Logger); err != nil {
+	if d.chair, err = newChair(ctx, dir, def.GetElectionId(), d.srv.Addr(), d.srv.Pin(), d.cfg.Now, d.cfg.Logger); err != nil {
 		return nil, err
 	}
 	if err := d.chair.create(ctx, def); err != nil {

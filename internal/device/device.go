@@ -55,9 +55,12 @@ type Enrollment struct {
 	// ServerKey is the server's ed25519 key that signs checkpoints.
 	ServerKey   ed25519.PublicKey `json:"server_public_key"`
 	Fingerprint string            `json:"fingerprint"`
-	LogOrigin   string            `json:"log_origin,omitempty"`
-	Label       string            `json:"label,omitempty"`
-	JoinedAt    time.Time         `json:"joined_at,omitzero"`
+	// TLSPin is the pin of the server's TLS certificate from the
+	// enrollment code (servercert.Pin, or servercert.Plaintext).
+	TLSPin    string    `json:"tls_pin,omitempty"`
+	LogOrigin string    `json:"log_origin,omitempty"`
+	Label     string    `json:"label,omitempty"`
+	JoinedAt  time.Time `json:"joined_at,omitzero"`
 }
 
 // Options are a device's collaborators. Zero values pick the real ones.
@@ -66,8 +69,9 @@ type Options struct {
 	Now    func() time.Time
 	// Rand is the source of the device key; crypto/rand when nil.
 	Rand io.Reader
-	// Dial opens a client connection to the server; client.New when nil.
-	Dial func(addr string, opts ...grpc.DialOption) (*grpc.ClientConn, error)
+	// Dial opens a client connection to the server as c says (pinned to the
+	// server's certificate); c.New when nil.
+	Dial func(c client.Config, addr string, opts ...grpc.DialOption) (*grpc.ClientConn, error)
 	Sync SyncOptions
 }
 
@@ -79,7 +83,7 @@ type Device struct {
 	log   *slog.Logger
 	now   func() time.Time
 	rand  io.Reader
-	dialF func(addr string, opts ...grpc.DialOption) (*grpc.ClientConn, error)
+	dialF func(c client.Config, addr string, opts ...grpc.DialOption) (*grpc.ClientConn, error)
 	sopt  SyncOptions
 	st    *store
 	clock *hlc.Clock
@@ -124,7 +128,7 @@ func Open(dir string, opt Options) (*Device, error) {
 		d.rand = rand.Reader
 	}
 	if d.dialF == nil {
-		d.dialF = client.New
+		d.dialF = client.Config.New
 	}
 	d.jitter = d.sopt.Jitter
 	if d.jitter == nil {
@@ -397,7 +401,7 @@ func (d *Device) client() (doorstepv1.SyncServiceClient, Enrollment, error) {
 		return nil, Enrollment{}, ErrNotEnrolled
 	}
 	if d.conn == nil {
-		conn, err := d.dialF(d.enr.Server)
+		conn, err := d.dialF(client.ForPin(d.enr.TLSPin), d.enr.Server)
 		if err != nil {
 			return nil, Enrollment{}, fmt.Errorf("connect to %s: %w", d.enr.Server, err)
 		}

@@ -199,7 +199,7 @@ func TestFaultInjectionConvergence(t *testing.T) {
 			}
 			recs = append(recs, sr)
 		}
-		pushOn(t, clean.addr, recs...)
+		pushOn(t, clean.srv.Client(), clean.addr, recs...)
 	}
 	cres, _, err := clean.srv.Store().Tally(context.Background(), electionID)
 	if err != nil {

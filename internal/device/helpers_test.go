@@ -13,7 +13,6 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
-	"github.com/doorstep-vote/doorstep/internal/client"
 	"github.com/doorstep-vote/doorstep/internal/device"
 	"github.com/doorstep-vote/doorstep/internal/election"
 	"github.com/doorstep-vote/doorstep/internal/enrollcode"
@@ -99,7 +98,7 @@ func (f *fixture) stop() {
 
 func (f *fixture) electionClient() doorstepv1.ElectionServiceClient {
 	f.t.Helper()
-	conn, err := client.New(f.addr)
+	conn, err := f.srv.Client().New(f.addr)
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -133,7 +132,7 @@ func (f *fixture) code(label string) enrollcode.Code {
 		f.t.Fatal(err)
 	}
 	f.submit(signedtest.GrantToken(token, label))
-	return enrollcode.Code{Server: f.addr, ElectionID: electionID, Token: token, Fingerprint: f.srv.Fingerprint()}
+	return enrollcode.Code{Server: f.addr, ElectionID: electionID, Token: token, Fingerprint: f.srv.Fingerprint(), TLS: f.srv.Pin()}
 }
 
 // fastSync keeps retries quick and deterministic in tests.

@@ -10,6 +10,7 @@ import (
 
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
 	"github.com/doorstep-vote/doorstep/internal/ballotlog"
+	"github.com/doorstep-vote/doorstep/internal/client"
 	"github.com/doorstep-vote/doorstep/internal/election"
 	"github.com/doorstep-vote/doorstep/internal/enrollcode"
 )
@@ -37,7 +38,7 @@ func (d *Device) Join(ctx context.Context, code enrollcode.Code, label string) (
 	if err != nil {
 		return Enrollment{}, err
 	}
-	conn, err := d.dialF(code.Server)
+	conn, err := d.dialF(client.ForPin(code.TLS), code.Server)
 	if err != nil {
 		return Enrollment{}, fmt.Errorf("connect to %s: %w", code.Server, err)
 	}
@@ -85,6 +86,7 @@ func (d *Device) Join(ctx context.Context, code enrollcode.Code, label string) (
 		DeviceID:    resp.GetDeviceId(),
 		ServerKey:   info.GetServerPublicKey(),
 		Fingerprint: code.Fingerprint,
+		TLSPin:      code.TLS,
 		LogOrigin:   cmp.Or(resp.GetLogOrigin(), info.GetLogOrigin()),
 		Label:       label,
 		JoinedAt:    d.now().UTC(),

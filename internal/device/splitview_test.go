@@ -21,6 +21,7 @@ import (
 	"github.com/doorstep-vote/doorstep/internal/client"
 	"github.com/doorstep-vote/doorstep/internal/device"
 	"github.com/doorstep-vote/doorstep/internal/enrollcode"
+	"github.com/doorstep-vote/doorstep/internal/servercert"
 	"github.com/doorstep-vote/doorstep/internal/signedtest"
 	"github.com/doorstep-vote/doorstep/internal/tallyd"
 )
@@ -38,19 +39,22 @@ func (f *fixture) serverKey(t *testing.T) ed25519.PrivateKey {
 	return key
 }
 
-// twin starts server B: the same identity key as f's server A (server.key
-// copied into its own data folder) and the same committee records, so a
-// device pinned to A's key and A's committee records accepts B, but B's
-// ballot log is its own. It returns B and its data folder.
+// twin starts server B: the same identity key and TLS certificate as f's
+// server A (copied into its own data folder) and the same committee
+// records, so a device pinned to A's keys and A's committee records
+// accepts B, but B's ballot log is its own. It returns B and its data
+// folder.
 func (f *fixture) twin(t *testing.T) (*tallyd.Server, string) {
 	t.Helper()
 	dir := t.TempDir()
-	key, err := os.ReadFile(filepath.Join(f.dataDir, tallyd.KeyFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, tallyd.KeyFile), key, 0o600); err != nil {
-		t.Fatal(err)
+	for _, name := range []string{tallyd.KeyFile, servercert.KeyFile, servercert.CertFile} {
+		b, err := os.ReadFile(filepath.Join(f.dataDir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
 	b, err := tallyd.Start(context.Background(), tallyd.Config{DataDir: dir, Listen: "127.0.0.1:0"})
 	if err != nil {
@@ -60,7 +64,7 @@ func (f *fixture) twin(t *testing.T) (*tallyd.Server, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn, err := client.New(b.Addr())
+	conn, err := b.Client().New(b.Addr())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +82,7 @@ func (f *fixture) twin(t *testing.T) (*tallyd.Server, string) {
 // enrollOn enrolls a key on a server with an enrollment code's token.
 func enrollOn(t *testing.T, addr string, code enrollcode.Code, pub ed25519.PublicKey) string {
 	t.Helper()
-	conn, err := client.New(addr)
+	conn, err := client.ForPin(code.TLS).New(addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,9 +97,9 @@ func enrollOn(t *testing.T, addr string, code enrollcode.Code, pub ed25519.Publi
 }
 
 // pushOn pushes records to a server, failing on any rejection.
-func pushOn(t *testing.T, addr string, recs ...*doorstepv1.SignedRecord) {
+func pushOn(t *testing.T, cfg client.Config, addr string, recs ...*doorstepv1.SignedRecord) {
 	t.Helper()
-	conn, err := client.New(addr)
+	conn, err := cfg.New(addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +159,7 @@ func TestSyncRefusesSplitView(t *testing.T) {
 			if tt.ballots > 0 {
 				other.ID = enrollOn(t, b.Addr(), otherCode, other.Public())
 				for i := range tt.ballots {
-					pushOn(t, b.Addr(), other.Ballot(t, testUnits[2+i%4].ID, "", signedtest.Yes("rules")))
+					pushOn(t, b.Client(), b.Addr(), other.Ballot(t, testUnits[2+i%4].ID, "", signedtest.Yes("rules")))
 				}
 			}
 			if err := b.Close(); err != nil {
@@ -287,7 +291,7 @@ func TestSyncRefusesBadCheckpoints(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := startProxy(t, f.addr)
+			p := startProxy(t, f.srv.Client(), f.addr)
 			d, _ := f.joinVia(t, p, device.Options{})
 			mustRecord(t, d, owner("1-1-101", yes("rules")))
 			if _, err := d.Sync(context.Background(), 1); err != nil {

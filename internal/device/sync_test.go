@@ -20,6 +20,7 @@ import (
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
 	"github.com/doorstep-vote/doorstep/internal/client"
 	"github.com/doorstep-vote/doorstep/internal/device"
+	"github.com/doorstep-vote/doorstep/internal/servercert"
 	"github.com/doorstep-vote/doorstep/internal/signed"
 )
 
@@ -43,9 +44,9 @@ type proxy struct {
 	pushes         [][]uint64                               // guarded by mu: author_seqs of each push that reached the server
 }
 
-func startProxy(t *testing.T, upstream string) *proxy {
+func startProxy(t *testing.T, cfg client.Config, upstream string) *proxy {
 	t.Helper()
-	conn, err := client.New(upstream)
+	conn, err := cfg.New(upstream)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,15 +208,15 @@ func (f *fixture) joinVia(t *testing.T, p *proxy, opt device.Options) (*device.D
 	dir := filepath.Join(t.TempDir(), "dev")
 	d := openDevice(t, dir, opt)
 	code := f.code("proxied")
-	code.Server = p.addr
+	code.Server, code.TLS = p.addr, servercert.Plaintext // the proxy listens in plaintext on loopback
 	if _, err := d.Join(context.Background(), code, "proxied"); err != nil {
 		t.Fatalf("join via proxy: %v", err)
 	}
 	return d, dir
 }
 
-func noRetryDial(addr string, opts ...grpc.DialOption) (*grpc.ClientConn, error) {
-	return client.New(addr, append(opts, grpc.WithDisableRetry())...)
+func noRetryDial(c client.Config, addr string, opts ...grpc.DialOption) (*grpc.ClientConn, error) {
+	return c.New(addr, append(opts, grpc.WithDisableRetry())...)
 }
 
 func statusOf(t *testing.T, d *device.Device) device.Status {
@@ -292,7 +293,7 @@ func TestSyncPushesAndAcks(t *testing.T) {
 
 func TestSyncBatches(t *testing.T) {
 	f := newFixture(t)
-	p := startProxy(t, f.addr)
+	p := startProxy(t, f.srv.Client(), f.addr)
 	opt := device.Options{Sync: fastSync()}
 	opt.Sync.BatchSize = 3
 	d, _ := f.joinVia(t, p, opt)
@@ -393,7 +394,7 @@ func TestBackoffIsDeterministicWithSeed(t *testing.T) {
 			Jitter: rand.New(rand.NewPCG(7, 7)),
 			Sleep:  func(ctx context.Context, d time.Duration) error { waits = append(waits, d); return nil },
 		}}
-		p := startProxy(t, f.addr)
+		p := startProxy(t, f.srv.Client(), f.addr)
 		d, _ := f.joinVia(t, p, opt)
 		p.setDown(true)
 		if _, err := d.Sync(context.Background(), 4); !client.Unreachable(err) {
@@ -412,7 +413,7 @@ func TestBackoffIsDeterministicWithSeed(t *testing.T) {
 // again and gets the server's stored answers.
 func TestSyncLostAnswer(t *testing.T) {
 	f := newFixture(t)
-	p := startProxy(t, f.addr)
+	p := startProxy(t, f.srv.Client(), f.addr)
 	d, _ := f.joinVia(t, p, device.Options{Dial: noRetryDial})
 	for _, u := range []string{"1-1-101", "1-1-102"} {
 		mustRecord(t, d, owner(u, yes("rules")))
@@ -444,7 +445,7 @@ func TestSyncLostAnswer(t *testing.T) {
 // holds less than it once answered for; the device sends it again.
 func TestSyncResendsWhatServerLost(t *testing.T) {
 	f := newFixture(t)
-	p := startProxy(t, f.addr)
+	p := startProxy(t, f.srv.Client(), f.addr)
 	d, _ := f.joinVia(t, p, device.Options{})
 	for _, u := range []string{"1-1-101", "1-1-102", "2-1-901"} {
 		mustRecord(t, d, owner(u, yes("rules")))
@@ -480,7 +481,7 @@ func TestSyncRefusesForkedChain(t *testing.T) {
 	f := newFixture(t)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := startProxy(t, f.addr)
+			p := startProxy(t, f.srv.Client(), f.addr)
 			d, _ := f.joinVia(t, p, device.Options{})
 			mustRecord(t, d, owner("1-1-101", yes("rules")))
 			if _, err := d.Sync(context.Background(), 1); err != nil {
@@ -517,7 +518,7 @@ func TestSyncRefusesChangedCommitteeRecords(t *testing.T) {
 	f := newFixture(t)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := startProxy(t, f.addr)
+			p := startProxy(t, f.srv.Client(), f.addr)
 			d, _ := f.joinVia(t, p, device.Options{})
 			p.mu.Lock()
 			p.editElection = tt.edit
@@ -535,7 +536,7 @@ func TestSyncRefusesChangedCommitteeRecords(t *testing.T) {
 
 func TestRunSyncInBackground(t *testing.T) {
 	f := newFixture(t)
-	p := startProxy(t, f.addr)
+	p := startProxy(t, f.srv.Client(), f.addr)
 	d, _ := f.joinVia(t, p, device.Options{Dial: noRetryDial})
 	p.setDown(true)
 

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/doorstep-vote/doorstep/internal/election"
+	"github.com/doorstep-vote/doorstep/internal/servercert"
 )
 
 // Prefix starts every enrollment code.
@@ -39,6 +40,10 @@ type Code struct {
 	// Fingerprint is the server key's fingerprint as the server reports it;
 	// compared as an opaque string.
 	Fingerprint string
+	// TLS is the pin of the server's TLS certificate (servercert.Pin), or
+	// servercert.Plaintext for a plaintext server on loopback; empty for a
+	// server whose certificate a public authority signed.
+	TLS string
 }
 
 // Encode renders c as an enrollment code. It does not validate c; Parse does.
@@ -53,6 +58,10 @@ func Encode(c Code) string {
 	b.WriteString(url.QueryEscape(c.Token))
 	b.WriteString("&fp=")
 	b.WriteString(url.QueryEscape(c.Fingerprint))
+	if c.TLS != "" {
+		b.WriteString("&tls=")
+		b.WriteString(url.QueryEscape(c.TLS))
+	}
 	return b.String()
 }
 
@@ -96,6 +105,8 @@ func Parse(s string) (Code, error) {
 			c.Token = strings.ToUpper(val)
 		case "fp":
 			c.Fingerprint = val
+		case "tls":
+			c.TLS = val
 		default:
 			return Code{}, fmt.Errorf("enrollment code: unknown parameter %q; is this doorstep older than the committee's?", key)
 		}
@@ -129,6 +140,11 @@ func (c Code) Validate() error {
 	}
 	if err := election.CheckID("fp", c.Fingerprint); err != nil {
 		return fmt.Errorf("enrollment code: %w", err)
+	}
+	if c.TLS != "" && c.TLS != servercert.Plaintext {
+		if err := servercert.CheckPin(c.TLS); err != nil {
+			return fmt.Errorf("enrollment code: tls: %w", err)
+		}
 	}
 	return nil
 }

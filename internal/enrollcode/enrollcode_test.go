@@ -29,6 +29,8 @@ func TestRoundTrip(t *testing.T) {
 		{"ipv4", enrollcode.Code{Server: "192.0.2.7:443", ElectionID: "e1", Token: token, Fingerprint: "fp"}},
 		{"ipv6", enrollcode.Code{Server: "[2001:db8::1]:7070", ElectionID: "e1", Token: token, Fingerprint: "fp"}},
 		{"escapes", enrollcode.Code{Server: "h:1", ElectionID: "选举/4&x=y", Token: token, Fingerprint: "a+b/c=="}},
+		{"tls pin", enrollcode.Code{Server: "h:1", ElectionID: "e1", Token: token, Fingerprint: "fp", TLS: "sha256/47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU"}},
+		{"plaintext on loopback", enrollcode.Code{Server: "127.0.0.1:7070", ElectionID: "e1", Token: token, Fingerprint: "fp", TLS: "plaintext"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -47,6 +49,14 @@ func TestRoundTrip(t *testing.T) {
 				t.Errorf("Parse(Encode(c)) = %+v; want %+v", got, tt.code)
 			}
 		})
+	}
+}
+
+func TestParseRefusesABadPin(t *testing.T) {
+	bad := good
+	bad.TLS = "sha1/abc"
+	if _, err := enrollcode.Parse(enrollcode.Encode(bad)); err == nil || !strings.Contains(err.Error(), "tls") {
+		t.Fatalf("Parse of a code with a malformed pin: %v; want an error naming tls", err)
 	}
 }
 

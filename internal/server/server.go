@@ -36,8 +36,8 @@ func New(st *store.Store, log *slog.Logger, now func() time.Time) *Server {
 // NewGRPCServer builds the gRPC server with every service registered:
 // Doorstep's two, health and reflection (so grpcurl and load balancers
 // work), with limits and keepalive suited to phones on mobile links.
-func (s *Server) NewGRPCServer(hs *health.Server) *grpc.Server {
-	gs := grpc.NewServer(
+func (s *Server) NewGRPCServer(hs *health.Server, opts ...grpc.ServerOption) *grpc.Server {
+	gs := grpc.NewServer(append([]grpc.ServerOption{
 		grpc.MaxRecvMsgSize(signed.MaxMessageBytes),
 		grpc.MaxSendMsgSize(signed.MaxMessageBytes),
 		grpc.KeepaliveParams(keepalive.ServerParameters{
@@ -51,7 +51,7 @@ func (s *Server) NewGRPCServer(hs *health.Server) *grpc.Server {
 		}),
 		grpc.ChainUnaryInterceptor(s.recoverUnary, s.authUnary),
 		grpc.ChainStreamInterceptor(s.recoverStream, s.authStream),
-	)
+	}, opts...)...)
 	doorstepv1.RegisterSyncServiceServer(gs, &syncService{s: s})
 	doorstepv1.RegisterElectionServiceServer(gs, &electionService{s: s})
 	doorstepv1.RegisterAuditServiceServer(gs, &auditService{s: s})

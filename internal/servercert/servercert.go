@@ -14,6 +14,7 @@
 package servercert
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/sha256"
@@ -219,3 +220,41 @@ func ServerConfig(cert tls.Certificate) *tls.Config {
 	}
 }
 
+// Plaintext is what an enrollment code or a saved server says in place of
+// a pin for a server serving plaintext on loopback.
+const Plaintext = "plaintext"
+
+// Fetch connects to addr once, trusting whatever certificate it shows, and
+// returns that certificate's pin: how a client learns a server's pin on
+// first contact, to compare with the pin tallyd printed and keep from then
+// on. A server on a loopback address that does not speak TLS gets
+// Plaintext; anywhere else that is an error.
+func Fetch(ctx context.Context, addr string) (string, error) {
+	d := tls.Dialer{Config: &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: true, NextProtos: []string{"h2"}}}
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		var re tls.RecordHeaderError
+		if errors.As(err, &re) && loopbackAddr(addr) {
+			return Plaintext, nil
+		}
+		return "", fmt.Errorf("reach %s over TLS: %w", addr, err)
+	}
+	defer conn.Close()
+	certs := conn.(*tls.Conn).ConnectionState().PeerCertificates
+	if len(certs) == 0 {
+		return "", fmt.Errorf("%s showed no TLS certificate", addr)
+	}
+	return Pin(certs[0]), nil
+}
+
+func loopbackAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

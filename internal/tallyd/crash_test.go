@@ -25,6 +25,7 @@ import (
 	"github.com/doorstep-vote/doorstep/internal/election"
 	"github.com/doorstep-vote/doorstep/internal/enrollcode"
 	"github.com/doorstep-vote/doorstep/internal/proctest"
+	"github.com/doorstep-vote/doorstep/internal/servercert"
 	"github.com/doorstep-vote/doorstep/internal/signed"
 	"github.com/doorstep-vote/doorstep/internal/signedtest"
 	"github.com/doorstep-vote/doorstep/internal/store"
@@ -65,6 +66,21 @@ func (s *tallydProc) start() {
 	if err := s.p.WaitStderr(c, "tallyd: serving on "+s.addr); err != nil {
 		s.t.Fatal(err)
 	}
+}
+
+// client is how to reach the process: pinned to the TLS certificate it
+// made in its data folder on first start.
+func (s *tallydProc) client() client.Config {
+	s.t.Helper()
+	cert, err := servercert.LoadFiles(filepath.Join(s.dir, servercert.CertFile), filepath.Join(s.dir, servercert.KeyFile))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	pin, err := servercert.LeafPin(cert)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return client.Config{Pin: pin}
 }
 
 // kill sends SIGKILL: no shutdown, no flush, nothing.
@@ -179,9 +195,9 @@ func newCrashElection(t *testing.T, n int) *crashElection {
 }
 
 // setUp creates the election on the server at addr.
-func (e *crashElection) setUp(t *testing.T, addr string) doorstepv1.ElectionServiceClient {
+func (e *crashElection) setUp(t *testing.T, cfg client.Config, addr string) doorstepv1.ElectionServiceClient {
 	t.Helper()
-	conn, err := client.New(addr)
+	conn, err := cfg.New(addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -341,9 +357,9 @@ func TestServerKilledMidPush(t *testing.T) {
 	srv := &tallydProc{t: t, bin: proctest.Build(t, proctest.Tallyd), dir: t.TempDir(), addr: freeAddr(t)}
 	srv.start()
 	e := newCrashElection(t, records)
-	ec := e.setUp(t, srv.addr)
+	ec := e.setUp(t, srv.client(), srv.addr)
 	fp := func() string {
-		resp, err := doorstepv1.NewSyncServiceClient(mustDial(t, srv.addr)).GetServerInfo(ctx(t), &doorstepv1.GetServerInfoRequest{})
+		resp, err := doorstepv1.NewSyncServiceClient(mustDial(t, srv.client(), srv.addr)).GetServerInfo(ctx(t), &doorstepv1.GetServerInfoRequest{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -362,7 +378,7 @@ func TestServerKilledMidPush(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	enr, err := d.Join(ctx(t), enrollcode.Code{Server: srv.addr, ElectionID: testElection, Token: e.token, Fingerprint: fp}, "phone")
+	enr, err := d.Join(ctx(t), enrollcode.Code{Server: srv.addr, ElectionID: testElection, Token: e.token, Fingerprint: fp, TLS: srv.client().Pin}, "phone")
 	if err != nil {
 		t.Fatalf("join: %v", err)
 	}
@@ -471,8 +487,8 @@ func cleanReplay(t *testing.T, e *crashElection, d *device.Device, recs []*doors
 		t.Fatal(err)
 	}
 	defer srv.Close()
-	ec := e.setUp(t, srv.Addr())
-	sc := doorstepv1.NewSyncServiceClient(mustDial(t, srv.Addr()))
+	ec := e.setUp(t, srv.Client(), srv.Addr())
+	sc := doorstepv1.NewSyncServiceClient(mustDial(t, srv.Client(), srv.Addr()))
 	if _, err := sc.Enroll(ctx(t), &doorstepv1.EnrollRequest{ElectionId: testElection, EnrollmentToken: e.token, DevicePublicKey: d.PublicKey(), Label: "phone"}); err != nil {
 		t.Fatalf("enroll on the clean server: %v", err)
 	}
@@ -492,9 +508,9 @@ func cleanReplay(t *testing.T, e *crashElection, d *device.Device, recs []*doors
 	return e.tallyJSON(t, ec)
 }
 
-func mustDial(t *testing.T, addr string) *grpc.ClientConn {
+func mustDial(t *testing.T, cfg client.Config, addr string) *grpc.ClientConn {
 	t.Helper()
-	conn, err := client.New(addr)
+	conn, err := cfg.New(addr)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,7 +13,6 @@ import (
 
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
 	"github.com/doorstep-vote/doorstep/internal/callauth"
-	"github.com/doorstep-vote/doorstep/internal/client"
 	"github.com/doorstep-vote/doorstep/internal/election"
 	"github.com/doorstep-vote/doorstep/internal/rules"
 	"github.com/doorstep-vote/doorstep/internal/signed"
@@ -47,7 +46,7 @@ func startHarness(t *testing.T, dir string, c *clock) *harness {
 	if err != nil {
 		t.Fatalf("start tallyd: %v", err)
 	}
-	conn, err := client.New(srv.Addr())
+	conn, err := srv.Client().New(srv.Addr())
 	if err != nil {
 		t.Fatalf("dial: %v", err)
 	}

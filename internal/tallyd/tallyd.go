@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,11 +17,16 @@ import (
 	"runtime/debug"
 	"time"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/doorstep-vote/doorstep/internal/ballotlog"
+	"github.com/doorstep-vote/doorstep/internal/client"
 	"github.com/doorstep-vote/doorstep/internal/server"
+	"github.com/doorstep-vote/doorstep/internal/servercert"
 	"github.com/doorstep-vote/doorstep/internal/store"
 )
 
@@ -47,6 +53,13 @@ type Config struct {
 	Now     func() time.Time
 	// NoSync skips fsync; benchmarks only.
 	NoSync bool
+	// TLSCert and TLSKey name a certificate (chain) and its key to serve,
+	// such as one browsers trust for a real domain. Without them tallyd
+	// serves the certificate it makes on first start in the data folder.
+	TLSCert, TLSKey string
+	// Plaintext serves without TLS: only on a loopback address, for tests
+	// and for a TLS-terminating proxy on the same machine.
+	Plaintext bool
 	// GCPercent, when positive, sets the garbage collector's target for the
 	// process while the server runs (see runtime/debug.SetGCPercent).
 	// tallyd's live heap is small, so the default of 100 collects very
@@ -63,6 +76,7 @@ type Server struct {
 	cfg   Config
 	store *store.Store
 	lis   net.Listener
+	pin   string // the TLS certificate's pin; "" when plaintext
 	done  chan error
 	stop  func()
 	// prevGC is the GC setting to restore at Close; -2 when unchanged.
@@ -109,15 +123,20 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	transport, pin, err := transportFor(cfg)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
 	lis, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		st.Close()
 		return nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
 	hs := health.NewServer()
-	gs := server.New(st, cfg.Logger, cfg.Now).NewGRPCServer(hs)
+	gs := server.New(st, cfg.Logger, cfg.Now).NewGRPCServer(hs, grpc.Creds(transport))
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-	s := &Server{cfg: cfg, store: st, lis: lis, done: make(chan error, 1), prevGC: -2}
+	s := &Server{cfg: cfg, store: st, lis: lis, pin: pin, done: make(chan error, 1), prevGC: -2}
 	if cfg.GCPercent > 0 {
 		s.prevGC = debug.SetGCPercent(cfg.GCPercent)
 	}
@@ -132,7 +151,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 			gs.Stop()
 		}
 	}
-	cfg.Logger.Info("tallyd serving", "addr", lis.Addr().String(), "data", cfg.DataDir, "fingerprint", fp)
+	cfg.Logger.Info("tallyd serving", "addr", lis.Addr().String(), "data", cfg.DataDir, "fingerprint", fp, "tls_pin", pin)
 	return s, nil
 }
 
@@ -141,6 +160,19 @@ func (s *Server) Addr() string { return s.lis.Addr().String() }
 
 // Fingerprint is the server identity key's fingerprint.
 func (s *Server) Fingerprint() string { return ballotlog.Fingerprint(s.store.ServerKey()) }
+
+// Pin is the pin of the TLS certificate the server serves (servercert.Pin),
+// or servercert.Plaintext. Clients and enrollment codes carry it.
+func (s *Server) Pin() string {
+	if s.pin == "" {
+		return servercert.Plaintext
+	}
+	return s.pin
+}
+
+// Client is how a client on this machine reaches the server: pinned to
+// its certificate, or plaintext when it serves plaintext.
+func (s *Server) Client() client.Config { return client.ForPin(s.Pin()) }
 
 // Store gives tests and benchmarks access to the store.
 func (s *Server) Store() *store.Store { return s.store }
@@ -164,4 +196,50 @@ func (s *Server) Close() error {
 		return serr
 	}
 	return err
+}
+
+// transportFor returns the server's transport security and its pin.
+func transportFor(cfg Config) (credentials.TransportCredentials, string, error) {
+	host, _, err := net.SplitHostPort(cfg.Listen)
+	if err != nil {
+		return nil, "", fmt.Errorf("listen address %q: %w", cfg.Listen, err)
+	}
+	if cfg.Plaintext {
+		if !loopback(host) {
+			return nil, "", fmt.Errorf("plaintext is only served on a loopback address (127.0.0.1, ::1, localhost), not %q: drop --plaintext to serve TLS", cfg.Listen)
+		}
+		if cfg.TLSCert != "" || cfg.TLSKey != "" {
+			return nil, "", errors.New("--plaintext and --tls-cert/--tls-key do not go together")
+		}
+		return insecure.NewCredentials(), "", nil
+	}
+	var cert tls.Certificate
+	switch {
+	case cfg.TLSCert != "" && cfg.TLSKey != "":
+		cert, err = servercert.LoadFiles(cfg.TLSCert, cfg.TLSKey)
+	case cfg.TLSCert != "" || cfg.TLSKey != "":
+		return nil, "", errors.New("give both --tls-cert and --tls-key, or neither (tallyd then serves its own certificate)")
+	default:
+		var created bool
+		cert, created, err = servercert.LoadOrCreate(cfg.DataDir, []string{host}, cfg.Now(), rand.Reader)
+		if created {
+			cfg.Logger.Info("made a TLS certificate", "file", filepath.Join(cfg.DataDir, servercert.CertFile))
+		}
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	pin, err := servercert.LeafPin(cert)
+	if err != nil {
+		return nil, "", err
+	}
+	return credentials.NewTLS(servercert.ServerConfig(cert)), pin, nil
+}
+
+func loopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
