@@ -55,8 +55,9 @@ func (u *UnitOutcome) Held() bool {
 // ReconcileUnit decides which of one unit's ballots counts.
 //
 // A ballot supersedes another only when both are in ballots (the caller
-// passes one unit's set); an id not in the set, or the ballot's own id,
-// supersedes nothing. Live ballots are those no ballot in the set
+// passes one unit's set) and both come from the same device; an id not in
+// the set, the ballot's own id, or another device's ballot supersedes
+// nothing. Live ballots are those no ballot in the set
 // supersedes. One live ballot counts. Several identical live ballots count
 // once, as a double visit, under the lowest record id. Differing live
 // ballots make the unit contested and policy decides: hold (also policy 0)
@@ -101,7 +102,10 @@ func reconcileSet(policy election.Policy, set []*Ballot) UnitOutcome {
 		if b.Supersedes == "" || b.Supersedes == b.RecordID {
 			continue
 		}
-		if i, ok := slices.BinarySearchFunc(set, b.Supersedes, func(x *Ballot, id string) int { return cmp.Compare(x.RecordID, id) }); ok {
+		// Only a ballot of the same device chain can be replaced: one
+		// canvasser never silently replaces another's ballot; the two stay
+		// live and the unit is contested.
+		if i, ok := slices.BinarySearchFunc(set, b.Supersedes, func(x *Ballot, id string) int { return cmp.Compare(x.RecordID, id) }); ok && set[i].DeviceID == b.DeviceID {
 			superseded[i] = true
 		}
 	}

@@ -88,8 +88,18 @@ func TestReconcileUnit(t *testing.T) {
 		},
 		{
 			name:    "a supersede chain leaves its head",
-			ballots: []tally.Ballot{ballot("a", "d1", 1, "", yes), ballot("b", "d1", 2, "a", no), ballot("c", "d2", 3, "b", yes)},
+			ballots: []tally.Ballot{ballot("a", "d1", 1, "", yes), ballot("b", "d1", 2, "a", no), ballot("c", "d1", 3, "b", yes)},
 			want:    tally.UnitOutcome{Counted: true, Marks: yes, CountedID: "c", Live: []string{"c"}},
+		},
+		{
+			name:    "another device's ballot is not superseded: both stay live",
+			ballots: []tally.Ballot{ballot("a", "d1", 1, "", yes), ballot("b", "d2", 2, "a", no)},
+			want:    tally.UnitOutcome{Live: []string{"a", "b"}, Contested: true},
+		},
+		{
+			name:    "naming another device's ballot as superseded changes nothing, even when they agree",
+			ballots: []tally.Ballot{ballot("a", "d1", 1, "", yes), ballot("b", "d2", 2, "a", yes)},
+			want:    tally.UnitOutcome{Counted: true, Marks: yes, CountedID: "a", Live: []string{"a", "b"}, Double: true},
 		},
 		{
 			name:    "a superseded ballot does not contest",
@@ -113,18 +123,18 @@ func TestReconcileUnit(t *testing.T) {
 		},
 		{
 			name:    "a cycle of identical ballots is still contested",
-			ballots: []tally.Ballot{ballot("a", "d1", 1, "b", yes), ballot("b", "d2", 2, "a", yes)},
+			ballots: []tally.Ballot{ballot("a", "d1", 1, "b", yes), ballot("b", "d1", 2, "a", yes)},
 			want:    tally.UnitOutcome{Live: []string{"a", "b"}, Contested: true},
 		},
 		{
 			name:    "a cycle under first counts the earliest",
 			policy:  election.PolicyFirst,
-			ballots: []tally.Ballot{ballot("a", "d1", 8, "c", yes), ballot("b", "d2", 2, "a", no), ballot("c", "d2", 5, "b", yes)},
+			ballots: []tally.Ballot{ballot("a", "d2", 8, "c", yes), ballot("b", "d2", 2, "a", no), ballot("c", "d2", 5, "b", yes)},
 			want:    tally.UnitOutcome{Counted: true, Marks: no, CountedID: "b", Live: []string{"a", "b", "c"}, Contested: true},
 		},
 		{
 			name:    "a cycle beside a live ballot leaves the live one",
-			ballots: []tally.Ballot{ballot("a", "d1", 1, "b", yes), ballot("b", "d2", 2, "a", no), ballot("c", "d3", 3, "", no)},
+			ballots: []tally.Ballot{ballot("a", "d1", 1, "b", yes), ballot("b", "d1", 2, "a", no), ballot("c", "d3", 3, "", no)},
 			want:    tally.UnitOutcome{Counted: true, Marks: no, CountedID: "c", Live: []string{"c"}},
 		},
 		{

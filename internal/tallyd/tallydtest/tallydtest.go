@@ -158,7 +158,7 @@ func Start(tb testing.TB, dataDir string) *Run {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	r.push(tb, "replacement", accepted, b.Ballot(tb, "1-1-102", replaced, yes("rules"), yes("fund"), pick("board", "c1", "c2")))
+	r.push(tb, "replacement", accepted, a.Ballot(tb, "1-1-102", replaced, yes("rules"), yes("fund"), pick("board", "c1", "c2")))
 	y, err := recordID(r.Records["contest-y"])
 	if err != nil {
 		tb.Fatal(err)
