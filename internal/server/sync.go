@@ -7,6 +7,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
@@ -76,6 +77,9 @@ func (x *syncService) PushRecords(ctx context.Context, req *doorstepv1.PushRecor
 	if err != nil {
 		return nil, err
 	}
+	for i, r := range res {
+		res[i] = deviceAnswer(r)
+	}
 	return &doorstepv1.PushRecordsResponse{Results: res, Checkpoint: cp, ServerTime: timestamppb.New(x.s.now())}, nil
 }
 
@@ -93,8 +97,31 @@ func (x *syncService) ListUnitStatus(ctx context.Context, req *doorstepv1.ListUn
 		return nil, err
 	}
 	out := &doorstepv1.ListUnitStatusResponse{NextPageToken: encodeToken("u", strconv.FormatUint(next, 10))}
+	c, _ := callerFrom(ctx)
 	for _, u := range units {
-		out.Units = append(out.Units, &doorstepv1.UnitStatus{UnitId: u.UnitID, Progress: u.Progress, LastVisit: u.LastVisit, Visits: u.Visits})
+		p := u.Progress
+		if p == doorstepv1.UnitProgress_UNIT_PROGRESS_CONTESTED && c.KeyID != election.CommitteeAuthor {
+			// A canvasser needs to know the door is done, not that the
+			// ballots there disagree.
+			p = doorstepv1.UnitProgress_UNIT_PROGRESS_DONE
+		}
+		out.Units = append(out.Units, &doorstepv1.UnitStatus{UnitId: u.UnitID, Progress: p, LastVisit: u.LastVisit, Visits: u.Visits})
 	}
 	return out, nil
+}
+
+// deviceAnswer is what a device is told of the server's decision on its
+// record: the log holds the decision itself, for the committee and the
+// auditors. Whether an accepted ballot made its unit a double visit or a
+// contest depends on another device's ballot, so the device hears only
+// that it was accepted: otherwise a canvasser could test guesses at
+// another household's choices.
+func deviceAnswer(r *doorstepv1.RecordResult) *doorstepv1.RecordResult {
+	switch r.GetStatus() {
+	case doorstepv1.RecordStatus_RECORD_STATUS_DUPLICATE, doorstepv1.RecordStatus_RECORD_STATUS_CONTESTED:
+		c := proto.CloneOf(r)
+		c.Status = doorstepv1.RecordStatus_RECORD_STATUS_ACCEPTED
+		return c
+	}
+	return r
 }

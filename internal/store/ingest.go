@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -38,7 +39,15 @@ type prepared struct {
 	// verdict is the decision so far; pre keeps what prepare decided, so
 	// a retried transaction starts from the same place.
 	verdict, pre rules.Verdict
-	result       *doorstepv1.RecordResult
+	// door is set when the record was refused before its signature
+	// verified: it is answered but not logged.
+	door   bool
+	result *doorstepv1.RecordResult
+}
+
+// refusal is the answer to a record refused at the door.
+func (p *prepared) refusal() *doorstepv1.RecordResult {
+	return &doorstepv1.RecordResult{RecordId: p.claimedID, Status: p.verdict.Status(), Reason: p.verdict.Reason, Message: p.verdict.Text(), Refused: true}
 }
 
 func rawHash(sr *doorstepv1.SignedRecord) [32]byte {
@@ -59,14 +68,22 @@ func (s *Store) prepare(electionID string, sr *doorstepv1.SignedRecord, committe
 	return p
 }
 
+// check decides what needs no transaction. What it refuses before the
+// signature verified under an enrolled key is refused at the door: no
+// accountable key signed it, so it is answered and counted, never logged,
+// and it takes no place in any chain.
 func (s *Store) check(p *prepared, electionID string, committee bool) rules.Verdict {
 	sr := p.sr
+	door := func(v rules.Verdict) rules.Verdict {
+		p.door = true
+		return v
+	}
 	limit := signed.MaxBodyBytes
 	if committee {
 		limit = signed.MaxCommitteeBodyBytes
 	}
 	if len(sr.GetBody()) > limit {
-		return rules.Reject(doorstepv1.ReasonCode_REASON_CODE_TOO_LARGE, "body", "the record is %d bytes; the limit is %d", len(sr.GetBody()), limit)
+		return door(rules.Reject(doorstepv1.ReasonCode_REASON_CODE_TOO_LARGE, "body", "the record is %d bytes; the limit is %d", len(sr.GetBody()), limit))
 	}
 	// The author id picks the key; nothing else of the body is trusted or
 	// used until the signature over these exact bytes checks out.
@@ -76,28 +93,31 @@ func (s *Store) check(p *prepared, electionID string, committee bool) rules.Verd
 	}
 	if err != nil {
 		if errors.Is(err, signed.ErrUnsupportedVersion) {
-			return rules.Reject(doorstepv1.ReasonCode_REASON_CODE_UNSUPPORTED_VERSION, "format_version", "%v", err)
+			return door(rules.Reject(doorstepv1.ReasonCode_REASON_CODE_UNSUPPORTED_VERSION, "format_version", "%v", err))
 		}
-		return rules.Reject(doorstepv1.ReasonCode_REASON_CODE_MALFORMED, "body", "the record could not be read: %v", err)
+		return door(rules.Reject(doorstepv1.ReasonCode_REASON_CODE_MALFORMED, "body", "the record could not be read: %v", err))
+	}
+	if n := len(sr.GetSignature()); n != ed25519.SignatureSize {
+		return door(rules.Reject(doorstepv1.ReasonCode_REASON_CODE_BAD_SIGNATURE, "signature", "the signature is %d bytes; an ed25519 signature is %d", n, ed25519.SignatureSize))
 	}
 	if rec.GetElectionId() != electionID {
-		return rules.Reject(doorstepv1.ReasonCode_REASON_CODE_UNKNOWN_ELECTION, "election_id", "the record is for election %q, not %q", rec.GetElectionId(), electionID)
+		return door(rules.Reject(doorstepv1.ReasonCode_REASON_CODE_UNKNOWN_ELECTION, "election_id", "the record is for election %q, not %q", rec.GetElectionId(), electionID))
 	}
 	pub, ec, ok := s.authorKey(electionID, rec.GetAuthorId())
 	if ec == nil {
-		return rules.Reject(doorstepv1.ReasonCode_REASON_CODE_UNKNOWN_ELECTION, "election_id", "%s", errNoElection(electionID).Msg)
+		return door(rules.Reject(doorstepv1.ReasonCode_REASON_CODE_UNKNOWN_ELECTION, "election_id", "%s", errNoElection(electionID).Msg))
 	}
 	// The way in is checked before the key: a device's push naming the
 	// committee as author is told where committee records go.
 	if committee != (rec.GetAuthorId() == election.CommitteeAuthor) {
 		_, vd := rules.CheckForm(ec.def, rec, committee)
-		return vd
+		return door(vd)
 	}
 	if !ok {
-		return rules.NotEnrolled(rec.GetAuthorId())
+		return door(rules.NotEnrolled(rec.GetAuthorId()))
 	}
 	if err := signed.Verify(pub, sr); err != nil {
-		return rules.Reject(doorstepv1.ReasonCode_REASON_CODE_BAD_SIGNATURE, "signature", "the signature does not match the record and the key of %q", rec.GetAuthorId())
+		return door(rules.Reject(doorstepv1.ReasonCode_REASON_CODE_BAD_SIGNATURE, "signature", "the signature does not match the record and the key of %q", rec.GetAuthorId()))
 	}
 	p.rec = rec
 	var vd rules.Verdict
@@ -131,8 +151,21 @@ func (s *Store) ingest(ctx context.Context, electionID string, srs []*doorstepv1
 		return nil, nil, errNoElection(electionID)
 	}
 	ps := make([]*prepared, len(srs))
+	allRefused := true
 	for i, sr := range srs {
 		ps[i] = s.prepare(electionID, sr, committee)
+		allRefused = allRefused && ps[i].door
+	}
+	if allRefused {
+		// Nothing an enrolled key signed: answered without the write
+		// transaction, so junk never holds up the group commit.
+		out := make([]*doorstepv1.RecordResult, len(ps))
+		for i, p := range ps {
+			out[i] = p.refusal()
+			s.refused.add(p.verdict.Reason)
+		}
+		cp, err := s.Checkpoint(ctx, electionID)
+		return out, cp, err
 	}
 	var newKeys []func()
 	j := &job{election: electionID, records: len(srs)}
@@ -150,6 +183,11 @@ func (s *Store) ingest(ctx context.Context, electionID string, srs []*doorstepv1
 	j.after = func() {
 		for _, f := range newKeys {
 			f()
+		}
+		for _, p := range ps {
+			if p.door {
+				s.refused.add(p.verdict.Reason)
+			}
 		}
 	}
 	if err := s.submit(ctx, j); err != nil {
@@ -170,6 +208,10 @@ func (s *Store) ingest(ctx context.Context, electionID string, srs []*doorstepv1
 func (w *writeTx) decide(p *prepared, now time.Time, after *[]func()) error {
 	if w.eb == nil {
 		return fmt.Errorf("store: election %q vanished", w.id)
+	}
+	if p.door {
+		p.result = p.refusal()
+		return nil
 	}
 	if !p.verdict.Accepted() {
 		return w.reject(p, now)

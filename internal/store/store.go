@@ -49,6 +49,8 @@ type Store struct {
 	mu        sync.RWMutex
 	elections map[string]*electionCache // guarded by mu
 
+	refused refusals
+
 	sigMu sync.Mutex
 	sigs  map[string]signedCheckpoint // guarded by sigMu: election id → last signed checkpoint
 }

@@ -120,10 +120,17 @@ func TestBadInput(t *testing.T) {
 	if res[6].Status != doorstepv1.RecordStatus_RECORD_STATUS_ACCEPTED {
 		t.Errorf("the good record in a bad batch: %v", res[6])
 	}
-	// Rejections are logged once: sending them again adds nothing.
+	// Records no enrolled key signed (unreadable, oversized) are refused at
+	// the door and never logged; the rest are logged once. Sending them
+	// all again adds nothing.
+	for i, r := range res {
+		if door := i == 0 || i == 5; r.Refused != door {
+			t.Errorf("record %d: refused at the door %v; want %v (%v)", i, r.Refused, door, r)
+		}
+	}
 	size := h.checkpointSize(t)
 	for i, r := range h.push(t, recs...) {
-		if !r.Replayed {
+		if !r.Replayed && !r.Refused {
 			t.Errorf("record %d resent: not answered from the log: %v", i, r)
 		}
 	}

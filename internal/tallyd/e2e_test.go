@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
+	"github.com/doorstep-vote/doorstep/internal/ballotlog"
 	"github.com/doorstep-vote/doorstep/internal/callauth"
 	"github.com/doorstep-vote/doorstep/internal/election"
 	"github.com/doorstep-vote/doorstep/internal/rules"
@@ -94,6 +95,23 @@ func (h *harness) push(t *testing.T, recs ...*doorstepv1.SignedRecord) []*doorst
 		t.Fatalf("push: no checkpoint in answer")
 	}
 	return resp.Results
+}
+
+// logged is the server's decision on a record as the ballot log holds it:
+// what the committee and auditors see, where the device that pushed it was
+// told less (see server's deviceAnswer).
+func (h *harness) logged(t *testing.T, r *doorstepv1.RecordResult) *doorstepv1.RecordResult {
+	t.Helper()
+	var out *doorstepv1.RecordResult
+	err := h.srv.Store().LogEntries(ctx(t), testElection, int64(r.GetLogIndex()), int64(r.GetLogIndex())+1, func(_ int64, b []byte) error {
+		e, err := ballotlog.DecodeEntry(b)
+		out = e.GetResult()
+		return err
+	})
+	if err != nil {
+		t.Fatalf("read log entry %d: %v", r.GetLogIndex(), err)
+	}
+	return out
 }
 
 func (h *harness) committee(t *testing.T, recs ...*doorstepv1.SignedRecord) []*doorstepv1.RecordResult {

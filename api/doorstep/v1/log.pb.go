@@ -35,10 +35,14 @@ type LogEntry struct {
 	// received is the server's clock when it decided.
 	Received *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=received,proto3" json:"received,omitempty"`
 	// enrollment is set when the entry records a device enrollment.
-	Enrollment    *DeviceEnrollment `protobuf:"bytes,4,opt,name=enrollment,proto3" json:"enrollment,omitempty"`
-	ElectionId    string            `protobuf:"bytes,5,opt,name=election_id,json=electionId,proto3" json:"election_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Enrollment *DeviceEnrollment `protobuf:"bytes,4,opt,name=enrollment,proto3" json:"enrollment,omitempty"`
+	ElectionId string            `protobuf:"bytes,5,opt,name=election_id,json=electionId,proto3" json:"election_id,omitempty"`
+	// device_offset_ms is how far the server's clock was ahead of the
+	// device's when the push that carried the record arrived (received minus
+	// the device's time on the push), for device records whose push said.
+	DeviceOffsetMs *int64 `protobuf:"zigzag64,6,opt,name=device_offset_ms,json=deviceOffsetMs,proto3,oneof" json:"device_offset_ms,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *LogEntry) Reset() {
@@ -104,6 +108,13 @@ func (x *LogEntry) GetElectionId() string {
 		return x.ElectionId
 	}
 	return ""
+}
+
+func (x *LogEntry) GetDeviceOffsetMs() int64 {
+	if x != nil && x.DeviceOffsetMs != nil {
+		return *x.DeviceOffsetMs
+	}
+	return 0
 }
 
 // DeviceEnrollment records a device joining an election.
@@ -180,7 +191,7 @@ var File_doorstep_v1_log_proto protoreflect.FileDescriptor
 
 const file_doorstep_v1_log_proto_rawDesc = "" +
 	"\n" +
-	"\x15doorstep/v1/log.proto\x12\vdoorstep.v1\x1a\x18doorstep/v1/record.proto\x1a\x18doorstep/v1/result.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x88\x02\n" +
+	"\x15doorstep/v1/log.proto\x12\vdoorstep.v1\x1a\x18doorstep/v1/record.proto\x1a\x18doorstep/v1/result.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xcc\x02\n" +
 	"\bLogEntry\x121\n" +
 	"\x06record\x18\x01 \x01(\v2\x19.doorstep.v1.SignedRecordR\x06record\x121\n" +
 	"\x06result\x18\x02 \x01(\v2\x19.doorstep.v1.RecordResultR\x06result\x126\n" +
@@ -189,7 +200,9 @@ const file_doorstep_v1_log_proto_rawDesc = "" +
 	"enrollment\x18\x04 \x01(\v2\x1d.doorstep.v1.DeviceEnrollmentR\n" +
 	"enrollment\x12\x1f\n" +
 	"\velection_id\x18\x05 \x01(\tR\n" +
-	"electionId\"\x99\x01\n" +
+	"electionId\x12-\n" +
+	"\x10device_offset_ms\x18\x06 \x01(\x12H\x00R\x0edeviceOffsetMs\x88\x01\x01B\x13\n" +
+	"\x11_device_offset_ms\"\x99\x01\n" +
 	"\x10DeviceEnrollment\x12\x1b\n" +
 	"\tdevice_id\x18\x01 \x01(\tR\bdeviceId\x12*\n" +
 	"\x11device_public_key\x18\x02 \x01(\fR\x0fdevicePublicKey\x12&\n" +
@@ -235,6 +248,7 @@ func file_doorstep_v1_log_proto_init() {
 	}
 	file_doorstep_v1_record_proto_init()
 	file_doorstep_v1_result_proto_init()
+	file_doorstep_v1_log_proto_msgTypes[0].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{

@@ -762,6 +762,8 @@ type CommitteeAction struct {
 	//	*CommitteeAction_Open
 	//	*CommitteeAction_Close
 	//	*CommitteeAction_Adjudication
+	//	*CommitteeAction_AuditorGrant
+	//	*CommitteeAction_AuditorRevocation
 	Action        isCommitteeAction_Action `protobuf_oneof:"action"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -867,6 +869,24 @@ func (x *CommitteeAction) GetAdjudication() *Adjudication {
 	return nil
 }
 
+func (x *CommitteeAction) GetAuditorGrant() *AuditorGrant {
+	if x != nil {
+		if x, ok := x.Action.(*CommitteeAction_AuditorGrant); ok {
+			return x.AuditorGrant
+		}
+	}
+	return nil
+}
+
+func (x *CommitteeAction) GetAuditorRevocation() *AuditorRevocation {
+	if x != nil {
+		if x, ok := x.Action.(*CommitteeAction_AuditorRevocation); ok {
+			return x.AuditorRevocation
+		}
+	}
+	return nil
+}
+
 type isCommitteeAction_Action interface {
 	isCommitteeAction_Action()
 }
@@ -899,6 +919,14 @@ type CommitteeAction_Adjudication struct {
 	Adjudication *Adjudication `protobuf:"bytes,7,opt,name=adjudication,proto3,oneof"`
 }
 
+type CommitteeAction_AuditorGrant struct {
+	AuditorGrant *AuditorGrant `protobuf:"bytes,8,opt,name=auditor_grant,json=auditorGrant,proto3,oneof"`
+}
+
+type CommitteeAction_AuditorRevocation struct {
+	AuditorRevocation *AuditorRevocation `protobuf:"bytes,9,opt,name=auditor_revocation,json=auditorRevocation,proto3,oneof"`
+}
+
 func (*CommitteeAction_DefineElection) isCommitteeAction_Action() {}
 
 func (*CommitteeAction_Roster) isCommitteeAction_Action() {}
@@ -912,6 +940,10 @@ func (*CommitteeAction_Open) isCommitteeAction_Action() {}
 func (*CommitteeAction_Close) isCommitteeAction_Action() {}
 
 func (*CommitteeAction_Adjudication) isCommitteeAction_Action() {}
+
+func (*CommitteeAction_AuditorGrant) isCommitteeAction_Action() {}
+
+func (*CommitteeAction_AuditorRevocation) isCommitteeAction_Action() {}
 
 // ElectionDefinition is the ballot sheet and the rules of one election.
 type ElectionDefinition struct {
@@ -1520,6 +1552,114 @@ func (x *DeviceRevocation) GetReason() string {
 	return ""
 }
 
+// AuditorGrant lets an auditor's key read the election: the tally, the
+// contested list and the whole ballot log, never write. The auditor's id is
+// "au-" and the lower-case hex of the first 8 bytes of the key's SHA-256.
+type AuditorGrant struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PublicKey     []byte                 `protobuf:"bytes,1,opt,name=public_key,json=publicKey,proto3" json:"public_key,omitempty"`
+	Label         string                 `protobuf:"bytes,2,opt,name=label,proto3" json:"label,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuditorGrant) Reset() {
+	*x = AuditorGrant{}
+	mi := &file_doorstep_v1_record_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuditorGrant) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuditorGrant) ProtoMessage() {}
+
+func (x *AuditorGrant) ProtoReflect() protoreflect.Message {
+	mi := &file_doorstep_v1_record_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuditorGrant.ProtoReflect.Descriptor instead.
+func (*AuditorGrant) Descriptor() ([]byte, []int) {
+	return file_doorstep_v1_record_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *AuditorGrant) GetPublicKey() []byte {
+	if x != nil {
+		return x.PublicKey
+	}
+	return nil
+}
+
+func (x *AuditorGrant) GetLabel() string {
+	if x != nil {
+		return x.Label
+	}
+	return ""
+}
+
+// AuditorRevocation ends an auditor's access.
+type AuditorRevocation struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AuditorId     string                 `protobuf:"bytes,1,opt,name=auditor_id,json=auditorId,proto3" json:"auditor_id,omitempty"`
+	Reason        string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuditorRevocation) Reset() {
+	*x = AuditorRevocation{}
+	mi := &file_doorstep_v1_record_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuditorRevocation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuditorRevocation) ProtoMessage() {}
+
+func (x *AuditorRevocation) ProtoReflect() protoreflect.Message {
+	mi := &file_doorstep_v1_record_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuditorRevocation.ProtoReflect.Descriptor instead.
+func (*AuditorRevocation) Descriptor() ([]byte, []int) {
+	return file_doorstep_v1_record_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *AuditorRevocation) GetAuditorId() string {
+	if x != nil {
+		return x.AuditorId
+	}
+	return ""
+}
+
+func (x *AuditorRevocation) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 // OpenElection freezes the roster and starts accepting ballots.
 type OpenElection struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1531,7 +1671,7 @@ type OpenElection struct {
 
 func (x *OpenElection) Reset() {
 	*x = OpenElection{}
-	mi := &file_doorstep_v1_record_proto_msgTypes[15]
+	mi := &file_doorstep_v1_record_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1543,7 +1683,7 @@ func (x *OpenElection) String() string {
 func (*OpenElection) ProtoMessage() {}
 
 func (x *OpenElection) ProtoReflect() protoreflect.Message {
-	mi := &file_doorstep_v1_record_proto_msgTypes[15]
+	mi := &file_doorstep_v1_record_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1556,7 +1696,7 @@ func (x *OpenElection) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpenElection.ProtoReflect.Descriptor instead.
 func (*OpenElection) Descriptor() ([]byte, []int) {
-	return file_doorstep_v1_record_proto_rawDescGZIP(), []int{15}
+	return file_doorstep_v1_record_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *OpenElection) GetRosterSha256() []byte {
@@ -1576,7 +1716,7 @@ type CloseElection struct {
 
 func (x *CloseElection) Reset() {
 	*x = CloseElection{}
-	mi := &file_doorstep_v1_record_proto_msgTypes[16]
+	mi := &file_doorstep_v1_record_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1588,7 +1728,7 @@ func (x *CloseElection) String() string {
 func (*CloseElection) ProtoMessage() {}
 
 func (x *CloseElection) ProtoReflect() protoreflect.Message {
-	mi := &file_doorstep_v1_record_proto_msgTypes[16]
+	mi := &file_doorstep_v1_record_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1601,7 +1741,7 @@ func (x *CloseElection) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloseElection.ProtoReflect.Descriptor instead.
 func (*CloseElection) Descriptor() ([]byte, []int) {
-	return file_doorstep_v1_record_proto_rawDescGZIP(), []int{16}
+	return file_doorstep_v1_record_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *CloseElection) GetClosedAt() *timestamppb.Timestamp {
@@ -1628,7 +1768,7 @@ type Adjudication struct {
 
 func (x *Adjudication) Reset() {
 	*x = Adjudication{}
-	mi := &file_doorstep_v1_record_proto_msgTypes[17]
+	mi := &file_doorstep_v1_record_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1640,7 +1780,7 @@ func (x *Adjudication) String() string {
 func (*Adjudication) ProtoMessage() {}
 
 func (x *Adjudication) ProtoReflect() protoreflect.Message {
-	mi := &file_doorstep_v1_record_proto_msgTypes[17]
+	mi := &file_doorstep_v1_record_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1653,7 +1793,7 @@ func (x *Adjudication) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Adjudication.ProtoReflect.Descriptor instead.
 func (*Adjudication) Descriptor() ([]byte, []int) {
-	return file_doorstep_v1_record_proto_rawDescGZIP(), []int{17}
+	return file_doorstep_v1_record_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Adjudication) GetSubject() isAdjudication_Subject {
@@ -1716,7 +1856,7 @@ type UnitDecision struct {
 
 func (x *UnitDecision) Reset() {
 	*x = UnitDecision{}
-	mi := &file_doorstep_v1_record_proto_msgTypes[18]
+	mi := &file_doorstep_v1_record_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1728,7 +1868,7 @@ func (x *UnitDecision) String() string {
 func (*UnitDecision) ProtoMessage() {}
 
 func (x *UnitDecision) ProtoReflect() protoreflect.Message {
-	mi := &file_doorstep_v1_record_proto_msgTypes[18]
+	mi := &file_doorstep_v1_record_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1741,7 +1881,7 @@ func (x *UnitDecision) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnitDecision.ProtoReflect.Descriptor instead.
 func (*UnitDecision) Descriptor() ([]byte, []int) {
-	return file_doorstep_v1_record_proto_rawDescGZIP(), []int{18}
+	return file_doorstep_v1_record_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *UnitDecision) GetUnitId() string {
@@ -1773,7 +1913,7 @@ type OwnerDecision struct {
 
 func (x *OwnerDecision) Reset() {
 	*x = OwnerDecision{}
-	mi := &file_doorstep_v1_record_proto_msgTypes[19]
+	mi := &file_doorstep_v1_record_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1785,7 +1925,7 @@ func (x *OwnerDecision) String() string {
 func (*OwnerDecision) ProtoMessage() {}
 
 func (x *OwnerDecision) ProtoReflect() protoreflect.Message {
-	mi := &file_doorstep_v1_record_proto_msgTypes[19]
+	mi := &file_doorstep_v1_record_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1798,7 +1938,7 @@ func (x *OwnerDecision) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OwnerDecision.ProtoReflect.Descriptor instead.
 func (*OwnerDecision) Descriptor() ([]byte, []int) {
-	return file_doorstep_v1_record_proto_rawDescGZIP(), []int{19}
+	return file_doorstep_v1_record_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *OwnerDecision) GetOwnerKey() string {
@@ -1875,7 +2015,7 @@ const file_doorstep_v1_record_proto_rawDesc = "" +
 	"\x05Visit\x12\x17\n" +
 	"\aunit_id\x18\x01 \x01(\tR\x06unitId\x123\n" +
 	"\aoutcome\x18\x02 \x01(\x0e2\x19.doorstep.v1.VisitOutcomeR\aoutcome\x12\x12\n" +
-	"\x04note\x18\x03 \x01(\tR\x04note\"\xc2\x03\n" +
+	"\x04note\x18\x03 \x01(\tR\x04note\"\xd5\x04\n" +
 	"\x0fCommitteeAction\x12J\n" +
 	"\x0fdefine_election\x18\x01 \x01(\v2\x1f.doorstep.v1.ElectionDefinitionH\x00R\x0edefineElection\x122\n" +
 	"\x06roster\x18\x02 \x01(\v2\x18.doorstep.v1.RosterChunkH\x00R\x06roster\x12>\n" +
@@ -1887,7 +2027,9 @@ const file_doorstep_v1_record_proto_rawDesc = "" +
 	"revocation\x12/\n" +
 	"\x04open\x18\x05 \x01(\v2\x19.doorstep.v1.OpenElectionH\x00R\x04open\x122\n" +
 	"\x05close\x18\x06 \x01(\v2\x1a.doorstep.v1.CloseElectionH\x00R\x05close\x12?\n" +
-	"\fadjudication\x18\a \x01(\v2\x19.doorstep.v1.AdjudicationH\x00R\fadjudicationB\b\n" +
+	"\fadjudication\x18\a \x01(\v2\x19.doorstep.v1.AdjudicationH\x00R\fadjudication\x12@\n" +
+	"\rauditor_grant\x18\b \x01(\v2\x19.doorstep.v1.AuditorGrantH\x00R\fauditorGrant\x12O\n" +
+	"\x12auditor_revocation\x18\t \x01(\v2\x1e.doorstep.v1.AuditorRevocationH\x00R\x11auditorRevocationB\b\n" +
 	"\x06action\"\xf5\x02\n" +
 	"\x12ElectionDefinition\x12\x1f\n" +
 	"\velection_id\x18\x01 \x01(\tR\n" +
@@ -1932,7 +2074,15 @@ const file_doorstep_v1_record_proto_rawDesc = "" +
 	"\x10DeviceRevocation\x12\x1b\n" +
 	"\tdevice_id\x18\x01 \x01(\tR\bdeviceId\x12\x1b\n" +
 	"\tafter_seq\x18\x02 \x01(\x04R\bafterSeq\x12\x16\n" +
-	"\x06reason\x18\x03 \x01(\tR\x06reason\"3\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"C\n" +
+	"\fAuditorGrant\x12\x1d\n" +
+	"\n" +
+	"public_key\x18\x01 \x01(\fR\tpublicKey\x12\x14\n" +
+	"\x05label\x18\x02 \x01(\tR\x05label\"J\n" +
+	"\x11AuditorRevocation\x12\x1d\n" +
+	"\n" +
+	"auditor_id\x18\x01 \x01(\tR\tauditorId\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"3\n" +
 	"\fOpenElection\x12#\n" +
 	"\rroster_sha256\x18\x01 \x01(\fR\frosterSha256\"H\n" +
 	"\rCloseElection\x127\n" +
@@ -1991,7 +2141,7 @@ func file_doorstep_v1_record_proto_rawDescGZIP() []byte {
 }
 
 var file_doorstep_v1_record_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_doorstep_v1_record_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_doorstep_v1_record_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_doorstep_v1_record_proto_goTypes = []any{
 	(SignerKind)(0),               // 0: doorstep.v1.SignerKind
 	(Choice)(0),                   // 1: doorstep.v1.Choice
@@ -2013,15 +2163,17 @@ var file_doorstep_v1_record_proto_goTypes = []any{
 	(*RosterChunk)(nil),           // 17: doorstep.v1.RosterChunk
 	(*EnrollmentGrant)(nil),       // 18: doorstep.v1.EnrollmentGrant
 	(*DeviceRevocation)(nil),      // 19: doorstep.v1.DeviceRevocation
-	(*OpenElection)(nil),          // 20: doorstep.v1.OpenElection
-	(*CloseElection)(nil),         // 21: doorstep.v1.CloseElection
-	(*Adjudication)(nil),          // 22: doorstep.v1.Adjudication
-	(*UnitDecision)(nil),          // 23: doorstep.v1.UnitDecision
-	(*OwnerDecision)(nil),         // 24: doorstep.v1.OwnerDecision
-	(*timestamppb.Timestamp)(nil), // 25: google.protobuf.Timestamp
+	(*AuditorGrant)(nil),          // 20: doorstep.v1.AuditorGrant
+	(*AuditorRevocation)(nil),     // 21: doorstep.v1.AuditorRevocation
+	(*OpenElection)(nil),          // 22: doorstep.v1.OpenElection
+	(*CloseElection)(nil),         // 23: doorstep.v1.CloseElection
+	(*Adjudication)(nil),          // 24: doorstep.v1.Adjudication
+	(*UnitDecision)(nil),          // 25: doorstep.v1.UnitDecision
+	(*OwnerDecision)(nil),         // 26: doorstep.v1.OwnerDecision
+	(*timestamppb.Timestamp)(nil), // 27: google.protobuf.Timestamp
 }
 var file_doorstep_v1_record_proto_depIdxs = []int32{
-	25, // 0: doorstep.v1.Record.author_time:type_name -> google.protobuf.Timestamp
+	27, // 0: doorstep.v1.Record.author_time:type_name -> google.protobuf.Timestamp
 	7,  // 1: doorstep.v1.Record.ballot:type_name -> doorstep.v1.Ballot
 	9,  // 2: doorstep.v1.Record.visit:type_name -> doorstep.v1.Visit
 	10, // 3: doorstep.v1.Record.committee:type_name -> doorstep.v1.CommitteeAction
@@ -2033,27 +2185,29 @@ var file_doorstep_v1_record_proto_depIdxs = []int32{
 	17, // 9: doorstep.v1.CommitteeAction.roster:type_name -> doorstep.v1.RosterChunk
 	18, // 10: doorstep.v1.CommitteeAction.enrollment:type_name -> doorstep.v1.EnrollmentGrant
 	19, // 11: doorstep.v1.CommitteeAction.revocation:type_name -> doorstep.v1.DeviceRevocation
-	20, // 12: doorstep.v1.CommitteeAction.open:type_name -> doorstep.v1.OpenElection
-	21, // 13: doorstep.v1.CommitteeAction.close:type_name -> doorstep.v1.CloseElection
-	22, // 14: doorstep.v1.CommitteeAction.adjudication:type_name -> doorstep.v1.Adjudication
-	12, // 15: doorstep.v1.ElectionDefinition.items:type_name -> doorstep.v1.Item
-	4,  // 16: doorstep.v1.ElectionDefinition.contest_policy:type_name -> doorstep.v1.ContestPolicy
-	25, // 17: doorstep.v1.ElectionDefinition.sync_deadline:type_name -> google.protobuf.Timestamp
-	13, // 18: doorstep.v1.Item.motion:type_name -> doorstep.v1.Motion
-	14, // 19: doorstep.v1.Item.candidates:type_name -> doorstep.v1.CandidateElection
-	3,  // 20: doorstep.v1.Motion.threshold:type_name -> doorstep.v1.ThresholdClass
-	15, // 21: doorstep.v1.CandidateElection.candidates:type_name -> doorstep.v1.Candidate
-	16, // 22: doorstep.v1.RosterChunk.units:type_name -> doorstep.v1.Unit
-	25, // 23: doorstep.v1.EnrollmentGrant.expires:type_name -> google.protobuf.Timestamp
-	25, // 24: doorstep.v1.CloseElection.closed_at:type_name -> google.protobuf.Timestamp
-	23, // 25: doorstep.v1.Adjudication.unit:type_name -> doorstep.v1.UnitDecision
-	24, // 26: doorstep.v1.Adjudication.owner:type_name -> doorstep.v1.OwnerDecision
-	1,  // 27: doorstep.v1.OwnerDecision.choice:type_name -> doorstep.v1.Choice
-	28, // [28:28] is the sub-list for method output_type
-	28, // [28:28] is the sub-list for method input_type
-	28, // [28:28] is the sub-list for extension type_name
-	28, // [28:28] is the sub-list for extension extendee
-	0,  // [0:28] is the sub-list for field type_name
+	22, // 12: doorstep.v1.CommitteeAction.open:type_name -> doorstep.v1.OpenElection
+	23, // 13: doorstep.v1.CommitteeAction.close:type_name -> doorstep.v1.CloseElection
+	24, // 14: doorstep.v1.CommitteeAction.adjudication:type_name -> doorstep.v1.Adjudication
+	20, // 15: doorstep.v1.CommitteeAction.auditor_grant:type_name -> doorstep.v1.AuditorGrant
+	21, // 16: doorstep.v1.CommitteeAction.auditor_revocation:type_name -> doorstep.v1.AuditorRevocation
+	12, // 17: doorstep.v1.ElectionDefinition.items:type_name -> doorstep.v1.Item
+	4,  // 18: doorstep.v1.ElectionDefinition.contest_policy:type_name -> doorstep.v1.ContestPolicy
+	27, // 19: doorstep.v1.ElectionDefinition.sync_deadline:type_name -> google.protobuf.Timestamp
+	13, // 20: doorstep.v1.Item.motion:type_name -> doorstep.v1.Motion
+	14, // 21: doorstep.v1.Item.candidates:type_name -> doorstep.v1.CandidateElection
+	3,  // 22: doorstep.v1.Motion.threshold:type_name -> doorstep.v1.ThresholdClass
+	15, // 23: doorstep.v1.CandidateElection.candidates:type_name -> doorstep.v1.Candidate
+	16, // 24: doorstep.v1.RosterChunk.units:type_name -> doorstep.v1.Unit
+	27, // 25: doorstep.v1.EnrollmentGrant.expires:type_name -> google.protobuf.Timestamp
+	27, // 26: doorstep.v1.CloseElection.closed_at:type_name -> google.protobuf.Timestamp
+	25, // 27: doorstep.v1.Adjudication.unit:type_name -> doorstep.v1.UnitDecision
+	26, // 28: doorstep.v1.Adjudication.owner:type_name -> doorstep.v1.OwnerDecision
+	1,  // 29: doorstep.v1.OwnerDecision.choice:type_name -> doorstep.v1.Choice
+	30, // [30:30] is the sub-list for method output_type
+	30, // [30:30] is the sub-list for method input_type
+	30, // [30:30] is the sub-list for extension type_name
+	30, // [30:30] is the sub-list for extension extendee
+	0,  // [0:30] is the sub-list for field type_name
 }
 
 func init() { file_doorstep_v1_record_proto_init() }
@@ -2074,12 +2228,14 @@ func file_doorstep_v1_record_proto_init() {
 		(*CommitteeAction_Open)(nil),
 		(*CommitteeAction_Close)(nil),
 		(*CommitteeAction_Adjudication)(nil),
+		(*CommitteeAction_AuditorGrant)(nil),
+		(*CommitteeAction_AuditorRevocation)(nil),
 	}
 	file_doorstep_v1_record_proto_msgTypes[7].OneofWrappers = []any{
 		(*Item_Motion)(nil),
 		(*Item_Candidates)(nil),
 	}
-	file_doorstep_v1_record_proto_msgTypes[17].OneofWrappers = []any{
+	file_doorstep_v1_record_proto_msgTypes[19].OneofWrappers = []any{
 		(*Adjudication_Unit)(nil),
 		(*Adjudication_Owner)(nil),
 	}
@@ -2089,7 +2245,7 @@ func file_doorstep_v1_record_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_doorstep_v1_record_proto_rawDesc), len(file_doorstep_v1_record_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   20,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

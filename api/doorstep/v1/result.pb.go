@@ -108,6 +108,9 @@ const (
 	ReasonCode_REASON_CODE_NOT_COMMITTEE       ReasonCode = 14
 	ReasonCode_REASON_CODE_INVALID_ACTION      ReasonCode = 15
 	ReasonCode_REASON_CODE_TOO_LARGE           ReasonCode = 16
+	// CLOCK: the record's hybrid clock is not after its predecessor's in the
+	// author's chain (or not before its successor's): clocks never go back.
+	ReasonCode_REASON_CODE_CLOCK ReasonCode = 17
 )
 
 // Enum value maps for ReasonCode.
@@ -130,6 +133,7 @@ var (
 		14: "REASON_CODE_NOT_COMMITTEE",
 		15: "REASON_CODE_INVALID_ACTION",
 		16: "REASON_CODE_TOO_LARGE",
+		17: "REASON_CODE_CLOCK",
 	}
 	ReasonCode_value = map[string]int32{
 		"REASON_CODE_UNSPECIFIED":         0,
@@ -149,6 +153,7 @@ var (
 		"REASON_CODE_NOT_COMMITTEE":       14,
 		"REASON_CODE_INVALID_ACTION":      15,
 		"REASON_CODE_TOO_LARGE":           16,
+		"REASON_CODE_CLOCK":               17,
 	}
 )
 
@@ -191,6 +196,11 @@ const (
 	// ITEM_INVALID: at least one item had too many picks and is invalid on this
 	// ballot; the rest of the ballot counts.
 	RecordFlag_RECORD_FLAG_ITEM_INVALID RecordFlag = 3
+	// LATE_DOUBTFUL: a ballot that claims to be made before the close arrived
+	// after it, and its claim does not agree with the device's clock as the
+	// server measured it: it is held for the committee, counted nowhere until
+	// settled.
+	RecordFlag_RECORD_FLAG_LATE_DOUBTFUL RecordFlag = 4
 )
 
 // Enum value maps for RecordFlag.
@@ -200,12 +210,14 @@ var (
 		1: "RECORD_FLAG_CHAIN_GAP",
 		2: "RECORD_FLAG_FUTURE_DATED",
 		3: "RECORD_FLAG_ITEM_INVALID",
+		4: "RECORD_FLAG_LATE_DOUBTFUL",
 	}
 	RecordFlag_value = map[string]int32{
-		"RECORD_FLAG_UNSPECIFIED":  0,
-		"RECORD_FLAG_CHAIN_GAP":    1,
-		"RECORD_FLAG_FUTURE_DATED": 2,
-		"RECORD_FLAG_ITEM_INVALID": 3,
+		"RECORD_FLAG_UNSPECIFIED":   0,
+		"RECORD_FLAG_CHAIN_GAP":     1,
+		"RECORD_FLAG_FUTURE_DATED":  2,
+		"RECORD_FLAG_ITEM_INVALID":  3,
+		"RECORD_FLAG_LATE_DOUBTFUL": 4,
 	}
 )
 
@@ -251,7 +263,12 @@ type RecordResult struct {
 	// replayed is true when this is the stored answer to an exact retry.
 	Replayed bool `protobuf:"varint,7,opt,name=replayed,proto3" json:"replayed,omitempty"`
 	// log_index is the ballot log entry that holds this decision.
-	LogIndex      uint64 `protobuf:"varint,8,opt,name=log_index,json=logIndex,proto3" json:"log_index,omitempty"`
+	LogIndex uint64 `protobuf:"varint,8,opt,name=log_index,json=logIndex,proto3" json:"log_index,omitempty"`
+	// refused is set when the record was turned away at the door: its
+	// signature could not be checked under an enrolled key (or the batch did
+	// not come the way such records come), so no accountable key signed it
+	// and it is not in the log. log_index then means nothing.
+	Refused       bool `protobuf:"varint,9,opt,name=refused,proto3" json:"refused,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -342,6 +359,13 @@ func (x *RecordResult) GetLogIndex() uint64 {
 	return 0
 }
 
+func (x *RecordResult) GetRefused() bool {
+	if x != nil {
+		return x.Refused
+	}
+	return false
+}
+
 // Checkpoint is a signed statement of the ballot log's size and root.
 type Checkpoint struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
@@ -416,7 +440,7 @@ var File_doorstep_v1_result_proto protoreflect.FileDescriptor
 
 const file_doorstep_v1_result_proto_rawDesc = "" +
 	"\n" +
-	"\x18doorstep/v1/result.proto\x12\vdoorstep.v1\"\xb4\x02\n" +
+	"\x18doorstep/v1/result.proto\x12\vdoorstep.v1\"\xce\x02\n" +
 	"\fRecordResult\x12\x1b\n" +
 	"\trecord_id\x18\x01 \x01(\tR\brecordId\x121\n" +
 	"\x06status\x18\x02 \x01(\x0e2\x19.doorstep.v1.RecordStatusR\x06status\x12/\n" +
@@ -425,7 +449,8 @@ const file_doorstep_v1_result_proto_rawDesc = "" +
 	"\x05flags\x18\x05 \x03(\x0e2\x17.doorstep.v1.RecordFlagR\x05flags\x12!\n" +
 	"\freceipt_code\x18\x06 \x01(\tR\vreceiptCode\x12\x1a\n" +
 	"\breplayed\x18\a \x01(\bR\breplayed\x12\x1b\n" +
-	"\tlog_index\x18\b \x01(\x04R\blogIndex\"v\n" +
+	"\tlog_index\x18\b \x01(\x04R\blogIndex\x12\x18\n" +
+	"\arefused\x18\t \x01(\bR\arefused\"v\n" +
 	"\n" +
 	"Checkpoint\x12\x16\n" +
 	"\x06origin\x18\x01 \x01(\tR\x06origin\x12\x12\n" +
@@ -439,7 +464,7 @@ const file_doorstep_v1_result_proto_rawDesc = "" +
 	"\x17RECORD_STATUS_DUPLICATE\x10\x02\x12\x1c\n" +
 	"\x18RECORD_STATUS_SUPERSEDED\x10\x03\x12\x1b\n" +
 	"\x17RECORD_STATUS_CONTESTED\x10\x04\x12\x1a\n" +
-	"\x16RECORD_STATUS_REJECTED\x10\x05*\xa4\x04\n" +
+	"\x16RECORD_STATUS_REJECTED\x10\x05*\xbb\x04\n" +
 	"\n" +
 	"ReasonCode\x12\x1b\n" +
 	"\x17REASON_CODE_UNSPECIFIED\x10\x00\x12\x19\n" +
@@ -459,13 +484,15 @@ const file_doorstep_v1_result_proto_rawDesc = "" +
 	"\x16REASON_CODE_CHAIN_FORK\x10\r\x12\x1d\n" +
 	"\x19REASON_CODE_NOT_COMMITTEE\x10\x0e\x12\x1e\n" +
 	"\x1aREASON_CODE_INVALID_ACTION\x10\x0f\x12\x19\n" +
-	"\x15REASON_CODE_TOO_LARGE\x10\x10*\x80\x01\n" +
+	"\x15REASON_CODE_TOO_LARGE\x10\x10\x12\x15\n" +
+	"\x11REASON_CODE_CLOCK\x10\x11*\x9f\x01\n" +
 	"\n" +
 	"RecordFlag\x12\x1b\n" +
 	"\x17RECORD_FLAG_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15RECORD_FLAG_CHAIN_GAP\x10\x01\x12\x1c\n" +
 	"\x18RECORD_FLAG_FUTURE_DATED\x10\x02\x12\x1c\n" +
-	"\x18RECORD_FLAG_ITEM_INVALID\x10\x03B>Z<github.com/doorstep-vote/doorstep/api/doorstep/v1;doorstepv1b\x06proto3"
+	"\x18RECORD_FLAG_ITEM_INVALID\x10\x03\x12\x1d\n" +
+	"\x19RECORD_FLAG_LATE_DOUBTFUL\x10\x04B>Z<github.com/doorstep-vote/doorstep/api/doorstep/v1;doorstepv1b\x06proto3"
 
 var (
 	file_doorstep_v1_result_proto_rawDescOnce sync.Once
