@@ -141,3 +141,35 @@ func TestVerifyVectors(t *testing.T) {
 		}
 	}
 }
+
+// TestBatchReuse: a Batch emptied with Reset answers for its new records
+// only, whatever the sizes of the bodies before.
+func TestBatchReuse(t *testing.T) {
+	a := signedtest.NewAuthor("e1", "dv-1", "seed", time.Unix(1e9, 0))
+	var b signed.Batch
+	for round, n := range []int{30, 5, 60} {
+		var want []bool
+		for i := range n {
+			sr := a.Ballot(t, fmt.Sprintf("1-%d-%d", round, i), "", signedtest.Yes("m"))
+			good := i%7 != 3
+			if !good {
+				sr = &doorstepv1.SignedRecord{Body: sr.Body, Signature: flip(sr.Signature, 1)}
+			}
+			b.Add(a.Public(), sr)
+			want = append(want, good)
+		}
+		if b.Len() != n {
+			t.Fatalf("round %d: Len = %d; want %d", round, b.Len(), n)
+		}
+		got := b.Verify()
+		if len(got) != n {
+			t.Fatalf("round %d: %d answers for %d records", round, len(got), n)
+		}
+		for i := range got {
+			if got[i] != want[i] {
+				t.Errorf("round %d record %d: got %v; want %v", round, i, got[i], want[i])
+			}
+		}
+		b.Reset()
+	}
+}
