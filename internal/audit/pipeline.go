@@ -14,6 +14,7 @@ import (
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
 	"github.com/doorstep-vote/doorstep/internal/ballotlog"
 	"github.com/doorstep-vote/doorstep/internal/election"
+	"github.com/doorstep-vote/doorstep/internal/rules"
 	"github.com/doorstep-vote/doorstep/internal/signed"
 )
 
@@ -120,7 +121,7 @@ func (k *keyring) work(d *decoded) {
 		d.receipt = ballotlog.ReceiptCode(sr.GetBody(), sr.GetSignature())
 		if def := k.def.Load(); def != nil {
 			d.def = def
-			d.marks, d.invalid, d.marksErr = def.Marks(signed.Selections(b.GetSelections()))
+			d.marks, d.invalid, d.marksErr = def.Marks(rules.Selections(b.GetSelections()))
 		}
 	}
 }

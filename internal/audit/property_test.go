@@ -10,6 +10,7 @@ import (
 
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
 	"github.com/doorstep-vote/doorstep/internal/audit"
+	"github.com/doorstep-vote/doorstep/internal/ballotlog"
 	"github.com/doorstep-vote/doorstep/internal/election"
 	"github.com/doorstep-vote/doorstep/internal/signed"
 	"github.com/doorstep-vote/doorstep/internal/signedtest"
@@ -37,7 +38,7 @@ func randomElection(t *testing.T, seed uint64) {
 	ctx := context.Background()
 	now := synthStart
 	st, err := store.Open(ctx, store.Config{
-		Path: filepath.Join(t.TempDir(), "tally.db"), ServerKey: signedtest.NewKey("random server"), Origin: "random.example",
+		Path: filepath.Join(t.TempDir(), "tally.db"), Signer: ballotlog.NewKeySigner(signedtest.NewKey("random server")), Origin: "random.example",
 		Now: func() time.Time { return now }, NoSync: true,
 	})
 	if err != nil {

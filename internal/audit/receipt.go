@@ -5,7 +5,7 @@ import (
 
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
 	"github.com/doorstep-vote/doorstep/internal/ballotlog"
-	"github.com/doorstep-vote/doorstep/internal/signed"
+	"github.com/doorstep-vote/doorstep/internal/rules"
 	"github.com/doorstep-vote/doorstep/internal/tally"
 )
 
@@ -57,7 +57,7 @@ func LookupReceipt(ctx context.Context, dir, code, unitID string) ([]ReceiptMatc
 			continue
 		}
 		out := outcomes[m.UnitID]
-		m.Status = signed.ReceiptStatus(out.Standing(m.RecordID))
+		m.Status = rules.ReceiptStatus(out.Standing(m.RecordID))
 	}
 	return matches, rep, nil
 }

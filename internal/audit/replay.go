@@ -3,9 +3,9 @@ package audit
 import (
 	"bytes"
 	"crypto/ed25519"
-	"crypto/sha256"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -13,7 +13,7 @@ import (
 
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
 	"github.com/doorstep-vote/doorstep/internal/election"
-	"github.com/doorstep-vote/doorstep/internal/hlc"
+	"github.com/doorstep-vote/doorstep/internal/rules"
 	"github.com/doorstep-vote/doorstep/internal/signed"
 	"github.com/doorstep-vote/doorstep/internal/tally"
 )
@@ -33,15 +33,6 @@ const maxFindings = 1000
 // re-derives each ballot's status on arrival (quadratic in the unit's
 // ballots); real units have a handful.
 const maxStatusCheck = 1000
-
-type electionState uint8
-
-const (
-	stateNone electionState = iota
-	stateDefined
-	stateOpen
-	stateClosed
-)
 
 // slot is a record's place in its author's chain.
 type slot struct {
@@ -109,14 +100,6 @@ func (c *chain) markSeen(seq uint64, entry int64) {
 	c.maxSeen = max(c.maxSeen, seq)
 }
 
-func (c *chain) present(seq uint64) bool {
-	if c.get(seq) != nil {
-		return true
-	}
-	_, ok := c.seen[seq]
-	return ok
-}
-
 // author is a device or the committee as the log has made it known.
 type author struct {
 	id           string
@@ -159,7 +142,7 @@ type replay struct {
 
 	def            *election.Definition
 	defProto       *doorstepv1.ElectionDefinition
-	state          electionState
+	state          rules.State
 	closedAt       time.Time
 	units          map[string]election.Unit
 	owners         map[string]bool
@@ -291,7 +274,7 @@ func (r *replay) define(idx int64, d *decoded, res *doorstepv1.RecordResult) {
 		fail("its status is %v", res.GetStatus())
 		return
 	}
-	def, err := signed.Definition(pd)
+	def, err := rules.Definition(pd)
 	if err != nil {
 		fail("the definition is invalid: %v", err)
 		return
@@ -307,7 +290,7 @@ func (r *replay) define(idx int64, d *decoded, res *doorstepv1.RecordResult) {
 	}
 	r.stats.SignaturesOK++
 	r.stats.CommitteeRecords++
-	r.def, r.defProto, r.state = def, pd, stateDefined
+	r.def, r.defProto, r.state = def, pd, rules.StateDefined
 	r.keys.def.Store(def)
 	a := &author{id: election.CommitteeAuthor, pub: def.CommitteeKey, label: "election committee", entry: idx}
 	a.chain.put(1, slot{body: d.bodyHash, entry: idx})
@@ -333,14 +316,14 @@ func (r *replay) enrollment(idx int64, e *doorstepv1.LogEntry, en *doorstepv1.De
 		r.findf(idx, id, 0, "enrollment.device_public_key", "is %d bytes, not an ed25519 public key", len(pub))
 		return
 	}
-	if want := signed.DeviceID(pub); id != want {
+	if want := rules.DeviceID(pub); id != want {
 		r.findf(idx, id, 0, "enrollment.device_id", "is %q, but the key's device id is %q", id, want)
 	}
 	if _, dup := r.authors[id]; dup {
 		r.findf(idx, id, 0, "enrollment.device_id", "%q is already enrolled (entry %d): a device id names one key", id, r.authors[id].entry)
 		return
 	}
-	if r.state == stateClosed {
+	if r.state == rules.StateClosed {
 		r.findf(idx, id, 0, "enrollment", "the election was closed: no device may enroll after the close")
 	}
 	if err := election.CheckText("enrollment.label", en.GetLabel(), election.MaxTitleLen); err != nil {
@@ -394,21 +377,9 @@ func (r *replay) record(idx int64, d *decoded, res *doorstepv1.RecordResult) boo
 	}
 	if !accepted {
 		r.rejected(res)
-		if !sigOK {
-			return false
+		if sigOK {
+			r.judgeRejection(idx, d, res, a)
 		}
-		switch res.GetReason() {
-		case doorstepv1.ReasonCode_REASON_CODE_BAD_SIGNATURE:
-			r.findf(idx, who, seq, "result.reason", "rejected as BAD_SIGNATURE, but the signature verifies with %s's key", who)
-		case doorstepv1.ReasonCode_REASON_CODE_CHAIN_FORK:
-			if s := a.chain.get(seq); s != nil && s.body != d.bodyHash {
-				r.findf(idx, who, seq, "author_seq", "%s signed two different records number %d (entries %d and %d): its chain forks", who, seq, s.entry, idx)
-			}
-		}
-		if signed.TakesChainSlot(res.GetReason()) {
-			r.takeSlot(a, rec, d.bodyHash, idx)
-		}
-		a.chain.markSeen(seq, idx)
 		return false
 	}
 
@@ -425,71 +396,132 @@ func (r *replay) record(idx int64, d *decoded, res *doorstepv1.RecordResult) boo
 		return false
 	}
 	ok := true
-	bad := func(field, format string, args ...any) {
-		ok = false
-		r.findf(idx, who, seq, field, format, args...)
-	}
 	if rec.GetElectionId() != r.electionID {
-		bad("election_id", "the record is for election %q", rec.GetElectionId())
+		ok = false
+		r.findf(idx, who, seq, "election_id", "the record is for election %q", rec.GetElectionId())
 	}
 	if id, err := uuid.Parse(rec.GetRecordId()); err == nil {
 		if first, dup := r.recordIDs[id]; dup {
-			bad("record_id", "%s was already used by entry %d; an id names one record", rec.GetRecordId(), first)
+			ok = false
+			r.findf(idx, who, seq, "record_id", "%s was already used by entry %d; an id names one record", rec.GetRecordId(), first)
 		} else {
 			r.recordIDs[id] = idx
 		}
 	}
-	_, isCommittee := rec.GetBody().(*doorstepv1.Record_Committee)
-	if isCommittee != (who == election.CommitteeAuthor) {
-		bad("author_id", "%s records come only from the committee, other records only from devices", kindName(rec))
+	form, vd := r.decide(d)
+	if !vd.Accepted() {
+		ok = false
+		if _, isCommittee := rec.GetBody().(*doorstepv1.Record_Committee); isCommittee && vd.Reason == doorstepv1.ReasonCode_REASON_CODE_INVALID_ACTION {
+			r.findf(idx, who, seq, "committee", "the server accepted this %s record, which the rules reject: %s", kindName(rec), vd.Message)
+		} else {
+			r.findf(idx, who, seq, vd.Field, "%s", strings.TrimPrefix(vd.Message, vd.Field+": "))
+		}
 	}
-	// The chain: the place must be free and link to its neighbours.
-	switch s := a.chain.get(seq); {
-	case s != nil:
-		bad("author_seq", "%s's record number %d is already entry %d: the chain forks", who, seq, s.entry)
-	default:
-		if p := a.chain.get(seq - 1); seq > 1 && p != nil && !bytes.Equal(p.body[:], rec.GetPrevHash()) {
-			bad("prev_hash", "does not name %s's record number %d (entry %d): the chain forks", who, seq-1, p.entry)
-		}
-		if n := a.chain.get(seq + 1); n != nil && n.prev != d.bodyHash {
-			bad("author_seq", "%s's record number %d (entry %d) does not follow this one: the chain forks", who, seq+1, n.entry)
-		}
+	// The server's acceptance fixes the record's place in the chain, so
+	// that one wrong decision is reported once, not again for every later
+	// record of the author.
+	if a.chain.get(seq) == nil {
 		var prev [32]byte
 		copy(prev[:], rec.GetPrevHash())
 		a.chain.put(seq, slot{body: d.bodyHash, prev: prev, entry: idx})
 	}
-	if a.revoked && seq > a.revokedAfter {
-		bad("author_seq", "%s was revoked after its record %d; record %d should have been rejected", who, a.revokedAfter, seq)
-	}
-	if !isCommittee {
-		if why := r.timeRule(d.entry, rec); why != "" {
-			bad("received", "%s", why)
-		}
-	}
 	switch b := rec.GetBody().(type) {
 	case *doorstepv1.Record_Ballot:
-		return r.ballot(idx, d, b.Ballot, res, ok)
+		return r.ballot(idx, d, b.Ballot, res, form.Marks, ok)
 	case *doorstepv1.Record_Visit:
-		if why := r.checkVisit(b.Visit); why != "" {
-			bad("visit", "%s", why)
-		}
 		if ok {
 			r.stats.Visits++
 			r.visited[b.Visit.GetUnitId()] = true
 		}
 		return ok
 	case *doorstepv1.Record_Committee:
-		if !ok {
-			return false
-		}
-		if why := r.committee(idx, d, b.Committee, seq); why != "" {
-			bad("committee", "the server accepted this %s record, which the rules reject: %s", kindName(rec), why)
-		}
 		r.stats.CommitteeRecords++
+		r.apply(d, b.Committee, seq, ok)
 		return ok
 	}
-	bad("record", "the record has no body")
 	return false
+}
+
+// decide makes the server's decision on a record of an author the log has
+// enrolled, under the rules, at this point in the log.
+func (r *replay) decide(d *decoded) (rules.Form, rules.Verdict) {
+	rec := d.rec
+	var form rules.Form
+	var vd rules.Verdict
+	if d.def == r.def && d.marksErr == nil && rec.GetBallot() != nil {
+		// The worker read the marks under this definition already.
+		if err := rules.CheckBallot(rec.GetBallot()); err == nil {
+			form, vd = rules.Form{Marks: d.marks, Invalid: d.invalid}, rules.Accept
+		} else {
+			form, vd = rules.CheckForm(r.def, rec, rec.GetAuthorId() == election.CommitteeAuthor)
+		}
+	} else {
+		form, vd = rules.CheckForm(r.def, rec, rec.GetAuthorId() == election.CommitteeAuthor)
+	}
+	if !vd.Accepted() {
+		return form, vd
+	}
+	// The rules read nothing that can fail from the replay's view.
+	vd, _ = rules.Record(r, rec, form, d.bodyHash, r.received(d.entry))
+	return form, vd
+}
+
+// received is when the server says a record arrived; a record with no time
+// of receipt is judged as if it came at the close (it can then break no
+// time rule it would not break anyway).
+func (r *replay) received(e *doorstepv1.LogEntry) time.Time {
+	if e.GetReceived() == nil {
+		return r.closedAt
+	}
+	return e.GetReceived().AsTime()
+}
+
+// judgeRejection checks a verified record the server rejected: a record the
+// rules accept must not be rejected, and a rejected record that fits its
+// author's chain still takes its place there, as the server does.
+func (r *replay) judgeRejection(idx int64, d *decoded, res *doorstepv1.RecordResult, a *author) {
+	rec := d.rec
+	who, seq := rec.GetAuthorId(), rec.GetAuthorSeq()
+	switch reason := res.GetReason(); reason {
+	case doorstepv1.ReasonCode_REASON_CODE_BAD_SIGNATURE:
+		r.findf(idx, who, seq, "result.reason", "rejected as BAD_SIGNATURE, but the signature verifies with %s's key", who)
+	case doorstepv1.ReasonCode_REASON_CODE_CHAIN_FORK:
+		if s := a.chain.get(seq); s != nil && s.body != d.bodyHash {
+			r.findf(idx, who, seq, "author_seq", "%s signed two different records number %d (entries %d and %d): its chain forks", who, seq, s.entry, idx)
+		}
+	case doorstepv1.ReasonCode_REASON_CODE_NOT_COMMITTEE, doorstepv1.ReasonCode_REASON_CODE_UNKNOWN_ELECTION,
+		doorstepv1.ReasonCode_REASON_CODE_TOO_LARGE, doorstepv1.ReasonCode_REASON_CODE_UNSUPPORTED_VERSION,
+		doorstepv1.ReasonCode_REASON_CODE_ID_REUSE:
+		// How the record came in, or the server's store of ids: not
+		// something the log lets the rules re-judge.
+	default:
+		if rec.GetElectionId() == r.electionID && r.reusedID(rec) == "" {
+			if _, vd := r.decide(d); vd.Accepted() {
+				r.findf(idx, who, seq, "result.reason", "rejected as %s, but the rules accept the record", strings.TrimPrefix(reason.String(), "REASON_CODE_"))
+			}
+		}
+	}
+	if rules.TakesChainSlot(res.GetReason()) {
+		if vd, _ := rules.Place(r, who, seq, rec.GetPrevHash(), d.bodyHash); vd.Accepted() {
+			var prev [32]byte
+			copy(prev[:], rec.GetPrevHash())
+			a.chain.put(seq, slot{body: d.bodyHash, prev: prev, entry: idx})
+		}
+	}
+	a.chain.markSeen(seq, idx)
+}
+
+// reusedID returns the entry of an accepted record that already has rec's
+// id, as a string, or "".
+func (r *replay) reusedID(rec *doorstepv1.Record) string {
+	id, err := uuid.Parse(rec.GetRecordId())
+	if err != nil {
+		return ""
+	}
+	if first, dup := r.recordIDs[id]; dup {
+		return strconv.FormatInt(first, 10)
+	}
+	return ""
 }
 
 func (r *replay) rejected(res *doorstepv1.RecordResult) {
@@ -497,76 +529,18 @@ func (r *replay) rejected(res *doorstepv1.RecordResult) {
 	r.stats.RejectedBy[strings.TrimPrefix(res.GetReason().String(), "REASON_CODE_")]++
 }
 
-// takeSlot gives a verified but rejected record its place in the chain
-// when it fits there without contradiction, as the server does.
-func (r *replay) takeSlot(a *author, rec *doorstepv1.Record, body [32]byte, idx int64) {
-	seq := rec.GetAuthorSeq()
-	if a.chain.get(seq) != nil {
-		return
-	}
-	if p := a.chain.get(seq - 1); seq > 1 && p != nil && !bytes.Equal(p.body[:], rec.GetPrevHash()) {
-		return
-	}
-	if n := a.chain.get(seq + 1); n != nil && n.prev != body {
-		return
-	}
-	var prev [32]byte
-	copy(prev[:], rec.GetPrevHash())
-	a.chain.put(seq, slot{body: body, prev: prev, entry: idx})
-}
-
-// timeRule says why a device record could not be accepted at this point,
-// or "".
-func (r *replay) timeRule(e *doorstepv1.LogEntry, rec *doorstepv1.Record) string {
-	switch r.state {
-	case stateOpen:
-		return ""
-	case stateClosed:
-		if e.GetReceived() == nil {
-			return "the entry has no time of receipt; after the close it must have one"
-		}
-		got := e.GetReceived().AsTime()
-		if got.After(r.def.SyncDeadline) {
-			return fmt.Sprintf("the record arrived at %s, after the sync deadline %s", got.UTC().Format(time.RFC3339Nano), r.def.SyncDeadline.UTC().Format(time.RFC3339))
-		}
-		if w := hlc.Wall(rec.GetHlc()); w.After(r.closedAt) {
-			return fmt.Sprintf("the record was made at %s (by its hybrid clock), after the election closed at %s", w.UTC().Format(time.RFC3339Nano), r.closedAt.UTC().Format(time.RFC3339Nano))
-		}
-		return ""
-	default:
-		return "the election was not open yet"
-	}
-}
-
-// ballot judges an accepted ballot; ok says whether the record passed the
-// general checks.
-func (r *replay) ballot(idx int64, d *decoded, b *doorstepv1.Ballot, res *doorstepv1.RecordResult, ok bool) bool {
+// ballot judges an accepted ballot; ok says whether the rules accept it,
+// and marks are its answers read under the definition.
+func (r *replay) ballot(idx int64, d *decoded, b *doorstepv1.Ballot, res *doorstepv1.RecordResult, marks election.Marks, ok bool) bool {
 	rec := d.rec
 	who, seq := rec.GetAuthorId(), rec.GetAuthorSeq()
-	bad := func(field, format string, args ...any) {
-		ok = false
-		r.findf(idx, who, seq, field, format, args...)
-	}
 	if res.GetReceiptCode() != d.receipt {
 		r.findf(idx, who, seq, "result.receipt_code", "is %q; the record's code is %s", res.GetReceiptCode(), d.receipt)
-	}
-	if err := signed.CheckBallot(b); err != nil {
-		bad("ballot", "%v", err)
-	}
-	unit, onRoster := r.unit(b.GetUnitId())
-	if !onRoster {
-		bad("ballot.unit_id", "unit %q is not on the roster", b.GetUnitId())
-	}
-	marks, err := d.marks, d.marksErr
-	if d.def != r.def {
-		marks, _, err = r.def.Marks(signed.Selections(b.GetSelections()))
-	}
-	if err != nil {
-		bad("ballot.selections", "%v", err)
 	}
 	if !ok {
 		return false
 	}
+	unit, _ := r.unit(b.GetUnitId())
 	tb := tally.Ballot{
 		RecordID:   rec.GetRecordId(),
 		DeviceID:   r.authors[who].id, // shared string: a million ballots, a few devices
@@ -590,7 +564,7 @@ func (r *replay) ballot(idx int64, d *decoded, b *doorstepv1.Ballot, res *doorst
 			dec = &ud
 		}
 		out := tally.ReconcileUnit(r.def.Policy, bs, dec)
-		if want := signed.RecordStatus(out.Arrival(tb.RecordID)); res.GetStatus() != want {
+		if want := rules.RecordStatus(out.Arrival(tb.RecordID)); res.GetStatus() != want {
 			r.findf(idx, who, seq, "result.status", "the server answered %v; with the unit's ballots so far the rules give %v",
 				res.GetStatus(), want)
 		}
@@ -615,57 +589,31 @@ func (r *replay) intern(m election.Marks) election.Marks {
 	return m
 }
 
-// checkVisit applies a visit's rules, or returns "".
-func (r *replay) checkVisit(v *doorstepv1.Visit) string {
-	if err := signed.CheckVisit(v); err != nil {
-		return err.Error()
-	}
-	if _, ok := r.unit(v.GetUnitId()); !ok {
-		return fmt.Sprintf("unit %q is not on the roster", v.GetUnitId())
-	}
-	return ""
-}
-
-// committee applies an accepted committee action and says why the rules
-// would have rejected it, or "". Open and close take effect either way.
-func (r *replay) committee(idx int64, d *decoded, act *doorstepv1.CommitteeAction, seq uint64) string {
+// apply carries out an accepted committee action: always an open or a
+// close (the server's acceptance fixes the election's stage, so later
+// records are judged against the stage the server was in), anything else
+// only when the rules accept it (ok).
+func (r *replay) apply(d *decoded, act *doorstepv1.CommitteeAction, seq uint64, ok bool) {
 	switch a := act.GetAction().(type) {
-	case *doorstepv1.CommitteeAction_DefineElection:
-		return "the election is already defined (entry 0)"
+	case *doorstepv1.CommitteeAction_Open:
+		r.open(a.Open)
+		return
+	case *doorstepv1.CommitteeAction_Close:
+		r.state = rules.StateClosed
+		r.closedAt = time.UnixMilli(d.entry.GetReceived().AsTime().UnixMilli())
+		return
+	}
+	if !ok {
+		return
+	}
+	switch a := act.GetAction().(type) {
 	case *doorstepv1.CommitteeAction_Roster:
-		if r.state != stateDefined {
-			return "the roster is frozen once the election opens; this chunk is not part of it"
-		}
-		units := signed.Units(a.Roster.GetUnits())
-		if len(units) == 0 {
-			return "the roster chunk has no units"
-		}
-		seen := make(map[string]bool, len(units))
-		for i := range units {
-			u := &units[i]
-			if err := u.Validate(); err != nil {
-				return fmt.Sprintf("roster unit %d: %v", i+1, err)
-			}
-			if _, dup := r.units[u.ID]; dup || seen[u.ID] {
-				return fmt.Sprintf("roster unit %d: unit %q is already on the roster", i+1, u.ID)
-			}
-			seen[u.ID] = true
-		}
-		for _, u := range units {
+		for _, u := range rules.Units(a.Roster.GetUnits()) {
 			r.units[u.ID] = u
 			r.owners[u.OwnerKey] = true
 		}
 	case *doorstepv1.CommitteeAction_Enrollment:
 		g := a.Enrollment
-		if len(g.GetTokenSha256()) != sha256.Size {
-			return "enrollment.token_sha256 must be a SHA-256 hash"
-		}
-		if err := election.CheckText("enrollment.label", g.GetLabel(), election.MaxTitleLen); err != nil {
-			return err.Error()
-		}
-		if r.grantTokens[string(g.GetTokenSha256())] {
-			return "this enrollment token was already granted"
-		}
 		r.grantTokens[string(g.GetTokenSha256())] = true
 		var exp time.Time
 		if ms := g.GetExpires().AsTime().UnixMilli(); g.GetExpires() != nil && ms > 0 {
@@ -673,30 +621,25 @@ func (r *replay) committee(idx int64, d *decoded, act *doorstepv1.CommitteeActio
 		}
 		r.grants[d.rec.GetRecordId()] = &grant{expires: exp}
 	case *doorstepv1.CommitteeAction_Revocation:
-		rv := a.Revocation
-		dev := r.authors[rv.GetDeviceId()]
-		if rv.GetDeviceId() == election.CommitteeAuthor || dev == nil {
-			return fmt.Sprintf("device %q is not enrolled", rv.GetDeviceId())
-		}
+		dev := r.authors[a.Revocation.GetDeviceId()]
 		dev.revoked = true
-		dev.revokedAfter = rv.GetAfterSeq()
-		if rv.GetAfterSeq() == 0 {
+		dev.revokedAfter = a.Revocation.GetAfterSeq()
+		if a.Revocation.GetAfterSeq() == 0 {
 			dev.revokedAfter = dev.chain.max
 		}
-	case *doorstepv1.CommitteeAction_Open:
-		return r.open(a.Open)
-	case *doorstepv1.CommitteeAction_Close:
-		if r.state != stateOpen {
-			return "only an open election can be closed"
-		}
-		r.state = stateClosed
-		r.closedAt = time.UnixMilli(d.entry.GetReceived().AsTime().UnixMilli())
 	case *doorstepv1.CommitteeAction_Adjudication:
-		return r.adjudicate(a.Adjudication, seq)
-	default:
-		return "unknown committee action"
+		switch sub := a.Adjudication.GetSubject().(type) {
+		case *doorstepv1.Adjudication_Unit:
+			unit := sub.Unit.GetUnitId()
+			if old, ok := r.unitDecisions[unit]; !ok || old.Seq <= seq {
+				r.unitDecisions[unit] = tally.UnitDecision{Seq: seq, CountedRecordID: sub.Unit.GetCountedRecordId()}
+			}
+		case *doorstepv1.Adjudication_Owner:
+			o := sub.Owner
+			item, mark, _ := rules.OwnerMark(r.def, o)
+			r.ownerDecisions[o.GetOwnerKey()] = append(r.ownerDecisions[o.GetOwnerKey()], tally.OwnerDecision{Seq: seq, Item: item, Mark: mark})
+		}
 	}
-	return ""
 }
 
 // unit looks a unit up on the roster: the frozen one once the election
@@ -709,71 +652,24 @@ func (r *replay) unit(id string) (election.Unit, bool) {
 	return u, ok
 }
 
-// open freezes the roster.
-func (r *replay) open(o *doorstepv1.OpenElection) string {
-	if r.state != stateDefined {
-		return "the election is already open or closed"
+// open freezes the roster the log has imported.
+func (r *replay) open(o *doorstepv1.OpenElection) {
+	if r.state != rules.StateDefined {
+		return
 	}
-	r.state = stateOpen
+	r.state = rules.StateOpen
 	r.openHash = bytes.Clone(o.GetRosterSha256())
 	units := make([]election.Unit, 0, len(r.units))
 	for _, u := range r.units {
 		units = append(units, u)
 	}
-	if len(units) == 0 {
-		return "the roster is empty"
-	}
 	roster, err := election.NewRoster(units)
 	if err != nil {
-		return fmt.Sprintf("the roster is invalid: %v", err)
+		return // the rules refused the open already: an empty roster
 	}
 	r.roster, r.rosterHash = roster, roster.Hash()
 	r.units = nil // the roster holds them now, once
 	r.ballots = make(map[string][]tally.Ballot, len(roster.Units()))
-	if !bytes.Equal(r.rosterHash[:], o.GetRosterSha256()) {
-		return fmt.Sprintf("it freezes roster sha256 %x, but the roster records add up to %x", o.GetRosterSha256(), r.rosterHash[:])
-	}
-	return ""
-}
-
-func (r *replay) adjudicate(a *doorstepv1.Adjudication, seq uint64) string {
-	if r.state == stateDefined {
-		return "nothing to adjudicate before the election opens"
-	}
-	if err := election.CheckText("adjudication.reason", a.GetReason(), election.MaxTextLen); err != nil {
-		return err.Error()
-	}
-	switch sub := a.GetSubject().(type) {
-	case *doorstepv1.Adjudication_Unit:
-		unit := sub.Unit.GetUnitId()
-		if _, ok := r.unit(unit); !ok {
-			return fmt.Sprintf("unit %q is not on the roster", unit)
-		}
-		// A decision may name a ballot that arrives later: it takes effect
-		// when the ballot does.
-		if id := sub.Unit.GetCountedRecordId(); id != "" {
-			if err := signed.CheckRecordID("adjudication.unit.counted_record_id", id); err != nil {
-				return err.Error()
-			}
-		}
-		if old, ok := r.unitDecisions[unit]; !ok || old.Seq <= seq {
-			r.unitDecisions[unit] = tally.UnitDecision{Seq: seq, CountedRecordID: sub.Unit.GetCountedRecordId()}
-		}
-	case *doorstepv1.Adjudication_Owner:
-		o := sub.Owner
-		if !r.owners[o.GetOwnerKey()] {
-			return fmt.Sprintf("owner %q is not on the roster", o.GetOwnerKey())
-		}
-		marks, _, err := r.def.Marks([]election.Selection{{ItemID: o.GetItemId(), Choice: election.Choice(o.GetChoice()), Candidates: o.GetCandidateIds()}})
-		if err != nil {
-			return err.Error()
-		}
-		item := r.def.ItemIndex(o.GetItemId())
-		r.ownerDecisions[o.GetOwnerKey()] = append(r.ownerDecisions[o.GetOwnerKey()], tally.OwnerDecision{Seq: seq, Item: item, Mark: marks[item]})
-	default:
-		return "an adjudication must name a unit or an owner"
-	}
-	return ""
 }
 
 // finish reports what only the whole log shows: gaps in authors' chains.
@@ -846,4 +742,60 @@ func kindName(rec *doorstepv1.Record) string {
 		return "committee"
 	}
 	return "empty"
+}
+
+// The replay is the rules' view of the election at the entry it judges.
+var _ rules.View = (*replay)(nil)
+
+func (r *replay) Definition() *election.Definition { return r.def }
+func (r *replay) State() rules.State               { return r.state }
+func (r *replay) ClosedAt() time.Time              { return r.closedAt }
+
+func (r *replay) Unit(id string) (election.Unit, bool, error) {
+	u, ok := r.unit(id)
+	return u, ok, nil
+}
+
+func (r *replay) OwnerOnRoster(ownerKey string) (bool, error) { return r.owners[ownerKey], nil }
+
+func (r *replay) RosterHash() ([32]byte, int, error) {
+	if r.roster != nil {
+		return r.rosterHash, len(r.roster.Units()), nil
+	}
+	units := make([]election.Unit, 0, len(r.units))
+	for _, u := range r.units {
+		units = append(units, u)
+	}
+	slices.SortFunc(units, func(a, b election.Unit) int { return strings.Compare(a.ID, b.ID) })
+	return election.HashUnits(units), len(units), nil
+}
+
+func (r *replay) GrantTaken(tokenHash []byte) (bool, error) {
+	return r.grantTokens[string(tokenHash)], nil
+}
+
+func (r *replay) Author(id string) (rules.Author, bool, error) {
+	a := r.authors[id]
+	if a == nil {
+		return rules.Author{}, false, nil
+	}
+	return rules.Author{Revoked: a.revoked, RevokedAfter: a.revokedAfter, MaxSeq: a.chain.max}, true, nil
+}
+
+func (r *replay) ChainBody(author string, seq uint64) ([32]byte, bool, error) {
+	if a := r.authors[author]; a != nil {
+		if s := a.chain.get(seq); s != nil {
+			return s.body, true, nil
+		}
+	}
+	return [32]byte{}, false, nil
+}
+
+func (r *replay) ChainPrev(author string, seq uint64) ([32]byte, bool, error) {
+	if a := r.authors[author]; a != nil {
+		if s := a.chain.get(seq); s != nil {
+			return s.prev, true, nil
+		}
+	}
+	return [32]byte{}, false, nil
 }

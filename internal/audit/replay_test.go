@@ -10,7 +10,7 @@ import (
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
 	"github.com/doorstep-vote/doorstep/internal/audit"
 	"github.com/doorstep-vote/doorstep/internal/election"
-	"github.com/doorstep-vote/doorstep/internal/signed"
+	"github.com/doorstep-vote/doorstep/internal/rules"
 	"github.com/doorstep-vote/doorstep/internal/signedtest"
 )
 
@@ -119,7 +119,7 @@ func TestReplayRedecides(t *testing.T) {
 			s.count(ballot(a, s.units[0].ID))
 			a.Seq, a.Prev = 0, nil
 			s.accept(ballot(a, s.units[1].ID), doorstepv1.RecordStatus_RECORD_STATUS_ACCEPTED)
-		}, []string{"author_seq", "record number 1 is already entry"}},
+		}, []string{"author_seq", "already has a different record number 1"}},
 		{"withheld record leaves a gap", func(t *testing.T, s *synth) {
 			a := s.device("a")
 			s.open()
@@ -163,7 +163,7 @@ func TestReplayRedecides(t *testing.T) {
 		}, []string{"who is not enrolled at this point in the log"}},
 		{"enrollment without a grant", func(t *testing.T, s *synth) {
 			key := signedtest.NewKey("ungranted")
-			a := signedtest.NewAuthor(s.id, signed.DeviceID(key.Public().(ed25519.PublicKey)), "ungranted", synthStart)
+			a := signedtest.NewAuthor(s.id, rules.DeviceID(key.Public().(ed25519.PublicKey)), "ungranted", synthStart)
 			s.add(&doorstepv1.LogEntry{
 				Result:     &doorstepv1.RecordResult{Status: doorstepv1.RecordStatus_RECORD_STATUS_ACCEPTED},
 				Enrollment: &doorstepv1.DeviceEnrollment{DeviceId: a.ID, DevicePublicKey: a.Public(), GrantRecordId: "0190f5a0-0000-7000-8000-000000000001"},
@@ -173,7 +173,7 @@ func TestReplayRedecides(t *testing.T) {
 			a := s.device("a")
 			s.open()
 			s.accept(a.Committee(t, signedtest.Close()), doorstepv1.RecordStatus_RECORD_STATUS_ACCEPTED)
-		}, []string{"close records come only from the committee"}},
+		}, []string{"author_id", "committee actions must be signed by the committee key"}},
 		{"roster chunk accepted after open", func(t *testing.T, s *synth) {
 			s.open()
 			s.accept(s.committee.Committee(t, signedtest.Roster([]election.Unit{{ID: "99-1-101", Area: 5000, OwnerKey: "late"}})), doorstepv1.RecordStatus_RECORD_STATUS_ACCEPTED)
@@ -181,6 +181,18 @@ func TestReplayRedecides(t *testing.T) {
 		{"open with another roster's hash", func(t *testing.T, s *synth) {
 			s.accept(s.committee.Committee(t, signedtest.Open(s.units[:3])), doorstepv1.RecordStatus_RECORD_STATUS_ACCEPTED)
 		}, []string{"this open record, which the rules reject", "but the roster records add up to"}},
+		{"valid ballot rejected", func(t *testing.T, s *synth) {
+			a := s.device("a")
+			s.open()
+			s.reject(ballot(a, s.units[0].ID), doorstepv1.ReasonCode_REASON_CODE_UNKNOWN_UNIT)
+		}, []string{"result.reason: rejected as UNKNOWN_UNIT, but the rules accept the record"}},
+		{"settlement with more candidates than seats accepted", func(t *testing.T, s *synth) {
+			s.open()
+			settle := &doorstepv1.CommitteeAction{Action: &doorstepv1.CommitteeAction_Adjudication{Adjudication: &doorstepv1.Adjudication{
+				Subject: &doorstepv1.Adjudication_Owner{Owner: &doorstepv1.OwnerDecision{OwnerKey: s.units[0].OwnerKey, ItemId: "board", CandidateIds: []string{"c1", "c2", "c3"}}},
+			}}}
+			s.accept(s.committee.Committee(t, settle), doorstepv1.RecordStatus_RECORD_STATUS_ACCEPTED)
+		}, []string{"adjudication.owner.candidate_ids", `item "board": the settlement picks 3 candidates for 2 seats`}},
 		{"entry log index wrong", func(t *testing.T, s *synth) {
 			s.open()
 			s.entries[1] = withResult(t, s.entries[1], func(r *doorstepv1.RecordResult) { r.LogIndex = 7 })

@@ -16,6 +16,7 @@ import (
 	"github.com/doorstep-vote/doorstep/internal/audit"
 	"github.com/doorstep-vote/doorstep/internal/ballotlog"
 	"github.com/doorstep-vote/doorstep/internal/election"
+	"github.com/doorstep-vote/doorstep/internal/rules"
 	"github.com/doorstep-vote/doorstep/internal/signed"
 	"github.com/doorstep-vote/doorstep/internal/signedtest"
 	"github.com/doorstep-vote/doorstep/internal/tally"
@@ -79,7 +80,7 @@ func newSynth(tb testing.TB, units int) *synth {
 	}
 	s.def = synthDefinition(s.id, s.committee.Public())
 	var err error
-	if s.edef, err = signed.Definition(s.def); err != nil {
+	if s.edef, err = rules.Definition(s.def); err != nil {
 		tb.Fatal(err)
 	}
 	s.accept(s.committee.Committee(tb, signedtest.Define(s.def)), doorstepv1.RecordStatus_RECORD_STATUS_ACCEPTED)
@@ -133,7 +134,7 @@ func (s *synth) count(sr *doorstepv1.SignedRecord) int64 {
 	s.tb.Helper()
 	rec, _ := signed.Decode(sr.GetBody())
 	b := rec.GetBallot()
-	marks, _, err := s.edef.Marks(signed.Selections(b.GetSelections()))
+	marks, _, err := s.edef.Marks(rules.Selections(b.GetSelections()))
 	if err != nil {
 		s.tb.Fatal(err)
 	}
@@ -151,7 +152,7 @@ func (s *synth) reject(sr *doorstepv1.SignedRecord, reason doorstepv1.ReasonCode
 func (s *synth) device(name string) *signedtest.Author {
 	s.tb.Helper()
 	key := signedtest.NewKey("synthetic device " + name)
-	id := signed.DeviceID(key.Public().(ed25519.PublicKey))
+	id := rules.DeviceID(key.Public().(ed25519.PublicKey))
 	grant := s.committee.Committee(s.tb, signedtest.Grant(name, name))
 	s.accept(grant, doorstepv1.RecordStatus_RECORD_STATUS_ACCEPTED)
 	a := signedtest.NewAuthor(s.id, id, "synthetic device "+name, synthStart)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/doorstep-vote/doorstep/internal/ballotlog"
 	"github.com/doorstep-vote/doorstep/internal/election"
+	"github.com/doorstep-vote/doorstep/internal/rules"
 	"github.com/doorstep-vote/doorstep/internal/tally"
 )
 
@@ -283,7 +284,7 @@ func buildManifest(c *checked, vkey, fingerprint, origin string, size int64) *Ma
 		LogSize:           size,
 		ServerVerifierKey: vkey,
 		ServerFingerprint: fingerprint,
-		Closed:            c.r.state == stateClosed,
+		Closed:            c.r.state == rules.StateClosed,
 		Devices:           []ManifestDevice{},
 	}
 	if d := c.r.def; d != nil {

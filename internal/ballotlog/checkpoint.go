@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 
@@ -191,4 +192,72 @@ func checkOrigin(origin string) error {
 		return fmt.Errorf("checkpoint origin %q contains '+', which note key names cannot hold", origin)
 	}
 	return nil
+}
+
+// CheckpointSigner signs the checkpoints of every log a server keeps. The
+// store is given one, never the server's private key: only the signer
+// holds it.
+type CheckpointSigner interface {
+	// PublicKey is the key checkpoints verify with.
+	PublicKey() ed25519.PublicKey
+	// Sign signs the checkpoint of the log named origin at size entries
+	// with the given root.
+	Sign(origin string, size int64, root tlog.Hash) (*doorstepv1.Checkpoint, error)
+	// VerifierKey is the note verifier key of the log named origin.
+	VerifierKey(origin string) (string, error)
+}
+
+// KeySigner is a CheckpointSigner over a private key held in memory. It is
+// safe for concurrent use.
+type KeySigner struct {
+	key ed25519.PrivateKey
+
+	mu      sync.Mutex
+	signers map[string]*Signer // guarded by mu: by origin
+}
+
+// NewKeySigner returns a CheckpointSigner for key; a key of the wrong size
+// fails every Sign.
+func NewKeySigner(key ed25519.PrivateKey) *KeySigner {
+	return &KeySigner{key: key, signers: make(map[string]*Signer)}
+}
+
+// PublicKey implements CheckpointSigner.
+func (k *KeySigner) PublicKey() ed25519.PublicKey {
+	if len(k.key) != ed25519.PrivateKeySize {
+		return nil
+	}
+	return k.key.Public().(ed25519.PublicKey)
+}
+
+func (k *KeySigner) signer(origin string) (*Signer, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if s := k.signers[origin]; s != nil {
+		return s, nil
+	}
+	s, err := NewSigner(origin, k.key)
+	if err != nil {
+		return nil, err
+	}
+	k.signers[origin] = s
+	return s, nil
+}
+
+// Sign implements CheckpointSigner.
+func (k *KeySigner) Sign(origin string, size int64, root tlog.Hash) (*doorstepv1.Checkpoint, error) {
+	s, err := k.signer(origin)
+	if err != nil {
+		return nil, err
+	}
+	return s.Sign(size, root)
+}
+
+// VerifierKey implements CheckpointSigner.
+func (k *KeySigner) VerifierKey(origin string) (string, error) {
+	s, err := k.signer(origin)
+	if err != nil {
+		return "", err
+	}
+	return s.VerifierKey(), nil
 }

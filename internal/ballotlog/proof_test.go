@@ -174,15 +174,18 @@ func TestProveErrors(t *testing.T) {
 }
 
 func ExampleCheckConsistency() {
-	var b ballotlog.Builder
+	// A log grown as a store grows it: each entry's hashes appended.
+	var hs ballotlog.MemoryHashes
 	for i := range 8 {
-		if _, err := b.Append(fmt.Appendf(nil, "entry %d", i)); err != nil {
+		h, err := ballotlog.HashesToStore(int64(i), fmt.Appendf(nil, "entry %d", i), hs)
+		if err != nil {
 			panic(err)
 		}
+		hs = append(hs, h...)
 	}
-	root5, _ := b.TreeHash(5)
-	root8, _ := b.TreeHash(8)
-	proof, _ := ballotlog.ProveConsistency(5, 8, b.Hashes())
+	root5, _ := tlog.TreeHash(5, hs)
+	root8, _ := tlog.TreeHash(8, hs)
+	proof, _ := ballotlog.ProveConsistency(5, 8, hs)
 	err := ballotlog.CheckConsistency(tlog.Tree{N: 5, Hash: root5}, tlog.Tree{N: 8, Hash: root8}, proof)
 	fmt.Println(err)
 	// Output: <nil>

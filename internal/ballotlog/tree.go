@@ -48,8 +48,7 @@ func (m MemoryHashes) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
 
 // Builder grows a ballot log in memory one entry at a time and answers the
 // root of any prefix of it. The auditor's verifier rebuilds the published
-// log with it and compares roots with the signed checkpoints; proofs can be
-// made over [Builder.Hashes].
+// log with it and compares roots with the signed checkpoints.
 //
 // The zero Builder is an empty log. A Builder is not safe for concurrent use.
 type Builder struct {
@@ -112,8 +111,3 @@ func (b *Builder) TreeHash(size int64) (tlog.Hash, error) {
 	}
 	return h, nil
 }
-
-// Hashes returns a reader over the tree hashes built so far, for
-// [ProveInclusion] and [ProveConsistency]. It sees the log as it is now;
-// later appends are not visible through it.
-func (b *Builder) Hashes() tlog.HashReader { return b.hashes }

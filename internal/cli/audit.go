@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -25,8 +24,8 @@ import (
 	"github.com/doorstep-vote/doorstep/internal/audit"
 	"github.com/doorstep-vote/doorstep/internal/ballotlog"
 	"github.com/doorstep-vote/doorstep/internal/callauth"
+	"github.com/doorstep-vote/doorstep/internal/client"
 	"github.com/doorstep-vote/doorstep/internal/committee"
-	"github.com/doorstep-vote/doorstep/internal/dial"
 	"github.com/doorstep-vote/doorstep/internal/election"
 )
 
@@ -35,6 +34,7 @@ const (
 	auditCallTimeout    = 30 * time.Second
 	auditStreamTimeout  = 2 * time.Hour
 	auditStreamRetries  = 5
+	auditResumeWait     = 200 * time.Millisecond
 	auditMaxListedFinds = 200
 )
 
@@ -98,7 +98,7 @@ func runAuditExport(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	creds := &callauth.Credentials{ElectionID: electionID, KeyID: election.CommitteeAuthor, Key: key, Now: env.Now, Insecure: true}
-	conn, err := dial.New(server, grpc.WithPerRPCCredentials(creds))
+	conn, err := client.New(server, grpc.WithPerRPCCredentials(creds))
 	if err != nil {
 		return fmt.Errorf("server address %q: %w", server, err)
 	}
@@ -111,6 +111,7 @@ func runAuditExport(ctx context.Context, env *Env, args []string) error {
 		timeout:       timeout,
 		streamTimeout: auditStreamTimeout,
 		retries:       auditStreamRetries,
+		resumeWait:    auditResumeWait,
 	}
 	start := time.Now()
 	rep, err := audit.Export(ctx, src, out)
@@ -151,20 +152,19 @@ func auditCommitteeKey(dir, keyFile string) (ed25519.PrivateKey, error) {
 
 // auditRPCError explains a failed call in terms of what to do next.
 func auditRPCError(server string, err error) error {
-	st, ok := status.FromError(errors.Unwrap(err))
-	if !ok {
-		st, ok = status.FromError(err)
-	}
+	st, ok := status.FromError(err)
 	if !ok {
 		return err
 	}
-	switch st.Code() {
-	case codes.Unavailable:
+	if client.Unreachable(err) {
+		if st.Code() == codes.DeadlineExceeded {
+			return fmt.Errorf("the tally server at %s did not answer in time; run the command again or raise --timeout: %w", server, err)
+		}
 		return fmt.Errorf("cannot reach the tally server at %s: check --server or DOORSTEP_SERVER and that tallyd is running: %w", server, err)
+	}
+	switch st.Code() {
 	case codes.Unauthenticated, codes.PermissionDenied:
 		return fmt.Errorf("the server at %s does not accept this committee key for the election: check --election, --committee-dir or --key: %w", server, err)
-	case codes.DeadlineExceeded:
-		return fmt.Errorf("the tally server at %s did not answer in time; run the command again or raise --timeout: %w", server, err)
 	}
 	return err
 }
@@ -313,7 +313,7 @@ func auditReceiptOffline(ctx context.Context, env *Env, dir, code, unit string) 
 }
 
 func auditReceiptOnline(ctx context.Context, env *Env, server string, timeout time.Duration, electionID, code, unit, fingerprint string, entryAt func(int64) ([]byte, error)) error {
-	conn, err := dial.New(server)
+	conn, err := client.New(server)
 	if err != nil {
 		return fmt.Errorf("server address %q: %w", server, err)
 	}

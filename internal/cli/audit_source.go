@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
+	"github.com/doorstep-vote/doorstep/internal/client"
 )
 
 // auditSource reads an election for record.Export over gRPC. Its calls
@@ -24,8 +25,11 @@ type auditSource struct {
 	live bool
 	// timeout bounds each unary call; streamTimeout the whole log stream.
 	timeout, streamTimeout time.Duration
-	// retries is how many times a broken log stream is resumed.
-	retries int
+	// retries is how many times in a row a broken log stream is resumed;
+	// resumeWait is the wait before the first resume, doubling after each
+	// one that brought nothing.
+	retries    int
+	resumeWait time.Duration
 }
 
 func (s *auditSource) Tally(ctx context.Context) ([]byte, *doorstepv1.Checkpoint, error) {
@@ -59,29 +63,45 @@ func (s *auditSource) VerifierKey(ctx context.Context) (string, error) {
 }
 
 // LogEntries streams the entries, resuming after the last one received
-// when the stream breaks on the way (a dropped link costs a reconnect, not
-// the whole download).
+// when the stream breaks in a way worth retrying (client.Retryable: a
+// dropped link costs a reconnect, not the whole download).
 func (s *auditSource) LogEntries(ctx context.Context, start, end int64, fn func(idx int64, entry []byte) error) error {
 	ctx, cancel := context.WithTimeout(ctx, s.streamTimeout)
 	defer cancel()
 	next := start
-	for attempt := 0; next < end; attempt++ {
+	for failures := 0; next < end; failures++ {
 		before := next
 		err := s.stream(ctx, &next, end, fn)
 		if err == nil {
 			break
 		}
-		if status.Code(err) != codes.Unavailable || attempt >= s.retries {
+		if next > before {
+			failures = 0 // progress: the link is flaky, not down
+		}
+		if !client.Retryable(ctx, err) || failures >= s.retries {
 			return err
 		}
-		if next > before {
-			attempt = 0 // progress: the link is flaky, not down
+		if s.pause(ctx, failures) != nil {
+			return err
 		}
 	}
 	if next != end {
 		return fmt.Errorf("the server ended the log at entry %d; %d were asked for", next, end)
 	}
 	return nil
+}
+
+// pause waits before a resume after failures failures in a row (from 0):
+// resumeWait·2^failures, at most 32 times resumeWait, or until ctx ends.
+func (s *auditSource) pause(ctx context.Context, failures int) error {
+	t := time.NewTimer(s.resumeWait << min(failures, 5))
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 func (s *auditSource) stream(ctx context.Context, next *int64, end int64, fn func(int64, []byte) error) error {

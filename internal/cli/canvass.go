@@ -12,6 +12,7 @@ import (
 	"time"
 
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
+	"github.com/doorstep-vote/doorstep/internal/client"
 	"github.com/doorstep-vote/doorstep/internal/device"
 	"github.com/doorstep-vote/doorstep/internal/election"
 	"github.com/doorstep-vote/doorstep/internal/enrollcode"
@@ -124,7 +125,7 @@ func runCanvassJoin(ctx context.Context, env *Env, args []string) error {
 	defer d.Close()
 	enr, err := d.Join(ctx, code, *label)
 	if err != nil {
-		if device.IsUnreachable(err) && enr.DeviceID == "" {
+		if client.Unreachable(err) && enr.DeviceID == "" {
 			return fmt.Errorf("%w: check the network and the server address in the code, then run join again", err)
 		}
 		return err
@@ -384,7 +385,7 @@ func runCanvassSync(ctx context.Context, env *Env, args []string) error {
 	rep, err := d.Sync(ctx, *attempts)
 	cvPrintSync(env, rep)
 	if err != nil {
-		if device.IsUnreachable(err) {
+		if client.Unreachable(err) {
 			return fmt.Errorf("%s (%d waiting; %v)", canvassOffline, rep.Pending, err)
 		}
 		return err

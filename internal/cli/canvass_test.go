@@ -15,8 +15,8 @@ import (
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
 	"github.com/doorstep-vote/doorstep/internal/ballotlog"
 	"github.com/doorstep-vote/doorstep/internal/cli"
+	"github.com/doorstep-vote/doorstep/internal/client"
 	"github.com/doorstep-vote/doorstep/internal/device"
-	"github.com/doorstep-vote/doorstep/internal/dial"
 	"github.com/doorstep-vote/doorstep/internal/election"
 	"github.com/doorstep-vote/doorstep/internal/enrollcode"
 	"github.com/doorstep-vote/doorstep/internal/signed"
@@ -60,7 +60,7 @@ func startCvServer(t *testing.T) *cvServer {
 		},
 		SyncDeadline: timestamppb.New(time.Now().Add(24 * time.Hour)),
 	}
-	conn, err := dial.New(srv.Addr())
+	conn, err := client.New(srv.Addr())
 	if err != nil {
 		t.Fatal(err)
 	}

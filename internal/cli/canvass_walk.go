@@ -11,6 +11,7 @@ import (
 	"time"
 
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
+	"github.com/doorstep-vote/doorstep/internal/client"
 	"github.com/doorstep-vote/doorstep/internal/device"
 	"github.com/doorstep-vote/doorstep/internal/election"
 )
@@ -444,7 +445,7 @@ func (w *walker) progress(walk []device.UnitProgress) {
 	switch {
 	case w.offline:
 		server = "offline walk"
-	case syncErr != nil && device.IsUnreachable(syncErr):
+	case syncErr != nil && client.Unreachable(syncErr):
 		server = "server unreachable: " + canvassOffline
 	case syncErr != nil:
 		server = "sync failed: " + syncErr.Error()
@@ -470,7 +471,7 @@ func (w *walker) finish(ctx context.Context) error {
 		switch {
 		case err == nil:
 			st.Pending = rep.Pending
-		case device.IsUnreachable(err) || errors.Is(err, context.DeadlineExceeded):
+		case client.Unreachable(err) || errors.Is(err, context.DeadlineExceeded):
 		default:
 			w.say("Sync failed: %v", err)
 		}

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
-	"github.com/doorstep-vote/doorstep/internal/dial"
+	"github.com/doorstep-vote/doorstep/internal/client"
 	"github.com/doorstep-vote/doorstep/internal/enrollcode"
 	"github.com/doorstep-vote/doorstep/internal/signedtest"
 )
@@ -19,7 +19,7 @@ func (s *cvServer) code(t *testing.T, label string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn, err := dial.New(s.srv.Addr())
+	conn, err := client.New(s.srv.Addr())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
+	"github.com/doorstep-vote/doorstep/internal/client"
 	"github.com/doorstep-vote/doorstep/internal/committee"
 )
 
@@ -184,11 +185,13 @@ func cmRPCError(what, server string, timeout time.Duration, electionID string, e
 	if !ok {
 		return fmt.Errorf("%s: %w", what, err)
 	}
-	switch st.Code() {
-	case codes.Unavailable:
+	if client.Unreachable(err) {
+		if st.Code() == codes.DeadlineExceeded {
+			return fmt.Errorf("%s: the tally server at %s did not answer within %s; run the command again (retrying is safe) or raise --timeout: %w", what, server, timeout, err)
+		}
 		return fmt.Errorf("%s: cannot reach the tally server at %s (%s): check --server or DOORSTEP_SERVER and that tallyd is running; anything signed is kept and sent next time: %w", what, server, st.Message(), err)
-	case codes.DeadlineExceeded:
-		return fmt.Errorf("%s: the tally server at %s did not answer within %s; run the command again (retrying is safe) or raise --timeout: %w", what, server, timeout, err)
+	}
+	switch st.Code() {
 	case codes.Unauthenticated, codes.PermissionDenied:
 		return fmt.Errorf("%s: the server at %s does not accept this committee key for election %s (%s): check --election, --server and --committee-dir: %w", what, server, electionID, st.Message(), err)
 	case codes.NotFound:
@@ -197,14 +200,14 @@ func cmRPCError(what, server string, timeout time.Duration, electionID string, e
 	return fmt.Errorf("%s: %s: %w", what, st.Message(), err)
 }
 
-// transient reports whether a call may have failed on the way: the server
-// may or may not have acted, and sending the same bytes again is the fix.
-func transient(err error) bool {
-	switch status.Code(err) {
-	case codes.Unavailable, codes.DeadlineExceeded, codes.Canceled, codes.ResourceExhausted, codes.Internal, codes.Unknown:
-		return true
-	}
-	return false
+// refused reports whether the server refused a call outright, so it acted
+// on nothing: a gRPC status that client.Classify calls Permanent. After any
+// other failure (on the way, the caller stopping, this machine's own after
+// the answer came) the server may have acted, and sending the same bytes
+// again is the fix.
+func refused(ctx context.Context, err error) bool {
+	_, fromServer := status.FromError(err)
+	return err != nil && fromServer && client.Classify(ctx, err) == client.Permanent
 }
 
 // catchUp compares the chain with the server's (GetCommitteeState) and

@@ -15,8 +15,8 @@ import (
 
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
 	"github.com/doorstep-vote/doorstep/internal/callauth"
+	"github.com/doorstep-vote/doorstep/internal/client"
 	"github.com/doorstep-vote/doorstep/internal/committee"
-	"github.com/doorstep-vote/doorstep/internal/dial"
 	"github.com/doorstep-vote/doorstep/internal/election"
 	"github.com/doorstep-vote/doorstep/internal/enrollcode"
 	"github.com/doorstep-vote/doorstep/internal/signedtest"
@@ -62,7 +62,7 @@ func committeeState(t *testing.T, addr, dir string) *doorstepv1.GetCommitteeStat
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn, err := dial.New(addr, grpc.WithPerRPCCredentials(&callauth.Credentials{ElectionID: exampleElection, KeyID: election.CommitteeAuthor, Key: key, Insecure: true}))
+	conn, err := client.New(addr, grpc.WithPerRPCCredentials(&callauth.Credentials{ElectionID: exampleElection, KeyID: election.CommitteeAuthor, Key: key, Insecure: true}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +141,7 @@ func TestCommitteeEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	dev := signedtest.NewAuthor(exampleElection, "", "test device", time.Now().Add(-time.Minute))
-	conn, err := dial.New(srv.srv.Addr())
+	conn, err := client.New(srv.srv.Addr())
 	if err != nil {
 		t.Fatal(err)
 	}

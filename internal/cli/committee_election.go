@@ -97,7 +97,7 @@ func runElectionCreate(ctx context.Context, env *Env, args []string) error {
 				return fmt.Errorf("election %s was already created from this machine with a different definition (an earlier run whose answer was lost); to change the ballot, create a new election with another id", def.GetElectionId())
 			}
 			return cmPrintCreated(env, s, def, info, resp)
-		case transient(err):
+		case !refused(ctx, err):
 			return s.rpcError("create the election", err)
 		}
 		if err := s.Signer().DiscardUncreated(); err != nil {
@@ -110,7 +110,7 @@ func runElectionCreate(ctx context.Context, env *Env, args []string) error {
 	}
 	resp, err := s.Create(ctx, recs[0])
 	if err != nil {
-		if !transient(err) {
+		if refused(ctx, err) {
 			// Refused outright: nothing of this chain is on the server.
 			if derr := s.Signer().DiscardUncreated(); derr != nil {
 				return derr

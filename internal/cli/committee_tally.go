@@ -14,6 +14,7 @@ import (
 	"github.com/doorstep-vote/doorstep/internal/committee"
 	"github.com/doorstep-vote/doorstep/internal/election"
 	"github.com/doorstep-vote/doorstep/internal/hlc"
+	"github.com/doorstep-vote/doorstep/internal/rules"
 	"github.com/doorstep-vote/doorstep/internal/signed"
 )
 
@@ -377,7 +378,7 @@ func runAdjudicateOwner(ctx context.Context, env *Env, args []string) error {
 	// caught before it is signed into the log.
 	if st, ok, err := committee.ReadState(f.dir, f.election); err == nil && ok {
 		if p, _ := st.DefinitionProto(); p != nil {
-			if def, err := signed.Definition(p); err == nil {
+			if def, err := rules.Definition(p); err == nil {
 				if _, _, err := def.Marks([]election.Selection{sel}); err != nil {
 					return cmUsage(env, f.name, "%v", err)
 				}

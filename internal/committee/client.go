@@ -13,16 +13,16 @@ import (
 
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
 	"github.com/doorstep-vote/doorstep/internal/callauth"
-	"github.com/doorstep-vote/doorstep/internal/dial"
+	"github.com/doorstep-vote/doorstep/internal/client"
 	"github.com/doorstep-vote/doorstep/internal/election"
 	"github.com/doorstep-vote/doorstep/internal/signed"
 )
 
 // Limits of one SubmitCommitteeRecords call: tallyd's batch limit (1,000
-// records), and well inside the message limit (dial.MaxMessageBytes).
+// records), and well inside the message limit (signed.MaxMessageBytes).
 const (
 	batchRecords = 1000
-	batchBytes   = dial.MaxMessageBytes * 3 / 4
+	batchBytes   = signed.MaxMessageBytes * 3 / 4
 )
 
 // Client calls the tally server as the committee of one election: every
@@ -45,7 +45,7 @@ type Client struct {
 // timeout. It does not connect until the first call.
 func Dial(addr, electionID string, key ed25519.PrivateKey, timeout time.Duration, now func() time.Time) (*Client, error) {
 	creds := &callauth.Credentials{ElectionID: electionID, KeyID: election.CommitteeAuthor, Key: key, Now: now, Insecure: true}
-	conn, err := dial.New(addr, grpc.WithPerRPCCredentials(creds))
+	conn, err := client.New(addr, grpc.WithPerRPCCredentials(creds))
 	if err != nil {
 		return nil, fmt.Errorf("server address %q: %w", addr, err)
 	}

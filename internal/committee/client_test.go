@@ -18,7 +18,7 @@ import (
 	"github.com/doorstep-vote/doorstep/internal/ballotlog"
 	"github.com/doorstep-vote/doorstep/internal/committee"
 	"github.com/doorstep-vote/doorstep/internal/election"
-	"github.com/doorstep-vote/doorstep/internal/signed"
+	"github.com/doorstep-vote/doorstep/internal/rules"
 	"github.com/doorstep-vote/doorstep/internal/tallyd"
 	"github.com/doorstep-vote/doorstep/internal/tallyd/tallydtest"
 )
@@ -232,7 +232,7 @@ func TestRosterActions(t *testing.T) {
 				if n == 0 || n > committee.RosterChunkUnits {
 					t.Errorf("chunk %d has %d units", i, n)
 				}
-				got = append(got, signed.Units(c.GetRoster().GetUnits())...)
+				got = append(got, rules.Units(c.GetRoster().GetUnits())...)
 			}
 			if !slices.Equal(got, roster.Units()) {
 				t.Error("the chunks do not hold the roster's units in its order")

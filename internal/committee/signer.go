@@ -18,6 +18,7 @@ import (
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
 	"github.com/doorstep-vote/doorstep/internal/election"
 	"github.com/doorstep-vote/doorstep/internal/hlc"
+	"github.com/doorstep-vote/doorstep/internal/rules"
 	"github.com/doorstep-vote/doorstep/internal/signed"
 )
 
@@ -149,7 +150,7 @@ func RosterActions(roster *election.Roster) (Roster, []*doorstepv1.CommitteeActi
 	var chunks []*doorstepv1.CommitteeAction
 	for start := 0; start < len(all); start += RosterChunkUnits {
 		part := all[start:min(start+RosterChunkUnits, len(all))]
-		chunks = append(chunks, &doorstepv1.CommitteeAction{Action: &doorstepv1.CommitteeAction_Roster{Roster: &doorstepv1.RosterChunk{Units: signed.UnitsProto(part)}}})
+		chunks = append(chunks, &doorstepv1.CommitteeAction{Action: &doorstepv1.CommitteeAction_Roster{Roster: &doorstepv1.RosterChunk{Units: rules.UnitsProto(part)}}})
 	}
 	h := roster.Hash()
 	return Roster{SHA256: h[:], Units: len(all), AreaCenti: roster.TotalArea(), Owners: roster.Headcount()}, chunks

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
+	"github.com/doorstep-vote/doorstep/internal/client"
 	"github.com/doorstep-vote/doorstep/internal/device"
 	"github.com/doorstep-vote/doorstep/internal/flakynet"
 )
@@ -145,7 +146,7 @@ func (f *field) onSync(rep device.SyncReport, err error) {
 		if !wasFailing {
 			why := err.Error()
 			switch {
-			case !device.IsUnreachable(err):
+			case !client.Unreachable(err):
 			case f.proxy.Up():
 				why = "the connection dropped"
 			default:

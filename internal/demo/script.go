@@ -13,7 +13,7 @@ import (
 	"github.com/doorstep-vote/doorstep/internal/election"
 	"github.com/doorstep-vote/doorstep/internal/electionfile"
 	"github.com/doorstep-vote/doorstep/internal/examples"
-	"github.com/doorstep-vote/doorstep/internal/signed"
+	"github.com/doorstep-vote/doorstep/internal/rules"
 	"github.com/doorstep-vote/doorstep/internal/tally"
 )
 
@@ -151,7 +151,7 @@ func NewScript(seed uint64) (*Script, error) {
 	if err != nil {
 		return nil, err
 	}
-	def, err := signed.Definition(p)
+	def, err := rules.Definition(p)
 	if err != nil {
 		return nil, fmt.Errorf("the example election: %w", err)
 	}

@@ -1,6 +1,7 @@
 package device
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	mathrand "math/rand/v2"
@@ -9,6 +10,8 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/doorstep-vote/doorstep/internal/client"
 )
 
 func TestBackoffBounds(t *testing.T) {
@@ -42,7 +45,7 @@ func TestRetryable(t *testing.T) {
 		err  error
 		want bool
 	}{
-		{&UnreachableError{Server: "a:1", Err: status.Error(codes.Unavailable, "down")}, true},
+		{&client.UnreachableError{Server: "a:1", Err: status.Error(codes.Unavailable, "down")}, true},
 		{&callError{what: "push", err: status.Error(codes.Internal, "bug")}, true},
 		{fmt.Errorf("sync: %w", &callError{what: "push", err: status.Error(codes.ResourceExhausted, "busy")}), true},
 		{&callError{what: "push", err: status.Error(codes.PermissionDenied, "revoked")}, false},
@@ -52,8 +55,8 @@ func TestRetryable(t *testing.T) {
 		{errors.New("disk full"), false},
 	}
 	for _, tt := range tests {
-		if got := retryable(tt.err); got != tt.want {
-			t.Errorf("retryable(%v) = %v; want %v", tt.err, got, tt.want)
+		if got := client.Retryable(context.Background(), tt.err); got != tt.want {
+			t.Errorf("client.Retryable(%v) = %v; want %v", tt.err, got, tt.want)
 		}
 	}
 }

@@ -140,8 +140,8 @@ func checkServerHoldsOnce(t *testing.T, st *store.Store, deviceID string, f chai
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ds.GetHighSeq() != f.head || ds.GetMaxSeq() > f.head || len(ds.GetMissingSeqs()) != 0 {
-		t.Errorf("server holds device records up to %d (max %d, missing %v); want all %d", ds.GetHighSeq(), ds.GetMaxSeq(), ds.GetMissingSeqs(), f.head)
+	if ds.HighSeq != f.head || ds.MaxSeq > f.head || len(ds.MissingSeqs) != 0 {
+		t.Errorf("server holds device records up to %d (max %d, missing %v); want all %d", ds.HighSeq, ds.MaxSeq, ds.MissingSeqs, f.head)
 	}
 	logged := logCounts(t, st, deviceID)
 	for id, seq := range f.ids {

@@ -16,9 +16,10 @@ import (
 	"google.golang.org/grpc"
 
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
-	"github.com/doorstep-vote/doorstep/internal/dial"
+	"github.com/doorstep-vote/doorstep/internal/client"
 	"github.com/doorstep-vote/doorstep/internal/election"
 	"github.com/doorstep-vote/doorstep/internal/hlc"
+	"github.com/doorstep-vote/doorstep/internal/rules"
 	"github.com/doorstep-vote/doorstep/internal/signed"
 )
 
@@ -65,7 +66,7 @@ type Options struct {
 	Now    func() time.Time
 	// Rand is the source of the device key; crypto/rand when nil.
 	Rand io.Reader
-	// Dial opens a client connection to the server; dial.New when nil.
+	// Dial opens a client connection to the server; client.New when nil.
 	Dial func(addr string, opts ...grpc.DialOption) (*grpc.ClientConn, error)
 	Sync SyncOptions
 }
@@ -123,7 +124,7 @@ func Open(dir string, opt Options) (*Device, error) {
 		d.rand = rand.Reader
 	}
 	if d.dialF == nil {
-		d.dialF = dial.New
+		d.dialF = client.New
 	}
 	d.jitter = d.sopt.Jitter
 	if d.jitter == nil {
@@ -200,7 +201,7 @@ func decodeStoredElection(defRec *doorstepv1.SignedRecord, units []election.Unit
 	if err != nil {
 		return nil, nil, fmt.Errorf("stored definition: %w: %w", errCorrupt, err)
 	}
-	def, err := signed.Definition(rec.GetCommittee().GetDefineElection())
+	def, err := rules.Definition(rec.GetCommittee().GetDefineElection())
 	if err != nil {
 		return nil, nil, fmt.Errorf("stored definition: %w: %w", errCorrupt, err)
 	}

@@ -7,6 +7,7 @@ import (
 
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
 	"github.com/doorstep-vote/doorstep/internal/election"
+	"github.com/doorstep-vote/doorstep/internal/rules"
 	"github.com/doorstep-vote/doorstep/internal/signed"
 )
 
@@ -47,7 +48,7 @@ func verifyElection(electionID string, srs []*doorstepv1.SignedRecord, pinned ed
 	if dp == nil {
 		return nil, fmt.Errorf("the server's first committee record for election %q is not the election's definition", electionID)
 	}
-	def, err := signed.Definition(dp)
+	def, err := rules.Definition(dp)
 	if err != nil {
 		return nil, fmt.Errorf("the election's definition is invalid: %w", err)
 	}
@@ -97,7 +98,7 @@ func verifyElection(electionID string, srs []*doorstepv1.SignedRecord, pinned ed
 			}
 			defineSeen = true
 		case *doorstepv1.CommitteeAction_Roster:
-			units = append(units, signed.Units(a.Roster.GetUnits())...)
+			units = append(units, rules.Units(a.Roster.GetUnits())...)
 		case *doorstepv1.CommitteeAction_Open:
 			if !v.state.Opened {
 				v.state.Opened = true

@@ -13,8 +13,8 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
+	"github.com/doorstep-vote/doorstep/internal/client"
 	"github.com/doorstep-vote/doorstep/internal/device"
-	"github.com/doorstep-vote/doorstep/internal/dial"
 	"github.com/doorstep-vote/doorstep/internal/election"
 	"github.com/doorstep-vote/doorstep/internal/enrollcode"
 	"github.com/doorstep-vote/doorstep/internal/signed"
@@ -99,7 +99,7 @@ func (f *fixture) stop() {
 
 func (f *fixture) electionClient() doorstepv1.ElectionServiceClient {
 	f.t.Helper()
-	conn, err := dial.New(f.addr)
+	conn, err := client.New(f.addr)
 	if err != nil {
 		f.t.Fatal(err)
 	}

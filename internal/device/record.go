@@ -2,7 +2,9 @@ package device
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/google/uuid"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -10,6 +12,7 @@ import (
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
 	"github.com/doorstep-vote/doorstep/internal/ballotlog"
 	"github.com/doorstep-vote/doorstep/internal/election"
+	"github.com/doorstep-vote/doorstep/internal/rules"
 	"github.com/doorstep-vote/doorstep/internal/signed"
 )
 
@@ -99,15 +102,11 @@ func (d *Device) RecordVisit(ctx context.Context, v Visit) (Saved, error) {
 	if err := checkUnit(roster, v.UnitID); err != nil {
 		return Saved{}, err
 	}
-	if v.Outcome <= doorstepv1.VisitOutcome_VISIT_OUTCOME_UNSPECIFIED || v.Outcome > doorstepv1.VisitOutcome_VISIT_OUTCOME_MOVED {
-		return Saved{}, election.Errorf(election.CodeInvalid, "outcome", "say what happened at the door: not home, refused, ballot left or moved")
+	body := &doorstepv1.Visit{UnitId: v.UnitID, Outcome: v.Outcome, Note: v.Note}
+	if err := rules.CheckVisit(body); err != nil {
+		return Saved{}, ownField("visit.", err)
 	}
-	if err := election.CheckText("note", v.Note, election.MaxTextLen); err != nil {
-		return Saved{}, err
-	}
-	return d.commit(ctx, v.UnitID, &doorstepv1.Record{Body: &doorstepv1.Record_Visit{Visit: &doorstepv1.Visit{
-		UnitId: v.UnitID, Outcome: v.Outcome, Note: v.Note,
-	}}})
+	return d.commit(ctx, v.UnitID, &doorstepv1.Record{Body: &doorstepv1.Record_Visit{Visit: body}})
 }
 
 // LatestBallot returns the record id of this device's latest ballot for a
@@ -135,21 +134,13 @@ func checkUnit(roster *election.Roster, unitID string) error {
 	return nil
 }
 
-// checkBallot validates a ballot the way the server will, so that what the
-// canvasser saves at the door is never rejected for its form later.
+// checkBallot validates a ballot by the server's own rules, so that what
+// the canvasser saves at the door is never rejected for its form later.
+// The device asks a little more of the canvasser than the rules do: who
+// signed must be said, and only a proxy's ballot names a proxy document.
 func checkBallot(def *election.Definition, roster *election.Roster, b *Ballot) (*doorstepv1.Ballot, []string, error) {
 	if err := checkUnit(roster, b.UnitID); err != nil {
 		return nil, nil, err
-	}
-	marks, _, err := def.Marks(b.Selections)
-	if err != nil {
-		return nil, nil, err
-	}
-	var invalid []string
-	for i, m := range marks {
-		if m.Kind == election.MarkInvalid {
-			invalid = append(invalid, def.Items[i].ID)
-		}
 	}
 	switch b.Signer {
 	case doorstepv1.SignerKind_SIGNER_KIND_OWNER, doorstepv1.SignerKind_SIGNER_KIND_CO_OWNER:
@@ -157,25 +148,8 @@ func checkBallot(def *election.Definition, roster *election.Roster, b *Ballot) (
 			return nil, nil, election.Errorf(election.CodeInvalid, "proxy_reference", "only a ballot signed by a proxy names a proxy document")
 		}
 	case doorstepv1.SignerKind_SIGNER_KIND_PROXY:
-		if b.ProxyRef == "" {
-			return nil, nil, election.Errorf(election.CodeInvalid, "proxy_reference", "a ballot signed by a proxy needs the proxy document's reference")
-		}
 	default:
 		return nil, nil, election.Errorf(election.CodeInvalid, "signer", "say who signed: the owner, a co-owner or a proxy")
-	}
-	if err := election.CheckText("proxy_reference", b.ProxyRef, election.MaxTitleLen); err != nil {
-		return nil, nil, err
-	}
-	if err := election.CheckText("signer_name", b.SignerName, election.MaxTitleLen); err != nil {
-		return nil, nil, err
-	}
-	if err := election.CheckText("comment", b.Comment, election.MaxTextLen); err != nil {
-		return nil, nil, err
-	}
-	if b.Supersedes != "" {
-		if err := signed.CheckRecordID("supersedes", b.Supersedes); err != nil {
-			return nil, nil, err
-		}
 	}
 	body := &doorstepv1.Ballot{
 		UnitId:         b.UnitID,
@@ -192,7 +166,30 @@ func checkBallot(def *election.Definition, roster *election.Roster, b *Ballot) (
 			CandidateIds: s.Candidates,
 		})
 	}
+	if err := rules.CheckBallot(body); err != nil {
+		return nil, nil, ownField("ballot.", err)
+	}
+	marks, _, err := def.Marks(b.Selections)
+	if err != nil {
+		return nil, nil, err
+	}
+	var invalid []string
+	for i, m := range marks {
+		if m.Kind == election.MarkInvalid {
+			invalid = append(invalid, def.Items[i].ID)
+		}
+	}
 	return body, invalid, nil
+}
+
+// ownField names a rule's error by this package's field, which is the
+// record's field without the part's prefix (ballot.comment is comment).
+func ownField(prefix string, err error) error {
+	var de *election.Error
+	if errors.As(err, &de) {
+		return &election.Error{Code: de.Code, Field: strings.TrimPrefix(de.Field, prefix), Msg: de.Msg}
+	}
+	return err
 }
 
 // commit fills in the envelope of rec as the device's next record, signs it

@@ -18,8 +18,8 @@ import (
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
 	"github.com/doorstep-vote/doorstep/internal/ballotlog"
 	"github.com/doorstep-vote/doorstep/internal/cli"
+	"github.com/doorstep-vote/doorstep/internal/client"
 	"github.com/doorstep-vote/doorstep/internal/device"
-	"github.com/doorstep-vote/doorstep/internal/dial"
 	"github.com/doorstep-vote/doorstep/internal/enrollcode"
 	"github.com/doorstep-vote/doorstep/internal/signedtest"
 	"github.com/doorstep-vote/doorstep/internal/tallyd"
@@ -60,7 +60,7 @@ func (f *fixture) twin(t *testing.T) (*tallyd.Server, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn, err := dial.New(b.Addr())
+	conn, err := client.New(b.Addr())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +78,7 @@ func (f *fixture) twin(t *testing.T) (*tallyd.Server, string) {
 // enrollOn enrolls a key on a server with an enrollment code's token.
 func enrollOn(t *testing.T, addr string, code enrollcode.Code, pub ed25519.PublicKey) string {
 	t.Helper()
-	conn, err := dial.New(addr)
+	conn, err := client.New(addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +95,7 @@ func enrollOn(t *testing.T, addr string, code enrollcode.Code, pub ed25519.Publi
 // pushOn pushes records to a server, failing on any rejection.
 func pushOn(t *testing.T, addr string, recs ...*doorstepv1.SignedRecord) {
 	t.Helper()
-	conn, err := dial.New(addr)
+	conn, err := client.New(addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,8 +191,8 @@ func TestSyncRefusesSplitView(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if ds.GetHighSeq() != 0 || ds.GetMaxSeq() != 0 {
-				t.Errorf("B holds the device's records up to %d; the device sent B nothing", ds.GetMaxSeq())
+			if ds.HighSeq != 0 || ds.MaxSeq != 0 {
+				t.Errorf("B holds the device's records up to %d; the device sent B nothing", ds.MaxSeq)
 			}
 
 			// What the canvasser sees.

@@ -12,6 +12,7 @@ import (
 
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
 	"github.com/doorstep-vote/doorstep/internal/election"
+	"github.com/doorstep-vote/doorstep/internal/rules"
 	"github.com/doorstep-vote/doorstep/internal/signed"
 )
 
@@ -212,7 +213,7 @@ func (r *rtx) rosterUnits() ([]election.Unit, error) {
 		units = append(units, u)
 		return nil
 	})
-	return signed.Units(units), err
+	return rules.Units(units), err
 }
 
 // record returns the device's own record with the given seq.
@@ -363,7 +364,7 @@ func (w *wtx) replaceRoster(units []election.Unit) error {
 	if _, err := w.tx.CreateBucket(bucketRoster); err != nil {
 		return fmt.Errorf("clear roster: %w", err)
 	}
-	for _, u := range signed.UnitsProto(units) {
+	for _, u := range rules.UnitsProto(units) {
 		if err := w.putProto(bucketRoster, []byte(u.GetUnitId()), u); err != nil {
 			return err
 		}

@@ -12,13 +12,13 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
 	"github.com/doorstep-vote/doorstep/internal/ballotlog"
 	"github.com/doorstep-vote/doorstep/internal/callauth"
+	"github.com/doorstep-vote/doorstep/internal/client"
 	"github.com/doorstep-vote/doorstep/internal/election"
 	"github.com/doorstep-vote/doorstep/internal/signed"
 )
@@ -51,8 +51,8 @@ func (o SyncOptions) withDefaults() SyncOptions {
 		o.BatchSize = 500
 	}
 	if o.BatchBytes <= 0 {
-		// Half of dial.MaxMessageBytes leaves room for the envelope.
-		o.BatchBytes = 4 << 20
+		// Half the message limit leaves room for the envelope.
+		o.BatchBytes = signed.MaxMessageBytes / 2
 	}
 	if o.CallTimeout <= 0 {
 		o.CallTimeout = 15 * time.Second
@@ -86,25 +86,6 @@ func sleep(ctx context.Context, d time.Duration) error {
 // maxStatusPages bounds one sync's ListUnitStatus loop against a server
 // that never stops answering.
 const maxStatusPages = 10_000
-
-// UnreachableError means the server could not be reached or did not answer
-// in time. Everything recorded stays on the device; a later sync resumes.
-type UnreachableError struct {
-	Server string
-	Err    error
-}
-
-func (e *UnreachableError) Error() string {
-	return fmt.Sprintf("cannot reach the server at %s: %v", e.Server, status.Convert(e.Err).Message())
-}
-
-func (e *UnreachableError) Unwrap() error { return e.Err }
-
-// IsUnreachable reports whether err means the server could not be reached.
-func IsUnreachable(err error) bool {
-	var u *UnreachableError
-	return errors.As(err, &u)
-}
 
 // ErrServerKeyChanged means the server no longer has the key it had when
 // the device joined.
@@ -175,7 +156,9 @@ func (r *SyncReport) add(res *doorstepv1.RecordResult, seq uint64) {
 // Sync talks to the server until everything is pushed and the walk list is
 // fresh, retrying failures with jittered exponential backoff. attempts
 // bounds the passes (0: until ctx ends). It returns the last pass's error,
-// an *UnreachableError when the server could not be reached. Nothing leaves
+// a *client.UnreachableError when the server could not be reached or did
+// not answer in time (client.Unreachable says so); everything recorded
+// stays on the device and a later sync resumes. Nothing leaves
 // the outbox before the server answers for it, so a failed or interrupted
 // sync costs at most a resend.
 func (d *Device) Sync(ctx context.Context, attempts int) (SyncReport, error) {
@@ -187,7 +170,7 @@ func (d *Device) Sync(ctx context.Context, attempts int) (SyncReport, error) {
 		d.reconnectNow()
 		err := d.syncOnce(ctx, &rep)
 		d.noteAttempt(err)
-		if err == nil || !retryable(err) || ctx.Err() != nil || (attempts > 0 && n+1 >= attempts) {
+		if err == nil || !client.Retryable(ctx, err) || (attempts > 0 && n+1 >= attempts) {
 			d.finishReport(&rep)
 			return rep, err
 		}
@@ -230,7 +213,7 @@ func (d *Device) RunSync(ctx context.Context, interval time.Duration, kick <-cha
 		switch {
 		case err == nil:
 			failures = 0
-		case retryable(err):
+		case client.Retryable(ctx, err):
 			wait = min(d.backoff(failures), interval)
 			failures++
 		}
@@ -259,33 +242,15 @@ func (d *Device) backoff(n int) time.Duration {
 	return half + time.Duration(d.jitter.Int64N(int64(ceiling-half)+1))
 }
 
-// retryable reports whether trying again later may succeed.
-func retryable(err error) bool {
-	if IsUnreachable(err) {
-		return true
-	}
-	// FromError finds a status anywhere in err's chain.
-	s, ok := status.FromError(err)
-	if !ok {
-		return false
-	}
-	switch s.Code() {
-	case codes.Unavailable, codes.DeadlineExceeded, codes.Aborted, codes.ResourceExhausted, codes.Internal, codes.Unknown:
-		return true
-	}
-	return false
-}
-
-// callErr turns a failed call's error into one for people: an
-// *UnreachableError when the server could not be reached in time, else the
-// server's own message, keeping the status for errors.As.
+// callErr turns a failed call's error into one for people: a
+// *client.UnreachableError when the server could not be reached in time,
+// else the server's own message, keeping the status for errors.As.
 func callErr(ctx context.Context, server, what string, err error) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	switch status.Code(err) {
-	case codes.Unavailable, codes.DeadlineExceeded:
-		return &UnreachableError{Server: server, Err: err}
+	if client.Unreachable(err) {
+		return &client.UnreachableError{Server: server, Err: err}
 	}
 	return &callError{what: what, err: err}
 }

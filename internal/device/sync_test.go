@@ -18,8 +18,8 @@ import (
 	"google.golang.org/grpc/status"
 
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
+	"github.com/doorstep-vote/doorstep/internal/client"
 	"github.com/doorstep-vote/doorstep/internal/device"
-	"github.com/doorstep-vote/doorstep/internal/dial"
 	"github.com/doorstep-vote/doorstep/internal/signed"
 )
 
@@ -45,7 +45,7 @@ type proxy struct {
 
 func startProxy(t *testing.T, upstream string) *proxy {
 	t.Helper()
-	conn, err := dial.New(upstream)
+	conn, err := client.New(upstream)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,7 +215,7 @@ func (f *fixture) joinVia(t *testing.T, p *proxy, opt device.Options) (*device.D
 }
 
 func noRetryDial(addr string, opts ...grpc.DialOption) (*grpc.ClientConn, error) {
-	return dial.New(addr, append(opts, grpc.WithDisableRetry())...)
+	return client.New(addr, append(opts, grpc.WithDisableRetry())...)
 }
 
 func statusOf(t *testing.T, d *device.Device) device.Status {
@@ -343,8 +343,9 @@ func TestSyncUnreachableKeepsOutbox(t *testing.T) {
 
 	s := mustRecord(t, d, owner("1-1-101", yes("rules")))
 	rep, err := d.Sync(context.Background(), 5)
-	if !device.IsUnreachable(err) {
-		t.Fatalf("sync with the server down: %v; want unreachable", err)
+	var u *client.UnreachableError
+	if !client.Unreachable(err) || !errors.As(err, &u) {
+		t.Fatalf("sync with the server down: %v; want a *client.UnreachableError", err)
 	}
 	if rep.Attempts != 5 || rep.Pending != 1 || rep.Answered != 0 {
 		t.Errorf("report = %+v; want 5 attempts, 1 pending", rep)
@@ -395,7 +396,7 @@ func TestBackoffIsDeterministicWithSeed(t *testing.T) {
 		p := startProxy(t, f.addr)
 		d, _ := f.joinVia(t, p, opt)
 		p.setDown(true)
-		if _, err := d.Sync(context.Background(), 4); !device.IsUnreachable(err) {
+		if _, err := d.Sync(context.Background(), 4); !client.Unreachable(err) {
 			t.Fatalf("sync: %v; want unreachable", err)
 		}
 		return waits
@@ -419,7 +420,7 @@ func TestSyncLostAnswer(t *testing.T) {
 	p.mu.Lock()
 	p.losePushAnswer = 1
 	p.mu.Unlock()
-	if _, err := d.Sync(context.Background(), 1); !device.IsUnreachable(err) {
+	if _, err := d.Sync(context.Background(), 1); !client.Unreachable(err) {
 		t.Fatalf("sync with a lost answer: %v; want unreachable", err)
 	}
 	if st := statusOf(t, d); st.Pending != 2 {
@@ -553,7 +554,7 @@ func TestRunSyncInBackground(t *testing.T) {
 	}()
 	defer func() { cancel(); <-done }()
 
-	if err := <-reports; !device.IsUnreachable(err) {
+	if err := <-reports; !client.Unreachable(err) {
 		t.Fatalf("first background sync: %v; want unreachable", err)
 	}
 	mustRecord(t, d, owner("1-1-101", yes("rules")))

@@ -17,6 +17,7 @@ import (
 
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
 	"github.com/doorstep-vote/doorstep/internal/election"
+	"github.com/doorstep-vote/doorstep/internal/rules"
 	"github.com/doorstep-vote/doorstep/internal/signed"
 )
 
@@ -75,7 +76,7 @@ func ParseDefinition(data []byte, committeeKey ed25519.PublicKey) (*doorstepv1.E
 	if err != nil {
 		return nil, err
 	}
-	if _, err := signed.Definition(p); err != nil {
+	if _, err := rules.Definition(p); err != nil {
 		return nil, err
 	}
 	return p, nil

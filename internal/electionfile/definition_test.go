@@ -12,6 +12,7 @@ import (
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
 	"github.com/doorstep-vote/doorstep/internal/election"
 	"github.com/doorstep-vote/doorstep/internal/electionfile"
+	"github.com/doorstep-vote/doorstep/internal/rules"
 	"github.com/doorstep-vote/doorstep/internal/signed"
 )
 
@@ -66,7 +67,7 @@ func TestParseDefinition(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			d, err := signed.Definition(p)
+			d, err := rules.Definition(p)
 			if err != nil {
 				t.Fatalf("result does not validate: %v", err)
 			}
@@ -208,7 +209,7 @@ func FuzzParseDefinition(f *testing.F) {
 		if err != nil {
 			return
 		}
-		d, err := signed.Definition(p)
+		d, err := rules.Definition(p)
 		if err != nil {
 			t.Fatalf("ParseDefinition accepted a definition that does not validate: %v", err)
 		}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -228,20 +227,6 @@ func ParseArea(s string) (int64, error) {
 		return 0, fmt.Errorf("%q m² is larger than the largest area allowed, %s m²", s, election.FormatArea(election.MaxUnitAreaCenti))
 	}
 	return centi, nil
-}
-
-// FormatRoster writes units as a roster CSV that ParseRoster reads back.
-func FormatRoster(w io.Writer, units []election.Unit) error {
-	cw := csv.NewWriter(w)
-	_ = cw.Write(rosterColumns)
-	for _, u := range units {
-		_ = cw.Write([]string{u.ID, u.Building, election.FormatArea(u.Area), u.OwnerKey, strconv.FormatBool(u.DeveloperHeld)})
-	}
-	cw.Flush()
-	if err := cw.Error(); err != nil {
-		return fmt.Errorf("write roster: %w", err)
-	}
-	return nil
 }
 
 func digits(s string) bool {

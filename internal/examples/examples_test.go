@@ -9,7 +9,7 @@ import (
 	"github.com/doorstep-vote/doorstep/internal/election"
 	"github.com/doorstep-vote/doorstep/internal/electionfile"
 	"github.com/doorstep-vote/doorstep/internal/examples"
-	"github.com/doorstep-vote/doorstep/internal/signed"
+	"github.com/doorstep-vote/doorstep/internal/rules"
 )
 
 func TestElection(t *testing.T) {
@@ -18,7 +18,7 @@ func TestElection(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := signed.Definition(p)
+	d, err := rules.Definition(p)
 	if err != nil {
 		t.Fatal(err)
 	}

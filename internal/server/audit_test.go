@@ -18,7 +18,7 @@ import (
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
 	"github.com/doorstep-vote/doorstep/internal/ballotlog"
 	"github.com/doorstep-vote/doorstep/internal/callauth"
-	"github.com/doorstep-vote/doorstep/internal/dial"
+	"github.com/doorstep-vote/doorstep/internal/client"
 	"github.com/doorstep-vote/doorstep/internal/election"
 	"github.com/doorstep-vote/doorstep/internal/signedtest"
 	"github.com/doorstep-vote/doorstep/internal/tallyd"
@@ -40,7 +40,7 @@ func auditClient(t *testing.T, srv *tallyd.Server, clk *tallydtest.Clock, author
 	if key != nil {
 		opts = append(opts, grpc.WithPerRPCCredentials(&callauth.Credentials{ElectionID: eid, KeyID: author, Key: key, Now: clk.Now, Insecure: true}))
 	}
-	conn, err := dial.New(srv.Addr(), opts...)
+	conn, err := client.New(srv.Addr(), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

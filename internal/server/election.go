@@ -5,6 +5,7 @@ import (
 
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
 	"github.com/doorstep-vote/doorstep/internal/election"
+	"github.com/doorstep-vote/doorstep/internal/store"
 	"github.com/doorstep-vote/doorstep/internal/tally"
 )
 
@@ -44,22 +45,77 @@ func (x *electionService) GetTally(ctx context.Context, req *doorstepv1.GetTally
 }
 
 func (x *electionService) ListContestedUnits(ctx context.Context, req *doorstepv1.ListContestedUnitsRequest) (*doorstepv1.ListContestedUnitsResponse, error) {
-	after, err := decodeToken("c", req.GetPageToken())
+	var after store.ContestedCursor
+	if tok := req.GetPageToken(); tok != "" {
+		if key, err := decodeToken("o", tok); err == nil {
+			after = store.ContestedCursor{Owners: true, Key: key}
+		} else if after.Key, err = decodeToken("c", tok); err != nil {
+			return nil, err
+		}
+	}
+	def, ok := x.s.store.Definition(req.GetElectionId())
+	if !ok {
+		return nil, election.Errorf(election.CodeNotFound, "election_id", "there is no election %q on this server: check the election id and the server address", req.GetElectionId())
+	}
+	page, err := x.s.store.Contested(ctx, req.GetElectionId(), after, pageSize(req.GetPageSize(), 100, 1000))
 	if err != nil {
 		return nil, err
 	}
-	out, err := x.s.store.Contested(ctx, req.GetElectionId(), after, pageSize(req.GetPageSize(), 100, 1000))
-	if err != nil {
-		return nil, err
+	out := &doorstepv1.ListContestedUnitsResponse{}
+	for _, u := range page.Units {
+		cu := &doorstepv1.ContestedUnit{UnitId: u.UnitID}
+		for _, b := range u.Ballots {
+			cu.Ballots = append(cu.Ballots, &doorstepv1.ContestedBallot{RecordId: b.RecordID, DeviceId: b.DeviceID, Hlc: b.HLC, Selections: marksProto(def, b.Marks)})
+		}
+		out.Units = append(out.Units, cu)
 	}
-	if out.NextPageToken != "" {
-		out.NextPageToken = encodeToken("c", out.NextPageToken)
+	for _, o := range page.SplitOwners {
+		if o.Item < 0 || o.Item >= len(def.Items) {
+			continue
+		}
+		out.SplitOwners = append(out.SplitOwners, &doorstepv1.SplitOwner{OwnerKey: o.OwnerKey, ItemId: def.Items[o.Item].ID, UnitIds: o.UnitIDs})
+	}
+	switch {
+	case page.Next.Owners:
+		out.NextPageToken = encodeToken("o", page.Next.Key)
+	case page.Next.Key != "":
+		out.NextPageToken = encodeToken("c", page.Next.Key)
 	}
 	return out, nil
 }
 
 func (x *electionService) GetCommitteeState(ctx context.Context, req *doorstepv1.GetCommitteeStateRequest) (*doorstepv1.GetCommitteeStateResponse, error) {
-	return x.s.store.CommitteeState(ctx, req.GetElectionId())
+	c, err := x.s.store.CommitteeState(ctx, req.GetElectionId())
+	if err != nil {
+		return nil, err
+	}
+	return &doorstepv1.GetCommitteeStateResponse{HighSeq: c.HighSeq, HighHash: c.HighHash}, nil
+}
+
+// marksProto renders validated marks as selections, for showing a ballot
+// to the committee without the raw record.
+func marksProto(d *election.Definition, m election.Marks) []*doorstepv1.Selection {
+	out := make([]*doorstepv1.Selection, 0, len(m))
+	for i, mk := range m {
+		it := &d.Items[i]
+		s := &doorstepv1.Selection{ItemId: it.ID}
+		switch mk.Kind {
+		case election.MarkYes:
+			s.Choice = doorstepv1.Choice_CHOICE_YES
+		case election.MarkNo:
+			s.Choice = doorstepv1.Choice_CHOICE_NO
+		case election.MarkAbstain:
+			s.Choice = doorstepv1.Choice_CHOICE_ABSTAIN
+		case election.MarkInvalid:
+			s.Choice = doorstepv1.Choice_CHOICE_UNSPECIFIED
+		case election.MarkPicks:
+			for _, p := range mk.Picks {
+				s.CandidateIds = append(s.CandidateIds, it.Candidates[p].ID)
+			}
+		}
+		out = append(out, s)
+	}
+	return out
 }
 
 // TallyProto renders a tally result for the wire, with its canonical bytes.

@@ -17,11 +17,9 @@ import (
 	"google.golang.org/grpc/status"
 
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
+	"github.com/doorstep-vote/doorstep/internal/signed"
 	"github.com/doorstep-vote/doorstep/internal/store"
 )
-
-// MaxMessageBytes bounds a request or response; see api/SPEC.md.
-const MaxMessageBytes = 8 << 20
 
 // Server implements doorstep.v1's services over a store.
 type Server struct {
@@ -40,8 +38,8 @@ func New(st *store.Store, log *slog.Logger, now func() time.Time) *Server {
 // work), with limits and keepalive suited to phones on mobile links.
 func (s *Server) NewGRPCServer(hs *health.Server) *grpc.Server {
 	gs := grpc.NewServer(
-		grpc.MaxRecvMsgSize(MaxMessageBytes),
-		grpc.MaxSendMsgSize(MaxMessageBytes),
+		grpc.MaxRecvMsgSize(signed.MaxMessageBytes),
+		grpc.MaxSendMsgSize(signed.MaxMessageBytes),
 		grpc.KeepaliveParams(keepalive.ServerParameters{
 			// Phones drop off without closing; find out and free the stream.
 			Time:    60 * time.Second,

@@ -58,7 +58,14 @@ func (x *syncService) GetDeviceState(ctx context.Context, req *doorstepv1.GetDev
 	if c.KeyID != election.CommitteeAuthor && c.KeyID != req.GetDeviceId() {
 		return nil, status.Error(codes.PermissionDenied, "a device may ask only about itself")
 	}
-	return x.s.store.DeviceState(ctx, req.GetElectionId(), req.GetDeviceId())
+	ch, err := x.s.store.DeviceState(ctx, req.GetElectionId(), req.GetDeviceId())
+	if err != nil {
+		return nil, err
+	}
+	return &doorstepv1.GetDeviceStateResponse{
+		HighSeq: ch.HighSeq, HighHash: ch.HighHash, MaxSeq: ch.MaxSeq, Revoked: ch.Revoked, MissingSeqs: ch.MissingSeqs,
+		ServerTime: timestamppb.New(x.s.now()),
+	}, nil
 }
 
 func (x *syncService) PushRecords(ctx context.Context, req *doorstepv1.PushRecordsRequest) (*doorstepv1.PushRecordsResponse, error) {
@@ -85,5 +92,9 @@ func (x *syncService) ListUnitStatus(ctx context.Context, req *doorstepv1.ListUn
 	if err != nil {
 		return nil, err
 	}
-	return &doorstepv1.ListUnitStatusResponse{Units: units, NextPageToken: encodeToken("u", strconv.FormatUint(next, 10))}, nil
+	out := &doorstepv1.ListUnitStatusResponse{NextPageToken: encodeToken("u", strconv.FormatUint(next, 10))}
+	for _, u := range units {
+		out.Units = append(out.Units, &doorstepv1.UnitStatus{UnitId: u.UnitID, Progress: u.Progress, LastVisit: u.LastVisit, Visits: u.Visits})
+	}
+	return out, nil
 }

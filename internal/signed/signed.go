@@ -25,6 +25,11 @@ const (
 	MaxCommitteeBodyBytes = 4 << 20
 )
 
+// MaxMessageBytes bounds one gRPC message, either way, on the server and
+// on every client; see api/SPEC.md. A batch of records travels in one
+// message, so it is well above the record limits.
+const MaxMessageBytes = 8 << 20
+
 // signaturePrefix separates Doorstep record signatures from any other use
 // of the same key.
 const signaturePrefix = "doorstep-record-v1\n"
@@ -134,8 +139,10 @@ func message(body []byte) []byte {
 func BodyHash(body []byte) [32]byte { return sha256.Sum256(body) }
 
 // Decode parses a body and checks the envelope fields every record needs:
-// format version, a UUIDv7 record id, election, author and sequence. It does
-// not check the signature (call Verify first) nor the kind-specific content.
+// format version, a UUIDv7 record id, election, author and sequence. It
+// does not check the signature nor the kind-specific content: callers
+// decode first only to learn the author whose key must verify the exact
+// bytes with [Verify], and trust nothing else in the body until it has.
 func Decode(body []byte) (*doorstepv1.Record, error) {
 	if len(body) == 0 {
 		return nil, election.Errorf(election.CodeInvalid, "body", "is empty")

@@ -10,6 +10,7 @@ import (
 
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
 	"github.com/doorstep-vote/doorstep/internal/election"
+	"github.com/doorstep-vote/doorstep/internal/rules"
 	"github.com/doorstep-vote/doorstep/internal/signed"
 	"github.com/doorstep-vote/doorstep/internal/signedtest"
 )
@@ -128,7 +129,7 @@ func FuzzDefinition(f *testing.F) {
 		if proto.Unmarshal(data, p) != nil {
 			return
 		}
-		d, err := signed.Definition(p)
+		d, err := rules.Definition(p)
 		if err != nil {
 			var de *election.Error
 			if !errors.As(err, &de) || de.Field == "" {

@@ -19,6 +19,7 @@ import (
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
 	"github.com/doorstep-vote/doorstep/internal/election"
 	"github.com/doorstep-vote/doorstep/internal/enrollcode"
+	"github.com/doorstep-vote/doorstep/internal/rules"
 	"github.com/doorstep-vote/doorstep/internal/signed"
 )
 
@@ -142,7 +143,7 @@ func Pick(item string, candidates ...string) *doorstepv1.Selection {
 
 // Roster makes the committee's roster action.
 func Roster(units []election.Unit) *doorstepv1.CommitteeAction {
-	return &doorstepv1.CommitteeAction{Action: &doorstepv1.CommitteeAction_Roster{Roster: &doorstepv1.RosterChunk{Units: signed.UnitsProto(units)}}}
+	return &doorstepv1.CommitteeAction{Action: &doorstepv1.CommitteeAction_Roster{Roster: &doorstepv1.RosterChunk{Units: rules.UnitsProto(units)}}}
 }
 
 // Open makes the committee's open action for a roster.

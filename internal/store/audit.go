@@ -11,6 +11,7 @@ import (
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
 	"github.com/doorstep-vote/doorstep/internal/ballotlog"
 	"github.com/doorstep-vote/doorstep/internal/election"
+	"github.com/doorstep-vote/doorstep/internal/rules"
 	"github.com/doorstep-vote/doorstep/internal/signed"
 	"github.com/doorstep-vote/doorstep/internal/tally"
 )
@@ -213,7 +214,7 @@ func lookupAccepted(eb *bolt.Bucket, code, unitID string, r *Receipt) (bool, err
 	if idx == nil {
 		return false, fmt.Errorf("store: receipt %s names record %s, which is not stored", code, h.recordID)
 	}
-	r.Status, r.UnitID, r.LogIndex = signed.ReceiptStatus(out.Standing(h.recordID)), h.unitID, getI64(idx)
+	r.Status, r.UnitID, r.LogIndex = rules.ReceiptStatus(out.Standing(h.recordID)), h.unitID, getI64(idx)
 	return true, nil
 }
 
@@ -294,17 +295,17 @@ func matchesPrefix(k []byte, p [7]byte) bool {
 // answer names its checkpoint. Before the close it fails with
 // CodeFailedPrecondition.
 func (s *Store) Published(ctx context.Context, electionID string) (*tally.Result, *doorstepv1.Checkpoint, error) {
-	var state electionState
+	var state rules.State
 	err := s.view(electionID, func(eb *bolt.Bucket) error {
 		if v := eb.Bucket(bucketInfo).Get(keyState); len(v) == 1 {
-			state = electionState(v[0])
+			state = rules.State(v[0])
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, nil, err
 	}
-	if state != stateClosed {
+	if state != rules.StateClosed {
 		return nil, nil, election.Errorf(election.CodeFailedPrecondition, "election_id", "election %q is not closed yet; the tally is published once the committee closes it", electionID)
 	}
 	return s.Tally(ctx, electionID)

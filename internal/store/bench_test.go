@@ -12,6 +12,7 @@ import (
 	"time"
 
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
+	"github.com/doorstep-vote/doorstep/internal/ballotlog"
 	"github.com/doorstep-vote/doorstep/internal/election"
 	"github.com/doorstep-vote/doorstep/internal/signedtest"
 	"github.com/doorstep-vote/doorstep/internal/store"
@@ -57,7 +58,7 @@ func BenchmarkTallyRead(b *testing.B) {
 
 	s.Close()
 	restartStart := time.Now()
-	s, err := store.Open(ctx, store.Config{Path: filepath.Join(dir, "tally.db"), ServerKey: signedtest.NewKey("server"), Origin: "bench",
+	s, err := store.Open(ctx, store.Config{Path: filepath.Join(dir, "tally.db"), Signer: ballotlog.NewKeySigner(signedtest.NewKey("server")), Origin: "bench",
 		Now: func() time.Time { return t0.Add(time.Hour) }})
 	if err != nil {
 		b.Fatal(err)
@@ -89,7 +90,7 @@ func fillStore(b *testing.B, n int) (*store.Store, time.Duration, string) {
 	}
 	ctx := context.Background()
 	open := func() *store.Store {
-		s, err := store.Open(ctx, store.Config{Path: filepath.Join(dir, "tally.db"), ServerKey: signedtest.NewKey("server"), Origin: "bench",
+		s, err := store.Open(ctx, store.Config{Path: filepath.Join(dir, "tally.db"), Signer: ballotlog.NewKeySigner(signedtest.NewKey("server")), Origin: "bench",
 			Now: func() time.Time { return t0.Add(time.Hour) }})
 		if err != nil {
 			b.Fatal(err)

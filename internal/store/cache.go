@@ -9,7 +9,7 @@ import (
 
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
 	"github.com/doorstep-vote/doorstep/internal/election"
-	"github.com/doorstep-vote/doorstep/internal/signed"
+	"github.com/doorstep-vote/doorstep/internal/rules"
 )
 
 // electionCache is what signature checks need before a transaction starts:
@@ -53,7 +53,7 @@ func decodeDefinition(v []byte) (*election.Definition, *doorstepv1.ElectionDefin
 	if err := proto.Unmarshal(v, p); err != nil {
 		return nil, nil, fmt.Errorf("store: definition: %w", err)
 	}
-	d, err := signed.Definition(p)
+	d, err := rules.Definition(p)
 	if err != nil {
 		return nil, nil, fmt.Errorf("store: definition: %w", err)
 	}

@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
-	"github.com/doorstep-vote/doorstep/internal/signed"
+	"github.com/doorstep-vote/doorstep/internal/rules"
 	"github.com/doorstep-vote/doorstep/internal/signedtest"
 )
 
@@ -85,7 +85,7 @@ func TestRefusedEnrollment(t *testing.T) {
 	if err := <-errs; err == nil {
 		t.Fatal("a used token enrolled a second device")
 	}
-	if _, ok := s.AuthorKey(eid, signed.DeviceID(intruder.Public())); ok {
+	if _, ok := s.AuthorKey(eid, rules.DeviceID(intruder.Public())); ok {
 		t.Error("a refused enrollment left its key in the cache")
 	}
 }

@@ -1,12 +1,9 @@
 package store
 
 import (
-	"bytes"
 	"context"
 	"crypto/ed25519"
-	"crypto/sha256"
 	"encoding/binary"
-	"encoding/hex"
 	"fmt"
 	"time"
 
@@ -16,16 +13,17 @@ import (
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
 	"github.com/doorstep-vote/doorstep/internal/election"
 	"github.com/doorstep-vote/doorstep/internal/enrollcode"
+	"github.com/doorstep-vote/doorstep/internal/rules"
 	"github.com/doorstep-vote/doorstep/internal/signed"
 	"github.com/doorstep-vote/doorstep/internal/tally"
 )
 
-func decodeUnit(v []byte) (*doorstepv1.Unit, error) {
+func decodeUnit(v []byte) (election.Unit, error) {
 	u := &doorstepv1.Unit{}
 	if err := proto.Unmarshal(v, u); err != nil {
-		return nil, fmt.Errorf("store: unit: %w", err)
+		return election.Unit{}, fmt.Errorf("store: unit: %w", err)
 	}
-	return u, nil
+	return rules.Units([]*doorstepv1.Unit{u})[0], nil
 }
 
 func encodeUnitDecision(d tally.UnitDecision) []byte {
@@ -50,23 +48,11 @@ func (s *Store) CreateElection(ctx context.Context, sr *doorstepv1.SignedRecord)
 	if err != nil {
 		return nil, nil, err
 	}
-	pd := rec.GetCommittee().GetDefineElection()
-	if pd == nil {
-		return nil, nil, election.Errorf(election.CodeInvalid, "record", "must be a committee define_election record")
-	}
-	if rec.GetAuthorId() != election.CommitteeAuthor || rec.GetAuthorSeq() != 1 {
-		return nil, nil, election.Errorf(election.CodeInvalid, "record", "the definition must be the committee's record number 1 (author %q, seq %d)", rec.GetAuthorId(), rec.GetAuthorSeq())
-	}
-	def, err := signed.Definition(pd)
+	def, err := rules.DefineElection(rec)
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := checkElectionID(def.ID); err != nil {
-		return nil, nil, err
-	}
-	if def.ID != rec.GetElectionId() {
-		return nil, nil, election.Errorf(election.CodeInvalid, "election_id", "the record names election %q but the definition %q", rec.GetElectionId(), def.ID)
-	}
+	pd := rec.GetCommittee().GetDefineElection()
 	// The definition is the root of trust: it is signed by the key it names.
 	if err := signed.Verify(def.CommitteeKey, sr); err != nil {
 		return nil, nil, election.Errorf(election.CodeInvalid, "record.signature", "%v", err)
@@ -110,21 +96,15 @@ func (s *Store) CreateElection(ctx context.Context, sr *doorstepv1.SignedRecord)
 		if err := info.Put(keyDefinition, defBytes); err != nil {
 			return err
 		}
-		if err := info.Put(keyState, []byte{byte(stateDefined)}); err != nil {
+		if err := info.Put(keyState, []byte{byte(rules.StateDefined)}); err != nil {
 			return err
 		}
-		w.state = stateDefined
+		w.state = rules.StateDefined
 		committee := &device{pub: def.CommitteeKey, label: "election committee"}
 		if err := w.bucket(bucketDevices).Put([]byte(election.CommitteeAuthor), committee.encode()); err != nil {
 			return err
 		}
-		bh := signed.BodyHash(sr.GetBody())
-		chainVal := make([]byte, 64)
-		copy(chainVal, bh[:])
-		if err := w.bucket(bucketChain).Put(chainKey(election.CommitteeAuthor, 1), chainVal); err != nil {
-			return err
-		}
-		if err := w.advanceDevice(election.CommitteeAuthor, 1, bh[:]); err != nil {
+		if err := w.putChain(election.CommitteeAuthor, 1, signed.BodyHash(sr.GetBody()), nil); err != nil {
 			return err
 		}
 		res = &doorstepv1.RecordResult{RecordId: rec.GetRecordId(), Status: doorstepv1.RecordStatus_RECORD_STATUS_ACCEPTED}
@@ -154,73 +134,38 @@ func (s *Store) CreateElection(ctx context.Context, sr *doorstepv1.SignedRecord)
 	return res, cp, nil
 }
 
-// applyCommittee carries out one verified committee action.
-func (w *writeTx) applyCommittee(p *prepared, a *doorstepv1.CommitteeAction, now time.Time, after *[]func()) (doorstepv1.ReasonCode, string, error) {
-	invalid := doorstepv1.ReasonCode_REASON_CODE_INVALID_ACTION
+// applyCommittee carries out one committee action that rules.Committee
+// accepted.
+func (w *writeTx) applyCommittee(p *prepared, a *doorstepv1.CommitteeAction, now time.Time, after *[]func()) error {
 	info := w.bucket(bucketInfo)
 	seq := p.rec.GetAuthorSeq()
 	switch act := a.GetAction().(type) {
-	case *doorstepv1.CommitteeAction_DefineElection:
-		return invalid, "the election is already defined; create a new election instead", nil
 	case *doorstepv1.CommitteeAction_Roster:
-		if w.state != stateDefined {
-			return invalid, "the roster is frozen once the election opens", nil
-		}
-		ub, ob := w.bucket(bucketUnits), w.bucket(bucketOwners)
-		units := signed.Units(act.Roster.GetUnits())
-		if len(units) == 0 {
-			return invalid, "the roster chunk has no units", nil
-		}
-		seen := make(map[string]bool, len(units))
-		for i := range units {
-			u := &units[i]
-			if err := u.Validate(); err != nil {
-				return invalid, fmt.Sprintf("roster unit %d: %v", i+1, err), nil
-			}
-			if seen[u.ID] || ub.Get([]byte(u.ID)) != nil {
-				return invalid, fmt.Sprintf("roster unit %d: unit %q is already on the roster", i+1, u.ID), nil
-			}
-			seen[u.ID] = true
-		}
-		for i, u := range units {
-			v, err := proto.Marshal(act.Roster.GetUnits()[i])
+		ub, ob, oub := w.bucket(bucketUnits), w.bucket(bucketOwners), w.bucket(bucketOwnerUnits)
+		for _, pu := range act.Roster.GetUnits() {
+			v, err := proto.Marshal(pu)
 			if err != nil {
-				return 0, "", err
+				return err
 			}
-			if err := ub.Put([]byte(u.ID), v); err != nil {
-				return 0, "", err
+			if err := ub.Put([]byte(pu.GetUnitId()), v); err != nil {
+				return err
 			}
-			n := getI64(ob.Get([]byte(u.OwnerKey)))
-			if err := ob.Put([]byte(u.OwnerKey), putI64(n+1)); err != nil {
-				return 0, "", err
+			n := getI64(ob.Get([]byte(pu.GetOwnerKey())))
+			if err := ob.Put([]byte(pu.GetOwnerKey()), putI64(n+1)); err != nil {
+				return err
+			}
+			if err := oub.Put(join(pu.GetOwnerKey(), []byte(pu.GetUnitId())), nil); err != nil {
+				return err
 			}
 		}
 	case *doorstepv1.CommitteeAction_Enrollment:
 		g := act.Enrollment
-		if len(g.GetTokenSha256()) != sha256.Size {
-			return invalid, "enrollment.token_sha256 must be a SHA-256 hash", nil
-		}
-		if err := election.CheckText("enrollment.label", g.GetLabel(), election.MaxTitleLen); err != nil {
-			return invalid, err.Error(), nil
-		}
-		gb := w.bucket(bucketGrants)
-		if gb.Get(g.GetTokenSha256()) != nil {
-			return invalid, "this enrollment token was already granted", nil
-		}
-		if err := gb.Put(g.GetTokenSha256(), encodeGrant(grant{recordID: p.rec.GetRecordId(), label: g.GetLabel(), expires: g.GetExpires().AsTime()})); err != nil {
-			return 0, "", err
-		}
+		return w.bucket(bucketGrants).Put(g.GetTokenSha256(), encodeGrant(grant{recordID: p.rec.GetRecordId(), label: g.GetLabel(), expires: g.GetExpires().AsTime()}))
 	case *doorstepv1.CommitteeAction_Revocation:
 		r := act.Revocation
-		if r.GetDeviceId() == election.CommitteeAuthor {
-			return invalid, "the committee key cannot be revoked here", nil
-		}
 		dev, err := w.device(r.GetDeviceId())
 		if err != nil {
-			return 0, "", err
-		}
-		if dev == nil {
-			return invalid, fmt.Sprintf("device %q is not enrolled", r.GetDeviceId()), nil
+			return err
 		}
 		dev.revoked = true
 		dev.revokedAfter = r.GetAfterSeq()
@@ -229,27 +174,9 @@ func (w *writeTx) applyCommittee(p *prepared, a *doorstepv1.CommitteeAction, now
 		}
 		w.saveDevice(r.GetDeviceId(), dev)
 	case *doorstepv1.CommitteeAction_Open:
-		if w.state != stateDefined {
-			return invalid, "the election is already open or closed", nil
-		}
-		var units []election.Unit
-		err := w.bucket(bucketUnits).ForEach(func(k, v []byte) error {
-			u, err := decodeUnit(v)
-			if err != nil {
-				return err
-			}
-			units = append(units, signed.Units([]*doorstepv1.Unit{u})...)
-			return nil
-		})
+		units, err := w.rosterUnits()
 		if err != nil {
-			return 0, "", err
-		}
-		if len(units) == 0 {
-			return invalid, "import the roster before opening the election", nil
-		}
-		h := election.HashUnits(units)
-		if !bytes.Equal(h[:], act.Open.GetRosterSha256()) {
-			return invalid, fmt.Sprintf("the roster on the server (sha256 %s) is not the one the committee signed: check the roster import", hex.EncodeToString(h[:])), nil
+			return err
 		}
 		var area int64
 		for _, u := range units {
@@ -259,106 +186,79 @@ func (w *writeTx) applyCommittee(p *prepared, a *doorstepv1.CommitteeAction, now
 		// transaction.
 		var owners int64
 		if err := w.bucket(bucketOwners).ForEach(func(_, _ []byte) error { owners++; return nil }); err != nil {
-			return 0, "", err
+			return err
 		}
 		totals := tally.NewTotals(w.def)
 		totals.SetRosterUnits(len(units))
 		w.totals, w.totalsDirty = totals, true
+		h := election.HashUnits(units)
 		for _, kv := range [][2][]byte{
 			{keyRosterHash, h[:]}, {keyRosterArea, putI64(area)}, {keyRosterHead, putI64(owners)},
-			{keyRosterUnits, putI64(int64(len(units)))}, {keyState, []byte{byte(stateOpen)}},
+			{keyRosterUnits, putI64(int64(len(units)))}, {keyState, []byte{byte(rules.StateOpen)}},
 		} {
 			if err := info.Put(kv[0], kv[1]); err != nil {
-				return 0, "", err
+				return err
 			}
 		}
-		w.state = stateOpen
+		w.state = rules.StateOpen
 	case *doorstepv1.CommitteeAction_Close:
-		if w.state != stateOpen {
-			return invalid, "only an open election can be closed", nil
-		}
 		if err := info.Put(keyClosedAt, putI64(now.UnixMilli())); err != nil {
-			return 0, "", err
+			return err
 		}
-		if err := info.Put(keyState, []byte{byte(stateClosed)}); err != nil {
-			return 0, "", err
+		if err := info.Put(keyState, []byte{byte(rules.StateClosed)}); err != nil {
+			return err
 		}
-		w.state = stateClosed
+		w.state = rules.StateClosed
 	case *doorstepv1.CommitteeAction_Adjudication:
-		if w.state == stateDefined {
-			return invalid, "nothing to adjudicate before the election opens", nil
-		}
 		return w.adjudicate(act.Adjudication, seq)
-	default:
-		return invalid, "unknown committee action", nil
 	}
-	return 0, "", nil
+	return nil
 }
 
-func (w *writeTx) adjudicate(a *doorstepv1.Adjudication, seq uint64) (doorstepv1.ReasonCode, string, error) {
-	invalid := doorstepv1.ReasonCode_REASON_CODE_INVALID_ACTION
-	if err := election.CheckText("adjudication.reason", a.GetReason(), election.MaxTextLen); err != nil {
-		return invalid, err.Error(), nil
-	}
+// adjudicate carries out a settlement; a later decision of the committee
+// on the same subject stands, whatever the order the two arrive in.
+func (w *writeTx) adjudicate(a *doorstepv1.Adjudication, seq uint64) error {
 	switch sub := a.GetSubject().(type) {
 	case *doorstepv1.Adjudication_Unit:
-		u, ok, err := w.unit(sub.Unit.GetUnitId())
+		u, _, err := w.Unit(sub.Unit.GetUnitId())
 		if err != nil {
-			return 0, "", err
-		}
-		if !ok {
-			return invalid, fmt.Sprintf("unit %q is not on the roster", sub.Unit.GetUnitId()), nil
-		}
-		// A decision may name a ballot that has not arrived yet: it takes
-		// effect when the ballot does, so the outcome never depends on the
-		// order records arrive in.
-		if id := sub.Unit.GetCountedRecordId(); id != "" {
-			if err := signed.CheckRecordID("adjudication.unit.counted_record_id", id); err != nil {
-				return invalid, err.Error(), nil
-			}
+			return err
 		}
 		db := w.bucket(bucketUnitDecision)
-		if v := db.Get([]byte(u.GetUnitId())); v != nil {
+		if v := db.Get([]byte(u.ID)); v != nil {
 			old, err := decodeUnitDecision(v)
 			if err != nil {
-				return 0, "", err
+				return err
 			}
 			if old.Seq > seq {
-				return 0, "", nil // a later decision already stands; this one is logged only
+				return nil // a later decision already stands; this one is logged only
 			}
 		}
-		if err := db.Put([]byte(u.GetUnitId()), encodeUnitDecision(tally.UnitDecision{Seq: seq, CountedRecordID: sub.Unit.GetCountedRecordId()})); err != nil {
-			return 0, "", err
+		if err := db.Put([]byte(u.ID), encodeUnitDecision(tally.UnitDecision{Seq: seq, CountedRecordID: sub.Unit.GetCountedRecordId()})); err != nil {
+			return err
 		}
 		_, err = w.reconcile(u, nil)
-		return 0, "", err
+		return err
 	case *doorstepv1.Adjudication_Owner:
 		o := sub.Owner
-		if w.bucket(bucketOwners).Get([]byte(o.GetOwnerKey())) == nil {
-			return invalid, fmt.Sprintf("owner %q is not on the roster", o.GetOwnerKey()), nil
-		}
-		marks, _, err := w.def.Marks([]election.Selection{{ItemID: o.GetItemId(), Choice: election.Choice(o.GetChoice()), Candidates: o.GetCandidateIds()}})
-		if err != nil {
-			return invalid, err.Error(), nil
-		}
-		item := w.def.ItemIndex(o.GetItemId())
+		item, mark, _ := rules.OwnerMark(w.def, o)
 		os, err := w.ownerState(o.GetOwnerKey())
 		if err != nil {
-			return 0, "", err
+			return err
 		}
 		totals, err := w.loadTotals()
 		if err != nil {
-			return 0, "", err
+			return err
 		}
 		before := os.Contribution(w.def)
-		os.SetDecision(tally.OwnerDecision{Seq: seq, Item: item, Mark: marks[item]})
+		os.SetDecision(tally.OwnerDecision{Seq: seq, Item: item, Mark: mark})
 		after := os.Contribution(w.def)
 		totals.Sub(before)
 		totals.Add(after)
 		w.totalsDirty = true
-		return 0, "", w.updateSplit(o.GetOwnerKey(), before.Split, after.Split)
+		return w.updateSplit(o.GetOwnerKey(), before.Split, after.Split)
 	}
-	return invalid, "an adjudication must name a unit or an owner", nil
+	return nil
 }
 
 type grant struct {
@@ -409,39 +309,38 @@ func (s *Store) Enroll(ctx context.Context, electionID, token string, pub ed2551
 	if token == "" {
 		return "", election.Errorf(election.CodeInvalid, "enrollment_token", "is required: scan or paste the enrollment code from the committee")
 	}
-	if err := election.CheckText("label", label, election.MaxTitleLen); err != nil {
-		return "", err
-	}
 	if s.cached(electionID) == nil {
-		return "", election.Errorf(election.CodeNotFound, "election_id", "there is no election %q on this server", electionID)
+		return "", errNoElection(electionID)
 	}
 	th, err := enrollcode.TokenHash(token)
 	if err != nil {
 		return "", election.Errorf(election.CodePermissionDenied, "enrollment_token", "this enrollment code is not valid: %v", err)
 	}
-	id := signed.DeviceID(pub)
+	id := rules.DeviceID(pub)
 	j := &job{election: electionID, records: 1}
 	j.run = func(w *writeTx) error {
-		if w.state == stateClosed {
-			return refuse(election.Errorf(election.CodeFailedPrecondition, "election_id", "the election is closed; no new devices can enroll"))
-		}
 		gb := w.bucket(bucketGrants)
-		v := gb.Get(th)
-		if v == nil {
-			return refuse(election.Errorf(election.CodePermissionDenied, "enrollment_token", "this enrollment code is not known: ask the committee for a new one"))
-		}
-		g, err := decodeGrant(v)
-		if err != nil {
-			return err
-		}
-		if g.usedBy != "" {
-			if g.usedBy == id {
-				return nil // a retry of an enrollment that went through
+		var g *grant
+		if v := gb.Get(th); v != nil {
+			d, err := decodeGrant(v)
+			if err != nil {
+				return err
 			}
-			return refuse(election.Errorf(election.CodePermissionDenied, "enrollment_token", "this enrollment code was already used by another device: ask the committee for a new one"))
+			g = &d
 		}
-		if !g.expires.IsZero() && g.expires.UnixMilli() > 0 && s.now().After(g.expires) {
-			return refuse(election.Errorf(election.CodePermissionDenied, "enrollment_token", "this enrollment code expired at %s: ask the committee for a new one", g.expires.UTC().Format(time.RFC3339)))
+		var rg *rules.Grant
+		if g != nil {
+			rg = &rules.Grant{UsedBy: g.usedBy}
+			if g.expires.UnixMilli() > 0 {
+				rg.Expires = g.expires
+			}
+		}
+		done, err := rules.Enrollment(w.state, rg, id, label, s.now())
+		if err != nil {
+			return refuse(err)
+		}
+		if done {
+			return nil // a retry of an enrollment that went through
 		}
 		db := w.bucket(bucketDevices)
 		if db.Get([]byte(id)) != nil {
@@ -451,7 +350,7 @@ func (s *Store) Enroll(ctx context.Context, electionID, token string, pub ed2551
 			return err
 		}
 		g.usedBy = id
-		if err := gb.Put(th, encodeGrant(g)); err != nil {
+		if err := gb.Put(th, encodeGrant(*g)); err != nil {
 			return err
 		}
 		_, err = w.appendLog(&doorstepv1.LogEntry{
@@ -466,15 +365,4 @@ func (s *Store) Enroll(ctx context.Context, electionID, token string, pub ed2551
 		return "", err
 	}
 	return id, nil
-}
-
-// checkElectionID keeps election ids to characters that are safe in a
-// checkpoint origin, a file name and a URL.
-func checkElectionID(id string) error {
-	for _, r := range id {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
-			return election.Errorf(election.CodeInvalid, "election_id", "%q may use only letters, digits, '-', '_' and '.'", id)
-		}
-	}
-	return nil
 }

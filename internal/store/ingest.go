@@ -13,7 +13,7 @@ import (
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
 	"github.com/doorstep-vote/doorstep/internal/ballotlog"
 	"github.com/doorstep-vote/doorstep/internal/election"
-	"github.com/doorstep-vote/doorstep/internal/hlc"
+	"github.com/doorstep-vote/doorstep/internal/rules"
 	"github.com/doorstep-vote/doorstep/internal/signed"
 	"github.com/doorstep-vote/doorstep/internal/tally"
 )
@@ -22,7 +22,8 @@ import (
 const MaxBatch = 1000
 
 // prepared is a record after the checks that need no transaction: size,
-// signature over the exact bytes, decoding and the ballot's selections.
+// signature over the exact bytes, decoding, and the form the definition
+// alone decides (rules.CheckForm).
 type prepared struct {
 	sr       *doorstepv1.SignedRecord
 	raw      [32]byte // SHA-256(body ‖ signature): identifies exact bytes
@@ -32,14 +33,12 @@ type prepared struct {
 	// claimedID is the record id as read from the body, verified or not:
 	// the device needs it to match answers to what it sent.
 	claimedID string
-	marks     election.Marks
-	invalid   bool // an item had too many picks
+	form      rules.Form
 
-	// reason is set when the record is rejected; pre* keep what prepare
-	// decided, so a retried transaction starts from the same place.
-	reason, preReason doorstepv1.ReasonCode
-	msg, preMsg       string
-	result            *doorstepv1.RecordResult
+	// verdict is the decision so far; pre keeps what prepare decided, so
+	// a retried transaction starts from the same place.
+	verdict, pre rules.Verdict
+	result       *doorstepv1.RecordResult
 }
 
 func rawHash(sr *doorstepv1.SignedRecord) [32]byte {
@@ -51,22 +50,23 @@ func rawHash(sr *doorstepv1.SignedRecord) [32]byte {
 	return out
 }
 
-func (p *prepared) rejectf(code doorstepv1.ReasonCode, format string, args ...any) {
-	p.reason = code
-	p.msg = fmt.Sprintf(format, args...)
-}
-
 // prepare checks one record as far as possible without a transaction.
-// committee says the record must be signed by the committee.
+// committee says the record came through the committee's submission.
 func (s *Store) prepare(electionID string, sr *doorstepv1.SignedRecord, committee bool) *prepared {
 	p := &prepared{sr: sr, raw: rawHash(sr), bodyHash: signed.BodyHash(sr.GetBody())}
+	p.verdict = s.check(p, electionID, committee)
+	p.pre = p.verdict
+	return p
+}
+
+func (s *Store) check(p *prepared, electionID string, committee bool) rules.Verdict {
+	sr := p.sr
 	limit := signed.MaxBodyBytes
 	if committee {
 		limit = signed.MaxCommitteeBodyBytes
 	}
 	if len(sr.GetBody()) > limit {
-		p.rejectf(doorstepv1.ReasonCode_REASON_CODE_TOO_LARGE, "the record is %d bytes; the limit is %d", len(sr.GetBody()), limit)
-		return p
+		return rules.Reject(doorstepv1.ReasonCode_REASON_CODE_TOO_LARGE, "body", "the record is %d bytes; the limit is %d", len(sr.GetBody()), limit)
 	}
 	// The author id picks the key; nothing else of the body is trusted or
 	// used until the signature over these exact bytes checks out.
@@ -76,72 +76,36 @@ func (s *Store) prepare(electionID string, sr *doorstepv1.SignedRecord, committe
 	}
 	if err != nil {
 		if errors.Is(err, signed.ErrUnsupportedVersion) {
-			p.rejectf(doorstepv1.ReasonCode_REASON_CODE_UNSUPPORTED_VERSION, "%v", err)
-		} else {
-			p.rejectf(doorstepv1.ReasonCode_REASON_CODE_MALFORMED, "the record could not be read: %v", err)
+			return rules.Reject(doorstepv1.ReasonCode_REASON_CODE_UNSUPPORTED_VERSION, "format_version", "%v", err)
 		}
-		return p
+		return rules.Reject(doorstepv1.ReasonCode_REASON_CODE_MALFORMED, "body", "the record could not be read: %v", err)
 	}
 	if rec.GetElectionId() != electionID {
-		p.rejectf(doorstepv1.ReasonCode_REASON_CODE_UNKNOWN_ELECTION, "the record is for election %q, not %q", rec.GetElectionId(), electionID)
-		return p
+		return rules.Reject(doorstepv1.ReasonCode_REASON_CODE_UNKNOWN_ELECTION, "election_id", "the record is for election %q, not %q", rec.GetElectionId(), electionID)
 	}
 	pub, ec, ok := s.authorKey(electionID, rec.GetAuthorId())
 	if ec == nil {
-		p.rejectf(doorstepv1.ReasonCode_REASON_CODE_UNKNOWN_ELECTION, "there is no election %q on this server", electionID)
-		return p
+		return rules.Reject(doorstepv1.ReasonCode_REASON_CODE_UNKNOWN_ELECTION, "election_id", "%s", errNoElection(electionID).Msg)
 	}
+	// The way in is checked before the key: a device's push naming the
+	// committee as author is told where committee records go.
 	if committee != (rec.GetAuthorId() == election.CommitteeAuthor) {
-		if committee {
-			p.rejectf(doorstepv1.ReasonCode_REASON_CODE_NOT_COMMITTEE, "only records signed by the committee key may be submitted here")
-		} else {
-			p.rejectf(doorstepv1.ReasonCode_REASON_CODE_NOT_COMMITTEE, "committee records go through the election service, not a device push")
-		}
-		return p
+		_, vd := rules.CheckForm(ec.def, rec, committee)
+		return vd
 	}
 	if !ok {
-		p.rejectf(doorstepv1.ReasonCode_REASON_CODE_UNKNOWN_DEVICE, "device %q is not enrolled in this election: ask the committee for an enrollment code", rec.GetAuthorId())
-		return p
+		return rules.NotEnrolled(rec.GetAuthorId())
 	}
 	if err := signed.Verify(pub, sr); err != nil {
-		p.rejectf(doorstepv1.ReasonCode_REASON_CODE_BAD_SIGNATURE, "the signature does not match the record and the key of %q", rec.GetAuthorId())
-		return p
+		return rules.Reject(doorstepv1.ReasonCode_REASON_CODE_BAD_SIGNATURE, "signature", "the signature does not match the record and the key of %q", rec.GetAuthorId())
 	}
 	p.rec = rec
-	p.claimedID = rec.GetRecordId()
-	switch b := rec.GetBody().(type) {
-	case *doorstepv1.Record_Ballot:
-		if committee {
-			p.rejectf(doorstepv1.ReasonCode_REASON_CODE_INVALID_ACTION, "a ballot is not a committee action")
-			return p
-		}
-		if err := signed.CheckBallot(b.Ballot); err != nil {
-			p.rejectf(doorstepv1.ReasonCode_REASON_CODE_MALFORMED, "%v", err)
-			return p
-		}
-		marks, invalid, err := ec.def.Marks(signed.Selections(b.Ballot.GetSelections()))
-		if err != nil {
-			p.rejectf(doorstepv1.ReasonCode_REASON_CODE_INVALID_SELECTION, "%v", err)
-			return p
-		}
-		p.marks, p.invalid = marks, invalid
+	var vd rules.Verdict
+	p.form, vd = rules.CheckForm(ec.def, rec, committee)
+	if vd.Accepted() && rec.GetBallot() != nil {
 		p.receipt = ballotlog.ReceiptCodeFromHash(p.raw)
-	case *doorstepv1.Record_Visit:
-		if committee {
-			p.rejectf(doorstepv1.ReasonCode_REASON_CODE_INVALID_ACTION, "a visit is not a committee action")
-			return p
-		}
-		if err := signed.CheckVisit(b.Visit); err != nil {
-			p.rejectf(doorstepv1.ReasonCode_REASON_CODE_MALFORMED, "%v", err)
-			return p
-		}
-	case *doorstepv1.Record_Committee:
-		if !committee {
-			p.rejectf(doorstepv1.ReasonCode_REASON_CODE_NOT_COMMITTEE, "committee actions must be signed by the committee key")
-			return p
-		}
 	}
-	return p
+	return vd
 }
 
 // Push stores a batch of device records durably and answers per record, in
@@ -164,13 +128,11 @@ func (s *Store) ingest(ctx context.Context, electionID string, srs []*doorstepv1
 		return nil, nil, election.Errorf(election.CodeTooLarge, "records", "a batch may hold at most %d records, got %d: send smaller batches", MaxBatch, len(srs))
 	}
 	if s.cached(electionID) == nil {
-		return nil, nil, election.Errorf(election.CodeNotFound, "election_id", "there is no election %q on this server", electionID)
+		return nil, nil, errNoElection(electionID)
 	}
 	ps := make([]*prepared, len(srs))
 	for i, sr := range srs {
-		p := s.prepare(electionID, sr, committee)
-		p.preReason, p.preMsg = p.reason, p.msg
-		ps[i] = p
+		ps[i] = s.prepare(electionID, sr, committee)
 	}
 	var newKeys []func()
 	j := &job{election: electionID, records: len(srs)}
@@ -178,7 +140,7 @@ func (s *Store) ingest(ctx context.Context, electionID string, srs []*doorstepv1
 		newKeys = newKeys[:0]
 		now := s.now()
 		for _, p := range ps {
-			p.result, p.reason, p.msg = nil, p.preReason, p.preMsg
+			p.result, p.verdict = nil, p.pre
 			if err := w.decide(p, now, &newKeys); err != nil {
 				return err
 			}
@@ -209,7 +171,7 @@ func (w *writeTx) decide(p *prepared, now time.Time, after *[]func()) error {
 	if w.eb == nil {
 		return fmt.Errorf("store: election %q vanished", w.id)
 	}
-	if p.reason != doorstepv1.ReasonCode_REASON_CODE_UNSPECIFIED {
+	if !p.verdict.Accepted() {
 		return w.reject(p, now)
 	}
 	rid := p.rec.GetRecordId()
@@ -225,117 +187,41 @@ func (w *writeTx) decide(p *prepared, now time.Time, after *[]func()) error {
 			p.result = r
 			return nil
 		}
-		p.rejectf(doorstepv1.ReasonCode_REASON_CODE_ID_REUSE, "record id %s was already used for a different record; nothing was overwritten", rid)
+		p.verdict = rules.IDReuse(rid)
 		return w.reject(p, now)
 	}
-	author := p.rec.GetAuthorId()
-	dev, err := w.device(author)
+	vd, err := rules.Record(w, p.rec, p.form, p.bodyHash, now)
 	if err != nil {
 		return err
 	}
-	if dev == nil {
-		p.rejectf(doorstepv1.ReasonCode_REASON_CODE_UNKNOWN_DEVICE, "device %q is not enrolled in this election", author)
+	if !vd.Accepted() {
+		p.verdict = vd
 		return w.reject(p, now)
 	}
-	seq := p.rec.GetAuthorSeq()
-	if dev.revoked && seq > dev.revokedAfter {
-		p.rejectf(doorstepv1.ReasonCode_REASON_CODE_DEVICE_REVOKED, "device %q was revoked after its record %d; this record (%d) is not accepted", author, dev.revokedAfter, seq)
-		return w.reject(p, now)
-	}
-	var flags []doorstepv1.RecordFlag
-	var notes []string
-	if _, isCommittee := p.rec.GetBody().(*doorstepv1.Record_Committee); !isCommittee {
-		if reason, msg := w.timeCheck(p.rec, now); reason != doorstepv1.ReasonCode_REASON_CODE_UNSPECIFIED {
-			p.rejectf(reason, "%s", msg)
-			return w.reject(p, now)
-		}
-	}
-	// The author's chain: a fork is rejected, a gap is accepted and flagged.
-	// In the common case (the next record in order) the device's high-water
-	// marks answer without reading the chain.
-	cb := w.bucket(bucketChain)
-	beyond := seq > dev.maxSeq // nothing held at seq or after it
-	if !beyond && cb.Get(chainKey(author, seq)) != nil {
-		p.rejectf(doorstepv1.ReasonCode_REASON_CODE_CHAIN_FORK, "%s already has a different record number %d: the device's history forks", author, seq)
-		return w.reject(p, now)
-	}
-	if seq > 1 {
-		var prev []byte
-		if seq-1 == dev.contiguous {
-			prev = dev.contigHash
-		} else if v := cb.Get(chainKey(author, seq-1)); v != nil {
-			prev = v[:32]
-		}
-		switch {
-		case prev == nil:
-			flags = append(flags, doorstepv1.RecordFlag_RECORD_FLAG_CHAIN_GAP)
-			notes = append(notes, fmt.Sprintf("records before number %d from %s have not arrived yet", seq, author))
-		case !bytes.Equal(prev, p.rec.GetPrevHash()):
-			p.rejectf(doorstepv1.ReasonCode_REASON_CODE_CHAIN_FORK, "record %d of %s does not follow the record %d the server holds: the device's history forks", seq, author, seq-1)
-			return w.reject(p, now)
-		}
-	}
-	if !beyond {
-		if next := cb.Get(chainKey(author, seq+1)); next != nil && !bytes.Equal(next[32:], p.bodyHash[:]) {
-			p.rejectf(doorstepv1.ReasonCode_REASON_CODE_CHAIN_FORK, "record %d of %s is not the one its successor names: the device's history forks", seq, author)
-			return w.reject(p, now)
-		}
-	}
-	if w.def != nil && hlc.Wall(p.rec.GetHlc()).After(now.Add(w.def.FutureSkew)) {
-		flags = append(flags, doorstepv1.RecordFlag_RECORD_FLAG_FUTURE_DATED)
-		notes = append(notes, "the record is dated ahead of the server's clock: check the device's clock")
-	}
-	if p.invalid {
-		flags = append(flags, doorstepv1.RecordFlag_RECORD_FLAG_ITEM_INVALID)
-		notes = append(notes, "an item has more picks than seats and is invalid on this ballot; the other items count")
-	}
-
-	res := &doorstepv1.RecordResult{RecordId: rid, Status: doorstepv1.RecordStatus_RECORD_STATUS_ACCEPTED, Flags: flags}
+	res := &doorstepv1.RecordResult{RecordId: rid, Status: vd.Status(), Flags: vd.Flags, Message: vd.Text()}
 	switch b := p.rec.GetBody().(type) {
 	case *doorstepv1.Record_Ballot:
 		res.ReceiptCode = p.receipt
-		status, reason, msg, err := w.applyBallot(p, b.Ballot)
+		status, err := w.applyBallot(p, b.Ballot)
 		if err != nil {
 			return err
-		}
-		if reason != doorstepv1.ReasonCode_REASON_CODE_UNSPECIFIED {
-			p.rejectf(reason, "%s", msg)
-			return w.reject(p, now)
 		}
 		res.Status = status
 		if err := w.bucket(bucketReceipts).Put(join(res.ReceiptCode, []byte(rid)), []byte(b.Ballot.GetUnitId())); err != nil {
 			return err
 		}
 	case *doorstepv1.Record_Visit:
-		ok, err := w.applyVisit(b.Visit)
-		if err != nil {
+		if err := w.applyVisit(b.Visit); err != nil {
 			return err
-		}
-		if !ok {
-			p.rejectf(doorstepv1.ReasonCode_REASON_CODE_UNKNOWN_UNIT, "unit %q is not on the roster", b.Visit.GetUnitId())
-			return w.reject(p, now)
 		}
 	case *doorstepv1.Record_Committee:
-		reason, msg, err := w.applyCommittee(p, b.Committee, now, after)
-		if err != nil {
+		if err := w.applyCommittee(p, b.Committee, now, after); err != nil {
 			return err
 		}
-		if reason != doorstepv1.ReasonCode_REASON_CODE_UNSPECIFIED {
-			p.rejectf(reason, "%s", msg)
-			return w.reject(p, now)
-		}
-	}
-	if len(notes) > 0 {
-		res.Message = joinNotes(notes)
 	}
 	// Accepted: extend the chain, then log.
-	chainVal := make([]byte, 64)
-	copy(chainVal, p.bodyHash[:])
-	copy(chainVal[32:], p.rec.GetPrevHash())
-	if err := cb.Put(chainKey(author, seq), chainVal); err != nil {
-		return err
-	}
-	if err := w.advanceDevice(author, seq, p.bodyHash[:]); err != nil {
+	author, seq := p.rec.GetAuthorId(), p.rec.GetAuthorSeq()
+	if err := w.putChain(author, seq, p.bodyHash, p.rec.GetPrevHash()); err != nil {
 		return err
 	}
 	idx, err := w.appendLog(&doorstepv1.LogEntry{Record: p.sr, Result: res, Received: timestamppb.New(now)})
@@ -354,34 +240,6 @@ func (w *writeTx) decide(p *prepared, now time.Time, after *[]func()) error {
 	return nil
 }
 
-func joinNotes(n []string) string {
-	s := n[0]
-	for _, x := range n[1:] {
-		s += "; " + x
-	}
-	return s
-}
-
-// timeCheck applies the election's state and sync deadline to a device
-// record.
-func (w *writeTx) timeCheck(rec *doorstepv1.Record, now time.Time) (doorstepv1.ReasonCode, string) {
-	switch w.state {
-	case stateOpen:
-		return 0, ""
-	case stateClosed:
-		if now.After(w.def.SyncDeadline) {
-			return doorstepv1.ReasonCode_REASON_CODE_AFTER_SYNC_DEADLINE, fmt.Sprintf("the sync deadline (%s) has passed; the record is logged but not counted", w.def.SyncDeadline.UTC().Format(time.RFC3339))
-		}
-		closedAt := time.UnixMilli(getI64(w.bucket(bucketInfo).Get(keyClosedAt)))
-		if hlc.Wall(rec.GetHlc()).After(closedAt) {
-			return doorstepv1.ReasonCode_REASON_CODE_ELECTION_CLOSED, "the record was made after the election closed"
-		}
-		return 0, ""
-	default:
-		return doorstepv1.ReasonCode_REASON_CODE_ELECTION_NOT_OPEN, "the election is not open yet"
-	}
-}
-
 // reject logs a rejection once per exact bytes and answers with it.
 func (w *writeTx) reject(p *prepared, now time.Time) error {
 	rb := w.bucket(bucketRejected)
@@ -397,11 +255,11 @@ func (w *writeTx) reject(p *prepared, now time.Time) error {
 	}
 	res := &doorstepv1.RecordResult{
 		RecordId: p.claimedID,
-		Status:   doorstepv1.RecordStatus_RECORD_STATUS_REJECTED,
-		Reason:   p.reason,
-		Message:  p.msg,
+		Status:   p.verdict.Status(),
+		Reason:   p.verdict.Reason,
+		Message:  p.verdict.Text(),
 	}
-	if p.rec != nil && signed.TakesChainSlot(p.reason) {
+	if p.rec != nil && rules.TakesChainSlot(p.verdict.Reason) {
 		if err := w.takeChainSlot(p); err != nil {
 			return err
 		}
@@ -421,28 +279,26 @@ func (w *writeTx) reject(p *prepared, now time.Time) error {
 // chain when it fits there without contradiction.
 func (w *writeTx) takeChainSlot(p *prepared) error {
 	author, seq := p.rec.GetAuthorId(), p.rec.GetAuthorSeq()
-	if dev, err := w.device(author); dev == nil || err != nil {
+	if _, enrolled, err := w.Author(author); err != nil || !enrolled {
 		return err
 	}
-	cb := w.bucket(bucketChain)
-	if cb.Get(chainKey(author, seq)) != nil {
-		return nil
+	vd, err := rules.Place(w, author, seq, p.rec.GetPrevHash(), p.bodyHash)
+	if err != nil || !vd.Accepted() {
+		return err
 	}
-	if seq > 1 {
-		if prev := cb.Get(chainKey(author, seq-1)); prev != nil && !bytes.Equal(prev[:32], p.rec.GetPrevHash()) {
-			return nil
-		}
-	}
-	if next := cb.Get(chainKey(author, seq+1)); next != nil && !bytes.Equal(next[32:], p.bodyHash[:]) {
-		return nil
-	}
+	return w.putChain(author, seq, p.bodyHash, p.rec.GetPrevHash())
+}
+
+// putChain holds record seq of author in its chain and moves the author's
+// high-water marks past it.
+func (w *writeTx) putChain(author string, seq uint64, body [32]byte, prev []byte) error {
 	v := make([]byte, 64)
-	copy(v, p.bodyHash[:])
-	copy(v[32:], p.rec.GetPrevHash())
-	if err := cb.Put(chainKey(author, seq), v); err != nil {
+	copy(v, body[:])
+	copy(v[32:], prev)
+	if err := w.bucket(bucketChain).Put(chainKey(author, seq), v); err != nil {
 		return err
 	}
-	return w.advanceDevice(author, seq, p.bodyHash[:])
+	return w.advanceDevice(author, seq, body[:])
 }
 
 // advanceDevice moves the author's high-water marks past seq.
@@ -478,50 +334,42 @@ func (w *writeTx) advanceDevice(author string, seq uint64, bodyHash []byte) erro
 	return nil
 }
 
-func (w *writeTx) unit(id string) (*doorstepv1.Unit, bool, error) {
-	v := w.bucket(bucketUnits).Get([]byte(id))
-	if v == nil {
-		return nil, false, nil
-	}
-	u, err := decodeUnit(v)
-	return u, err == nil, err
-}
-
-// applyBallot stores a ballot and re-reconciles its unit.
-func (w *writeTx) applyBallot(p *prepared, b *doorstepv1.Ballot) (doorstepv1.RecordStatus, doorstepv1.ReasonCode, string, error) {
-	u, ok, err := w.unit(b.GetUnitId())
+// applyBallot stores a ballot whose unit is on the roster and
+// re-reconciles the unit; the ballot's status is its arrival.
+func (w *writeTx) applyBallot(p *prepared, b *doorstepv1.Ballot) (doorstepv1.RecordStatus, error) {
+	u, ok, err := w.Unit(b.GetUnitId())
 	if err != nil {
-		return 0, 0, "", err
+		return 0, err
 	}
 	if !ok {
-		return 0, doorstepv1.ReasonCode_REASON_CODE_UNKNOWN_UNIT, fmt.Sprintf("unit %q is not on the roster", b.GetUnitId()), nil
+		return 0, fmt.Errorf("store: unit %q vanished", b.GetUnitId())
 	}
 	tb := tally.Ballot{
 		RecordID:   p.rec.GetRecordId(),
 		DeviceID:   p.rec.GetAuthorId(),
 		HLC:        p.rec.GetHlc(),
 		Supersedes: b.GetSupersedes(),
-		Marks:      p.marks,
+		Marks:      p.form.Marks,
 	}
 	v, err := tb.MarshalBinary()
 	if err != nil {
-		return 0, 0, "", err
+		return 0, err
 	}
-	if err := w.bucket(bucketBallots).Put(join(u.GetUnitId(), []byte(tb.RecordID)), v); err != nil {
-		return 0, 0, "", err
+	if err := w.bucket(bucketBallots).Put(join(u.ID, []byte(tb.RecordID)), v); err != nil {
+		return 0, err
 	}
 	out, err := w.reconcile(u, &tb)
 	if err != nil {
-		return 0, 0, "", err
+		return 0, err
 	}
-	return signed.RecordStatus(out.Arrival(tb.RecordID)), 0, "", nil
+	return rules.RecordStatus(out.Arrival(tb.RecordID)), nil
 }
 
 // reconcile recomputes a unit's outcome from all its ballots and its
 // decision, and moves the owner's aggregate and the running tally from the
 // old outcome to the new one.
-func (w *writeTx) reconcile(u *doorstepv1.Unit, added *tally.Ballot) (tally.UnitOutcome, error) {
-	unitID := u.GetUnitId()
+func (w *writeTx) reconcile(u election.Unit, added *tally.Ballot) (tally.UnitOutcome, error) {
+	unitID := u.ID
 	ob := w.bucket(bucketOutcome)
 	var old tally.UnitOutcome
 	oldV := ob.Get([]byte(unitID))
@@ -559,21 +407,21 @@ func (w *writeTx) reconcile(u *doorstepv1.Unit, added *tally.Ballot) (tally.Unit
 		return out, err
 	}
 	if old.Counted != out.Counted || (out.Counted && !old.Marks.Equal(out.Marks)) {
-		os, err := w.ownerState(u.GetOwnerKey())
+		os, err := w.ownerState(u.OwnerKey)
 		if err != nil {
 			return out, err
 		}
 		before := os.Contribution(w.def)
 		if old.Counted {
-			os.RemoveUnit(u.GetAreaCentiM2(), old.Marks)
+			os.RemoveUnit(u.Area, old.Marks)
 		}
 		if out.Counted {
-			os.AddUnit(u.GetAreaCentiM2(), out.Marks)
+			os.AddUnit(u.Area, out.Marks)
 		}
 		after := os.Contribution(w.def)
 		totals.Sub(before)
 		totals.Add(after)
-		if err := w.updateSplit(u.GetOwnerKey(), before.Split, after.Split); err != nil {
+		if err := w.updateSplit(u.OwnerKey, before.Split, after.Split); err != nil {
 			return out, err
 		}
 	}
@@ -621,12 +469,8 @@ func (w *writeTx) updateSplit(owner string, before, after []int) error {
 	return nil
 }
 
-func (w *writeTx) applyVisit(v *doorstepv1.Visit) (bool, error) {
-	_, ok, err := w.unit(v.GetUnitId())
-	if err != nil || !ok {
-		return false, err
-	}
-	return true, w.setProgress(v.GetUnitId(), func(p *progress) {
+func (w *writeTx) applyVisit(v *doorstepv1.Visit) error {
+	return w.setProgress(v.GetUnitId(), func(p *progress) {
 		p.visits++
 		p.lastVisit = uint8(v.GetOutcome())
 		if p.state == 0 || p.state == uint8(doorstepv1.UnitProgress_UNIT_PROGRESS_NOT_VISITED) {

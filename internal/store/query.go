@@ -4,16 +4,12 @@ import (
 	"context"
 	"crypto/ed25519"
 	"fmt"
-	"sort"
 
 	bolt "go.etcd.io/bbolt"
 	"golang.org/x/mod/sumdb/tlog"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
-	"github.com/doorstep-vote/doorstep/internal/ballotlog"
 	"github.com/doorstep-vote/doorstep/internal/election"
-	"github.com/doorstep-vote/doorstep/internal/signed"
 	"github.com/doorstep-vote/doorstep/internal/tally"
 )
 
@@ -30,22 +26,18 @@ func (s *Store) Origin(electionID string) string { return s.origin + "/" + elect
 func (s *Store) OriginPrefix() string { return s.origin }
 
 // ServerKey is the public key that signs checkpoints.
-func (s *Store) ServerKey() ed25519.PublicKey { return s.key.Public().(ed25519.PublicKey) }
+func (s *Store) ServerKey() ed25519.PublicKey { return s.signer.PublicKey() }
 
 // VerifierKey is the note verifier key of an election's log.
 func (s *Store) VerifierKey(electionID string) (string, error) {
-	sg, err := ballotlog.NewSigner(s.Origin(electionID), s.key)
-	if err != nil {
-		return "", err
-	}
-	return sg.VerifierKey(), nil
+	return s.signer.VerifierKey(s.Origin(electionID))
 }
 
 func (s *Store) view(electionID string, fn func(eb *bolt.Bucket) error) error {
 	return s.db.View(func(tx *bolt.Tx) error {
 		eb := tx.Bucket(bucketElections).Bucket([]byte(electionID))
 		if eb == nil {
-			return election.Errorf(election.CodeNotFound, "election_id", "there is no election %q on this server", electionID)
+			return errNoElection(electionID)
 		}
 		return fn(eb)
 	})
@@ -74,11 +66,7 @@ func (s *Store) sign(electionID string, size int64, root tlog.Hash) (*doorstepv1
 	if c, ok := s.sigs[electionID]; ok && c.size == size {
 		return c.cp, nil
 	}
-	sg, err := ballotlog.NewSigner(s.Origin(electionID), s.key)
-	if err != nil {
-		return nil, err
-	}
-	cp, err := sg.Sign(size, root)
+	cp, err := s.signer.Sign(s.Origin(electionID), size, root)
 	if err != nil {
 		return nil, err
 	}
@@ -110,7 +98,7 @@ func (s *Store) AuthorKey(electionID, author string) (ed25519.PublicKey, bool) {
 func (s *Store) Tally(ctx context.Context, electionID string) (*tally.Result, *doorstepv1.Checkpoint, error) {
 	def, ok := s.Definition(electionID)
 	if !ok {
-		return nil, nil, election.Errorf(election.CodeNotFound, "election_id", "there is no election %q on this server", electionID)
+		return nil, nil, errNoElection(electionID)
 	}
 	var res tally.Result
 	var size int64
@@ -121,6 +109,9 @@ func (s *Store) Tally(ctx context.Context, electionID string) (*tally.Result, *d
 		if v := info.Get(keyTotals); v != nil {
 			if err := t.UnmarshalBinary(v); err != nil {
 				return fmt.Errorf("store: totals: %w", err)
+			}
+			if err := t.Fits(def); err != nil {
+				return fmt.Errorf("store: totals do not fit the election's definition: %w", err)
 			}
 		}
 		res = tally.Decide(def, getI64(info.Get(keyRosterArea)), int(getI64(info.Get(keyRosterHead))), t)
@@ -145,7 +136,7 @@ func (s *Store) DeviceRevoked(ctx context.Context, electionID, deviceID string) 
 	err := s.view(electionID, func(eb *bolt.Bucket) error {
 		v := eb.Bucket(bucketDevices).Get([]byte(deviceID))
 		if v == nil {
-			return election.Errorf(election.CodeNotFound, "device_id", "device %q is not enrolled in this election", deviceID)
+			return errNotEnrolled(deviceID)
 		}
 		dev, err := decodeDevice(v)
 		revoked = err == nil && dev.revoked
@@ -154,21 +145,39 @@ func (s *Store) DeviceRevoked(ctx context.Context, electionID, deviceID string) 
 	return revoked, err
 }
 
-// DeviceState tells a device what the server holds of its chain.
-func (s *Store) DeviceState(ctx context.Context, electionID, deviceID string) (*doorstepv1.GetDeviceStateResponse, error) {
-	out := &doorstepv1.GetDeviceStateResponse{ServerTime: timestamppb.New(s.now())}
+// Chain is what the server holds of an author's chain.
+type Chain struct {
+	// HighSeq is the highest record number with every record from 1 to it
+	// held; HighHash is that record's body hash.
+	HighSeq  uint64
+	HighHash []byte
+	// MaxSeq is the highest record number held.
+	MaxSeq  uint64
+	Revoked bool
+	// MissingSeqs lists numbers between HighSeq and MaxSeq not held, the
+	// first maxMissing of them.
+	MissingSeqs []uint64
+}
+
+// maxMissing bounds the gaps one answer lists; a device resends them and
+// asks again.
+const maxMissing = 1000
+
+// DeviceState tells what the server holds of an author's chain.
+func (s *Store) DeviceState(ctx context.Context, electionID, deviceID string) (Chain, error) {
+	var out Chain
 	err := s.view(electionID, func(eb *bolt.Bucket) error {
 		v := eb.Bucket(bucketDevices).Get([]byte(deviceID))
 		if v == nil {
-			return election.Errorf(election.CodeNotFound, "device_id", "device %q is not enrolled in this election", deviceID)
+			return errNotEnrolled(deviceID)
 		}
 		dev, err := decodeDevice(v)
 		if err != nil {
 			return err
 		}
-		out.HighSeq, out.HighHash, out.MaxSeq, out.Revoked = dev.contiguous, dev.contigHash, dev.maxSeq, dev.revoked
+		out = Chain{HighSeq: dev.contiguous, HighHash: dev.contigHash, MaxSeq: dev.maxSeq, Revoked: dev.revoked}
 		cb := eb.Bucket(bucketChain)
-		for seq := dev.contiguous + 1; seq < dev.maxSeq && len(out.MissingSeqs) < 1000; seq++ {
+		for seq := dev.contiguous + 1; seq < dev.maxSeq && len(out.MissingSeqs) < maxMissing; seq++ {
 			if cb.Get(chainKey(deviceID, seq)) == nil {
 				out.MissingSeqs = append(out.MissingSeqs, seq)
 			}
@@ -178,18 +187,26 @@ func (s *Store) DeviceState(ctx context.Context, electionID, deviceID string) (*
 	return out, err
 }
 
+// UnitProgress is how far canvassers got with a unit.
+type UnitProgress struct {
+	UnitID    string
+	Progress  doorstepv1.UnitProgress
+	LastVisit doorstepv1.VisitOutcome
+	Visits    uint32
+}
+
 // UnitStatus returns units whose progress changed after the cursor, and
 // the cursor to ask from next time.
-func (s *Store) UnitStatus(ctx context.Context, electionID string, after uint64, limit int) ([]*doorstepv1.UnitStatus, uint64, error) {
-	var out []*doorstepv1.UnitStatus
+func (s *Store) UnitStatus(ctx context.Context, electionID string, after uint64, limit int) ([]UnitProgress, uint64, error) {
+	var out []UnitProgress
 	next := after
 	err := s.view(electionID, func(eb *bolt.Bucket) error {
 		pb := eb.Bucket(bucketProgress)
 		c := eb.Bucket(bucketChanges).Cursor()
 		for k, v := c.Seek(putU64(after + 1)); k != nil && len(out) < limit; k, v = c.Next() {
 			p := decodeProgress(pb.Get(v))
-			out = append(out, &doorstepv1.UnitStatus{
-				UnitId:    string(v),
+			out = append(out, UnitProgress{
+				UnitID:    string(v),
 				Progress:  doorstepv1.UnitProgress(p.state),
 				LastVisit: doorstepv1.VisitOutcome(p.lastVisit),
 				Visits:    p.visits,
@@ -201,59 +218,103 @@ func (s *Store) UnitStatus(ctx context.Context, electionID string, after uint64,
 	return out, next, err
 }
 
-// Contested lists contested units after the given unit id, with their live
-// ballots, and the split owners awaiting the committee.
-func (s *Store) Contested(ctx context.Context, electionID, afterUnit string, limit int) (*doorstepv1.ListContestedUnitsResponse, error) {
-	def, ok := s.Definition(electionID)
-	if !ok {
-		return nil, election.Errorf(election.CodeNotFound, "election_id", "there is no election %q on this server", electionID)
+// ContestedUnit is a unit held for the committee, with its live ballots.
+type ContestedUnit struct {
+	UnitID  string
+	Ballots []tally.Ballot
+}
+
+// SplitOwner is an owner whose units' counted ballots disagree on an
+// item: the headcount vote is held until the committee settles it.
+type SplitOwner struct {
+	OwnerKey string
+	Item     int // index in the definition
+	UnitIDs  []string
+}
+
+// ContestedPage is one page of what waits for the committee: contested
+// units in unit id order, then split owners in owner key order.
+type ContestedPage struct {
+	Units       []ContestedUnit
+	SplitOwners []SplitOwner
+	// Next is where the next page starts; zero when this is the last.
+	Next ContestedCursor
+}
+
+// ContestedCursor is a position in the contested list: after a unit, or
+// (once Owners is set) after a split owner's item.
+type ContestedCursor struct {
+	Owners bool
+	Key    string
+}
+
+// Contested returns up to limit contested units and split owners after
+// the cursor.
+func (s *Store) Contested(ctx context.Context, electionID string, after ContestedCursor, limit int) (ContestedPage, error) {
+	var out ContestedPage
+	if _, ok := s.Definition(electionID); !ok {
+		return out, errNoElection(electionID)
 	}
-	out := &doorstepv1.ListContestedUnitsResponse{}
 	err := s.view(electionID, func(eb *bolt.Bucket) error {
-		c := eb.Bucket(bucketContested).Cursor()
-		k, _ := c.First()
-		if afterUnit != "" {
-			k, _ = c.Seek([]byte(afterUnit))
-			if k != nil && string(k) == afterUnit {
-				k, _ = c.Next()
-			}
-		}
-		for ; k != nil; k, _ = c.Next() {
-			if len(out.Units) == limit {
-				out.NextPageToken = string(out.Units[len(out.Units)-1].UnitId)
-				break
-			}
-			unitID := string(k)
-			var o tally.UnitOutcome
-			if err := o.UnmarshalBinary(eb.Bucket(bucketOutcome).Get(k)); err != nil {
-				return err
-			}
-			cu := &doorstepv1.ContestedUnit{UnitId: unitID}
-			bb := eb.Bucket(bucketBallots)
-			for _, id := range o.Live {
-				var b tally.Ballot
-				if err := b.UnmarshalBinary(bb.Get(join(unitID, []byte(id)))); err != nil {
+		n := 0
+		if !after.Owners {
+			c := eb.Bucket(bucketContested).Cursor()
+			bb, ob := eb.Bucket(bucketBallots), eb.Bucket(bucketOutcome)
+			for k, _ := seekAfter(c, after.Key); k != nil; k, _ = c.Next() {
+				if n == limit {
+					out.Next = ContestedCursor{Key: out.Units[len(out.Units)-1].UnitID}
+					return nil
+				}
+				var o tally.UnitOutcome
+				if err := o.UnmarshalBinary(ob.Get(k)); err != nil {
 					return err
 				}
-				cu.Ballots = append(cu.Ballots, &doorstepv1.ContestedBallot{RecordId: b.RecordID, DeviceId: b.DeviceID, Hlc: b.HLC, Selections: signed.MarksProto(def, b.Marks)})
+				cu := ContestedUnit{UnitID: string(k)}
+				for _, id := range o.Live {
+					var b tally.Ballot
+					if err := b.UnmarshalBinary(bb.Get(join(cu.UnitID, []byte(id)))); err != nil {
+						return err
+					}
+					cu.Ballots = append(cu.Ballots, b)
+				}
+				out.Units = append(out.Units, cu)
+				n++
 			}
-			out.Units = append(out.Units, cu)
+			after = ContestedCursor{Owners: true}
 		}
-		if afterUnit != "" {
-			return nil // split owners come with the first page
-		}
-		sc := eb.Bucket(bucketSplit).Cursor()
-		for k, _ := sc.First(); k != nil && len(out.SplitOwners) < 1000; k, _ = sc.Next() {
-			owner, idx := splitKey(k)
-			if idx < 0 || idx >= len(def.Items) {
-				continue
+		c := eb.Bucket(bucketSplit).Cursor()
+		var last []byte
+		for k, _ := seekAfter(c, after.Key); k != nil; k, _ = c.Next() {
+			if n == limit {
+				out.Next = ContestedCursor{Owners: true, Key: string(last)}
+				return nil
 			}
-			out.SplitOwners = append(out.SplitOwners, &doorstepv1.SplitOwner{OwnerKey: owner, ItemId: def.Items[idx].ID})
+			last = k
+			owner, item := splitKey(k)
+			so := SplitOwner{OwnerKey: owner, Item: item}
+			prefix := join(owner, nil)
+			uc := eb.Bucket(bucketOwnerUnits).Cursor()
+			for uk, _ := uc.Seek(prefix); uk != nil && hasPrefix(uk, prefix); uk, _ = uc.Next() {
+				so.UnitIDs = append(so.UnitIDs, string(uk[len(prefix):]))
+			}
+			out.SplitOwners = append(out.SplitOwners, so)
+			n++
 		}
 		return nil
 	})
-	sort.SliceStable(out.SplitOwners, func(i, j int) bool { return out.SplitOwners[i].OwnerKey < out.SplitOwners[j].OwnerKey })
 	return out, err
+}
+
+// seekAfter positions c at the first key after key ("" for the first).
+func seekAfter(c *bolt.Cursor, key string) ([]byte, []byte) {
+	if key == "" {
+		return c.First()
+	}
+	k, v := c.Seek([]byte(key))
+	if k != nil && string(k) == key {
+		return c.Next()
+	}
+	return k, v
 }
 
 func splitKey(k []byte) (string, int) {
@@ -280,25 +341,7 @@ func (s *Store) CommitteeRecords(ctx context.Context, electionID string) ([]*doo
 	return out, err
 }
 
-// CommitteeState tells the committee's machine the chain the server holds.
-func (s *Store) CommitteeState(ctx context.Context, electionID string) (*doorstepv1.GetCommitteeStateResponse, error) {
-	st, err := s.DeviceState(ctx, electionID, election.CommitteeAuthor)
-	if err != nil {
-		return nil, err
-	}
-	return &doorstepv1.GetCommitteeStateResponse{HighSeq: st.HighSeq, HighHash: st.HighHash}, nil
-}
-
-// UnitOutcomes calls fn for every unit with ballots, in unit id order, with
-// its reconciled outcome.
-func (s *Store) UnitOutcomes(ctx context.Context, electionID string, fn func(unitID string, o tally.UnitOutcome) error) error {
-	return s.view(electionID, func(eb *bolt.Bucket) error {
-		return eb.Bucket(bucketOutcome).ForEach(func(k, v []byte) error {
-			var o tally.UnitOutcome
-			if err := o.UnmarshalBinary(v); err != nil {
-				return err
-			}
-			return fn(string(k), o)
-		})
-	})
+// CommitteeState is what the server holds of the committee's chain.
+func (s *Store) CommitteeState(ctx context.Context, electionID string) (Chain, error) {
+	return s.DeviceState(ctx, electionID, election.CommitteeAuthor)
 }

@@ -1,5 +1,11 @@
 package store
 
+import (
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+)
+
 // The schema: every bucket tallyd's bbolt file holds. Keys are big-endian
 // where they are numbers, so cursors walk them in order.
 //
@@ -39,6 +45,7 @@ var (
 	bucketCommittee    = []byte("committee")
 	bucketUnits        = []byte("units")
 	bucketOwners       = []byte("owners")
+	bucketOwnerUnits   = []byte("ownerunits")
 	bucketBallots      = []byte("ballots")
 	bucketOutcome      = []byte("outcome")
 	bucketUnitDecision = []byte("unitdecision")
@@ -56,7 +63,7 @@ var electionBuckets = [][]byte{
 	bucketDevices, bucketChain, bucketGrants, bucketCommittee, bucketUnits,
 	bucketOwners, bucketBallots, bucketOutcome, bucketUnitDecision,
 	bucketOwnerState, bucketSplit, bucketContested, bucketProgress, bucketChanges,
-	bucketReceipts,
+	bucketReceipts, bucketOwnerUnits,
 }
 
 // Keys in the info bucket.
@@ -77,13 +84,59 @@ var (
 // Keys in the meta bucket.
 var keySchemaVersion = []byte("schema_version")
 
-// schemaVersion is bumped when the layout changes incompatibly.
-const schemaVersion = 1
+// schemaVersion is bumped when the layout changes; migrations bring older
+// files up to it at open.
+//
+//	1  the first layout
+//	2  ownerunits: each owner's units, for the split owners' list
+const schemaVersion = 2
 
-type electionState byte
+// migrations[v] brings a file of version v to v+1, in the open
+// transaction.
+var migrations = map[uint64]func(tx *bolt.Tx) error{
+	1: func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketElections).ForEachBucket(func(id []byte) error {
+			eb := tx.Bucket(bucketElections).Bucket(id)
+			oub, err := eb.CreateBucketIfNotExists(bucketOwnerUnits)
+			if err != nil {
+				return err
+			}
+			return eb.Bucket(bucketUnits).ForEach(func(k, v []byte) error {
+				u, err := decodeUnit(v)
+				if err != nil {
+					return err
+				}
+				return oub.Put(join(u.OwnerKey, k), nil)
+			})
+		})
+	},
+}
 
-const (
-	stateDefined electionState = iota + 1
-	stateOpen
-	stateClosed
-)
+// upgrade checks the file's schema version and migrates it to this one.
+func upgrade(tx *bolt.Tx) error {
+	meta, err := tx.CreateBucketIfNotExists(bucketMeta)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.CreateBucketIfNotExists(bucketElections); err != nil {
+		return err
+	}
+	v := meta.Get(keySchemaVersion)
+	if v == nil {
+		return meta.Put(keySchemaVersion, putU64(schemaVersion))
+	}
+	have := getU64(v)
+	if have > schemaVersion {
+		return fmt.Errorf("data file has schema version %d; this tallyd reads up to version %d: run a newer tallyd", have, schemaVersion)
+	}
+	for ; have < schemaVersion; have++ {
+		m := migrations[have]
+		if m == nil {
+			return fmt.Errorf("data file has schema version %d, which this tallyd cannot migrate", have)
+		}
+		if err := m(tx); err != nil {
+			return fmt.Errorf("migrate the data file from schema version %d: %w", have, err)
+		}
+	}
+	return meta.Put(keySchemaVersion, putU64(schemaVersion))
+}

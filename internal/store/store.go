@@ -12,6 +12,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/doorstep-vote/doorstep/internal/ballotlog"
 	"github.com/doorstep-vote/doorstep/internal/election"
 )
 
@@ -19,8 +20,8 @@ import (
 type Config struct {
 	// Path is the bbolt file.
 	Path string
-	// ServerKey signs checkpoints.
-	ServerKey ed25519.PrivateKey
+	// Signer signs the checkpoints of the election logs.
+	Signer ballotlog.CheckpointSigner
 	// Origin prefixes every election log's checkpoint origin.
 	Origin string
 	Logger *slog.Logger
@@ -36,7 +37,7 @@ type Store struct {
 	db     *bolt.DB
 	log    *slog.Logger
 	now    func() time.Time
-	key    ed25519.PrivateKey
+	signer ballotlog.CheckpointSigner
 	origin string
 
 	jobs     chan *job
@@ -67,8 +68,8 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if cfg.MaxGroup <= 0 {
 		cfg.MaxGroup = 8192
 	}
-	if len(cfg.ServerKey) != ed25519.PrivateKeySize {
-		return nil, errors.New("store: a server key is required")
+	if cfg.Signer == nil || len(cfg.Signer.PublicKey()) != ed25519.PublicKeySize {
+		return nil, errors.New("store: a checkpoint signer with the server's key is required")
 	}
 	db, err := bolt.Open(cfg.Path, 0o600, &bolt.Options{Timeout: 2 * time.Second, NoSync: cfg.NoSync, FreelistType: bolt.FreelistMapType})
 	if err != nil {
@@ -77,21 +78,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		}
 		return nil, fmt.Errorf("open %s: %w", cfg.Path, err)
 	}
-	if err := db.Update(func(tx *bolt.Tx) error {
-		meta, err := tx.CreateBucketIfNotExists(bucketMeta)
-		if err != nil {
-			return err
-		}
-		if v := meta.Get(keySchemaVersion); v != nil {
-			if getU64(v) != schemaVersion {
-				return fmt.Errorf("data file has schema version %d; this tallyd reads version %d", getU64(v), schemaVersion)
-			}
-		} else if err := meta.Put(keySchemaVersion, putU64(schemaVersion)); err != nil {
-			return err
-		}
-		_, err = tx.CreateBucketIfNotExists(bucketElections)
-		return err
-	}); err != nil {
+	if err := db.Update(upgrade); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open store: %w", err)
 	}
@@ -99,7 +86,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		db:        db,
 		log:       cfg.Logger,
 		now:       cfg.Now,
-		key:       cfg.ServerKey,
+		signer:    cfg.Signer,
 		origin:    cfg.Origin,
 		jobs:      make(chan *job, 1024),
 		maxGroup:  cfg.MaxGroup,
@@ -283,4 +270,16 @@ func (s *Store) runGroup(group []*job) error {
 		}
 	}
 	return nil
+}
+
+// errNoElection answers a call naming an election this server does not
+// hold.
+func errNoElection(id string) *election.Error {
+	return election.Errorf(election.CodeNotFound, "election_id", "there is no election %q on this server: check the election id and the server address", id)
+}
+
+// errNotEnrolled answers a query about a device the election does not
+// know.
+func errNotEnrolled(id string) *election.Error {
+	return election.Errorf(election.CodeNotFound, "device_id", "device %q is not enrolled in this election", id)
 }

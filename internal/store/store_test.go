@@ -11,7 +11,9 @@ import (
 	"time"
 
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
+	"github.com/doorstep-vote/doorstep/internal/ballotlog"
 	"github.com/doorstep-vote/doorstep/internal/election"
+	"github.com/doorstep-vote/doorstep/internal/rules"
 	"github.com/doorstep-vote/doorstep/internal/signed"
 	"github.com/doorstep-vote/doorstep/internal/signedtest"
 	"github.com/doorstep-vote/doorstep/internal/store"
@@ -27,7 +29,7 @@ var t0 = time.Date(2026, 11, 20, 8, 0, 0, 0, time.UTC)
 func openStore(t testing.TB, dir string) *store.Store {
 	t.Helper()
 	s, err := store.Open(context.Background(), store.Config{
-		Path: filepath.Join(dir, "tally.db"), ServerKey: signedtest.NewKey("server"), Origin: "test",
+		Path: filepath.Join(dir, "tally.db"), Signer: ballotlog.NewKeySigner(signedtest.NewKey("server")), Origin: "test",
 		Now: func() time.Time { return t0.Add(time.Hour) }, NoSync: true,
 	})
 	if err != nil {
@@ -249,7 +251,7 @@ func computeDirect(t *testing.T, sc *scenario, policy doorstepv1.ContestPolicy) 
 	pd := propDefinition(make([]byte, 32))
 	pd.ContestPolicy = policy
 	pd.SyncDeadline = tsOf(t0.Add(48 * time.Hour))
-	def, err := signed.Definition(pd)
+	def, err := rules.Definition(pd)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -264,7 +266,7 @@ func computeDirect(t *testing.T, sc *scenario, policy doorstepv1.ContestPolicy) 
 		if b == nil {
 			continue
 		}
-		marks, _, err := def.Marks(signed.Selections(b.GetSelections()))
+		marks, _, err := def.Marks(rules.Selections(b.GetSelections()))
 		if err != nil {
 			t.Fatal(err)
 		}

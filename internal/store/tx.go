@@ -10,6 +10,7 @@ import (
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
 	"github.com/doorstep-vote/doorstep/internal/ballotlog"
 	"github.com/doorstep-vote/doorstep/internal/election"
+	"github.com/doorstep-vote/doorstep/internal/rules"
 	"github.com/doorstep-vote/doorstep/internal/tally"
 )
 
@@ -23,7 +24,8 @@ type writeTx struct {
 	eb *bolt.Bucket
 
 	def   *election.Definition // nil until the election is defined
-	state electionState
+	state rules.State
+	units map[string]election.Unit // roster units read in this transaction
 
 	totals      *tally.Totals
 	totalsDirty bool
@@ -39,7 +41,7 @@ type writeTx struct {
 
 func (s *Store) beginElection(tx *bolt.Tx, id string) (*writeTx, error) {
 	w := &writeTx{s: s, tx: tx, id: id, owners: make(map[string]*tally.OwnerState),
-		devices: make(map[string]*device), dirtyDevs: make(map[string]bool)}
+		devices: make(map[string]*device), dirtyDevs: make(map[string]bool), units: make(map[string]election.Unit)}
 	eb := tx.Bucket(bucketElections).Bucket([]byte(id))
 	if eb == nil {
 		return w, nil // CreateElection makes it
@@ -63,7 +65,7 @@ func (w *writeTx) attach(eb *bolt.Bucket) error {
 		}
 	}
 	if v := info.Get(keyState); len(v) == 1 {
-		w.state = electionState(v[0])
+		w.state = rules.State(v[0])
 	}
 	w.logSize = getI64(info.Get(keyLogSize))
 	w.logStart = w.logSize
@@ -149,6 +151,9 @@ func (w *writeTx) loadTotals() (*tally.Totals, error) {
 	if v := w.bucket(bucketInfo).Get(keyTotals); v != nil {
 		if err := t.UnmarshalBinary(v); err != nil {
 			return nil, fmt.Errorf("store: totals: %w", err)
+		}
+		if err := t.Fits(w.def); err != nil {
+			return nil, fmt.Errorf("store: totals do not fit the election's definition: %w", err)
 		}
 	}
 	w.totals = t

@@ -59,8 +59,9 @@ func NewTotals(def *election.Definition) *Totals {
 func (t *Totals) SetRosterUnits(n int) { t.rosterUnits = int64(n) }
 
 // Fits reports whether t has the shape of def: the same number of items
-// and of candidates per item. Check it after UnmarshalBinary; Decide
-// treats anything missing as zero.
+// and of candidates per item. The store checks it after UnmarshalBinary,
+// so totals read back from a damaged or mismatched file are an error, not
+// a tally in which Decide treats anything missing as zero.
 func (t *Totals) Fits(def *election.Definition) error {
 	if len(t.items) != len(def.Items) {
 		return election.Errorf(election.CodeInvalid, "totals", "have %d items, the election has %d", len(t.items), len(def.Items))

@@ -1,6 +1,7 @@
 package tallyd_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -128,6 +129,42 @@ func TestBadInput(t *testing.T) {
 	}
 	if got := h.checkpointSize(t); got != size {
 		t.Errorf("resending rejected records grew the log from %d to %d", size, got)
+	}
+	// A committee settlement must settle: a headcount vote the item's rule
+	// does not allow is refused, naming the item, and changes nothing.
+	seats := 0
+	for _, it := range sc.def.GetItems() {
+		if it.GetItemId() == sc.cand {
+			seats = int(it.GetCandidates().GetSeats())
+		}
+	}
+	settleCases := []struct {
+		name  string
+		picks []string
+		words string
+	}{
+		{"more candidates than seats", sc.cands[:seats+1], fmt.Sprintf("item %q: the settlement picks %d candidates for %d seats", sc.cand, seats+1, seats)},
+		{"unknown candidate", []string{"nobody"}, `unknown candidate "nobody"`},
+	}
+	for _, tc := range settleCases {
+		t.Run("settlement: "+tc.name, func(t *testing.T) {
+			before := h.checkpointSize(t)
+			settle := &doorstepv1.CommitteeAction{Action: &doorstepv1.CommitteeAction_Adjudication{Adjudication: &doorstepv1.Adjudication{
+				Subject: &doorstepv1.Adjudication_Owner{Owner: &doorstepv1.OwnerDecision{OwnerKey: sc.units[0].OwnerKey, ItemId: sc.cand, CandidateIds: tc.picks}},
+			}}}
+			resp, err := h.elec.SubmitCommitteeRecords(ctx(t), &doorstepv1.SubmitCommitteeRecordsRequest{ElectionId: testElection,
+				Records: []*doorstepv1.SignedRecord{com.Committee(t, settle)}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := resp.Results[0]
+			if r.Reason != doorstepv1.ReasonCode_REASON_CODE_INVALID_SELECTION || !strings.Contains(r.Message, tc.words) {
+				t.Errorf("got %v %q, want INVALID_SELECTION with %q", r.Reason, r.Message, tc.words)
+			}
+			if got := h.checkpointSize(t); got != before+1 {
+				t.Errorf("the refused settlement is not logged once: log grew from %d to %d", before, got)
+			}
+		})
 	}
 	// Still serving.
 	if _, err := h.sync.GetServerInfo(ctx(t), &doorstepv1.GetServerInfoRequest{}); err != nil {

@@ -11,7 +11,7 @@ import (
 	"google.golang.org/grpc"
 
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
-	"github.com/doorstep-vote/doorstep/internal/dial"
+	"github.com/doorstep-vote/doorstep/internal/client"
 	"github.com/doorstep-vote/doorstep/internal/election"
 	"github.com/doorstep-vote/doorstep/internal/signedtest"
 	"github.com/doorstep-vote/doorstep/internal/tallyd"
@@ -26,7 +26,7 @@ func benchElection(tb testing.TB, dir string, units, devices int) (*tallyd.Serve
 	if err != nil {
 		tb.Fatal(err)
 	}
-	conn, err := dial.New(srv.Addr())
+	conn, err := client.New(srv.Addr())
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -115,7 +115,7 @@ func BenchmarkIngest(b *testing.B) {
 	batches := presign(b, devs, ids, n, batch)
 	conns := make([]*grpc.ClientConn, devices)
 	for i := range conns {
-		c, err := dial.New(srv.Addr())
+		c, err := client.New(srv.Addr())
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -20,8 +20,8 @@ import (
 
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
 	"github.com/doorstep-vote/doorstep/internal/ballotlog"
+	"github.com/doorstep-vote/doorstep/internal/client"
 	"github.com/doorstep-vote/doorstep/internal/device"
-	"github.com/doorstep-vote/doorstep/internal/dial"
 	"github.com/doorstep-vote/doorstep/internal/election"
 	"github.com/doorstep-vote/doorstep/internal/enrollcode"
 	"github.com/doorstep-vote/doorstep/internal/proctest"
@@ -96,7 +96,7 @@ func openStore(t *testing.T, dir string) *store.Store {
 	if err != nil || created {
 		t.Fatalf("server key: created %v, %v", created, err)
 	}
-	st, err := store.Open(context.Background(), store.Config{Path: filepath.Join(dir, tallyd.DBFile), ServerKey: key, Origin: tallyd.DefaultOrigin})
+	st, err := store.Open(context.Background(), store.Config{Path: filepath.Join(dir, tallyd.DBFile), Signer: ballotlog.NewKeySigner(key), Origin: tallyd.DefaultOrigin})
 	if err != nil {
 		t.Fatalf("open the killed server's store: %v", err)
 	}
@@ -181,7 +181,7 @@ func newCrashElection(t *testing.T, n int) *crashElection {
 // setUp creates the election on the server at addr.
 func (e *crashElection) setUp(t *testing.T, addr string) doorstepv1.ElectionServiceClient {
 	t.Helper()
-	conn, err := dial.New(addr)
+	conn, err := client.New(addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -494,7 +494,7 @@ func cleanReplay(t *testing.T, e *crashElection, d *device.Device, recs []*doors
 
 func mustDial(t *testing.T, addr string) *grpc.ClientConn {
 	t.Helper()
-	conn, err := dial.New(addr)
+	conn, err := client.New(addr)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,8 +13,9 @@ import (
 
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
 	"github.com/doorstep-vote/doorstep/internal/callauth"
-	"github.com/doorstep-vote/doorstep/internal/dial"
+	"github.com/doorstep-vote/doorstep/internal/client"
 	"github.com/doorstep-vote/doorstep/internal/election"
+	"github.com/doorstep-vote/doorstep/internal/rules"
 	"github.com/doorstep-vote/doorstep/internal/signed"
 	"github.com/doorstep-vote/doorstep/internal/signedtest"
 	"github.com/doorstep-vote/doorstep/internal/tallyd"
@@ -46,7 +47,7 @@ func startHarness(t *testing.T, dir string, c *clock) *harness {
 	if err != nil {
 		t.Fatalf("start tallyd: %v", err)
 	}
-	conn, err := dial.New(srv.Addr())
+	conn, err := client.New(srv.Addr())
 	if err != nil {
 		t.Fatalf("dial: %v", err)
 	}
@@ -141,8 +142,8 @@ func (h *harness) enroll(t *testing.T, a *signedtest.Author, token string) {
 	if err != nil {
 		t.Fatalf("enroll %s: %v", token, err)
 	}
-	if resp.DeviceId != signed.DeviceID(a.Public()) {
-		t.Fatalf("enroll: device id %q, want %q", resp.DeviceId, signed.DeviceID(a.Public()))
+	if resp.DeviceId != rules.DeviceID(a.Public()) {
+		t.Fatalf("enroll: device id %q, want %q", resp.DeviceId, rules.DeviceID(a.Public()))
 	}
 	a.ID = resp.DeviceId
 }

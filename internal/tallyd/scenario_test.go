@@ -234,6 +234,38 @@ func TestEndToEnd(t *testing.T) {
 	if len(cl.SplitOwners) != 1 || cl.SplitOwners[0].OwnerKey != ownerM || cl.SplitOwners[0].ItemId != sc.rules {
 		t.Errorf("split owners: %v, want %s on %s", cl.SplitOwners, ownerM, sc.rules)
 	}
+	var unitsM []string // in unit id order, as the list gives them
+	for _, u := range sc.units {
+		if u.OwnerKey == ownerM {
+			unitsM = append(unitsM, u.ID)
+		}
+	}
+	slices.Sort(unitsM)
+	if got := cl.GetSplitOwners(); len(got) == 1 && (!slices.Equal(got[0].UnitIds, unitsM) || !slices.Contains(unitsM, m1) || !slices.Contains(unitsM, m2)) {
+		t.Errorf("split owner %s: units %v, want %v", ownerM, got[0].UnitIds, unitsM)
+	}
+	// One entry a page: the contested unit, then the split owner.
+	var pages [][]string
+	for token := ""; ; {
+		p, err := h.elec.ListContestedUnits(ctx(t), &doorstepv1.ListContestedUnitsRequest{ElectionId: testElection, PageSize: 1, PageToken: token}, signedCall(testElection, election.CommitteeAuthor, com.Key, clk.Now))
+		if err != nil {
+			t.Fatalf("list contested, page %d: %v", len(pages)+1, err)
+		}
+		var page []string
+		for _, u := range p.Units {
+			page = append(page, "unit "+u.UnitId)
+		}
+		for _, o := range p.SplitOwners {
+			page = append(page, "owner "+o.OwnerKey)
+		}
+		pages = append(pages, page)
+		if token = p.NextPageToken; token == "" || len(pages) > 5 {
+			break
+		}
+	}
+	if want := [][]string{{"unit " + s(5)}, {"owner " + ownerM}}; !slices.EqualFunc(pages, want, slices.Equal[[]string]) {
+		t.Errorf("pages of one: %q, want %q", pages, want)
+	}
 	// A device may not read the tally.
 	if _, err := h.elec.GetTally(ctx(t), &doorstepv1.GetTallyRequest{ElectionId: testElection}, signedCall(testElection, A.ID, A.Key, clk.Now)); statusCode(err) != 7 {
 		t.Errorf("a device read the tally: %v", err)

@@ -99,12 +99,12 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		cfg.Logger.Info("made a new server identity key", "file", filepath.Join(cfg.DataDir, KeyFile), "fingerprint", fp)
 	}
 	st, err := store.Open(ctx, store.Config{
-		Path:      filepath.Join(cfg.DataDir, DBFile),
-		ServerKey: key,
-		Origin:    cfg.Origin,
-		Logger:    cfg.Logger,
-		Now:       cfg.Now,
-		NoSync:    cfg.NoSync,
+		Path:   filepath.Join(cfg.DataDir, DBFile),
+		Signer: ballotlog.NewKeySigner(key),
+		Origin: cfg.Origin,
+		Logger: cfg.Logger,
+		Now:    cfg.Now,
+		NoSync: cfg.NoSync,
 	})
 	if err != nil {
 		return nil, err

@@ -18,6 +18,7 @@ import (
 
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
 	"github.com/doorstep-vote/doorstep/internal/election"
+	"github.com/doorstep-vote/doorstep/internal/rules"
 	"github.com/doorstep-vote/doorstep/internal/signed"
 	"github.com/doorstep-vote/doorstep/internal/signedtest"
 	"github.com/doorstep-vote/doorstep/internal/store"
@@ -130,7 +131,7 @@ func Start(tb testing.TB, dataDir string) *Run {
 	r.committee(tb, signedtest.Roster(Units[:5]), signedtest.Roster(Units[5:]), signedtest.Grant("a", "canvasser A"), signedtest.Grant("b", "canvasser B"))
 	for _, name := range []string{"a", "b"} {
 		key := signedtest.NewKey("record-v1 device " + name)
-		id := signed.DeviceID(key.Public().(ed25519.PublicKey))
+		id := rules.DeviceID(key.Public().(ed25519.PublicKey))
 		clk.Advance(time.Minute)
 		if _, err := st.Enroll(ctx, ElectionID, signedtest.Token(name), key.Public().(ed25519.PublicKey), "canvasser "+name); err != nil {
 			tb.Fatalf("enroll %s: %v", name, err)

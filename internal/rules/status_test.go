@@ -1,10 +1,10 @@
-package signed_test
+package rules_test
 
 import (
 	"testing"
 
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
-	"github.com/doorstep-vote/doorstep/internal/signed"
+	"github.com/doorstep-vote/doorstep/internal/rules"
 	"github.com/doorstep-vote/doorstep/internal/tally"
 )
 
@@ -26,12 +26,12 @@ func TestReceiptStatus(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := signed.ReceiptStatus(tt.out.Standing(tt.id)); got != tt.want {
+			if got := rules.ReceiptStatus(tt.out.Standing(tt.id)); got != tt.want {
 				t.Errorf("ReceiptStatus = %v; want %v", got, tt.want)
 			}
 		})
 	}
-	if got := signed.ReceiptStatus(0); got != doorstepv1.ReceiptStatus_RECEIPT_STATUS_UNSPECIFIED {
+	if got := rules.ReceiptStatus(0); got != doorstepv1.ReceiptStatus_RECEIPT_STATUS_UNSPECIFIED {
 		t.Errorf("ReceiptStatus(0) = %v; want UNSPECIFIED", got)
 	}
 }
@@ -55,12 +55,12 @@ func TestRecordStatus(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := signed.RecordStatus(tt.out.Arrival(tt.id)); got != tt.want {
+			if got := rules.RecordStatus(tt.out.Arrival(tt.id)); got != tt.want {
 				t.Errorf("RecordStatus = %v; want %v", got, tt.want)
 			}
 		})
 	}
-	if got := signed.RecordStatus(0); got != doorstepv1.RecordStatus_RECORD_STATUS_UNSPECIFIED {
+	if got := rules.RecordStatus(0); got != doorstepv1.RecordStatus_RECORD_STATUS_UNSPECIFIED {
 		t.Errorf("RecordStatus(0) = %v; want UNSPECIFIED", got)
 	}
 }

@@ -1,4 +1,4 @@
-package signed
+package rules
 
 import (
 	"time"
@@ -116,30 +116,4 @@ func Selections(ps []*doorstepv1.Selection) []election.Selection {
 		ss[i] = election.Selection{ItemID: p.GetItemId(), Choice: election.Choice(p.GetChoice()), Candidates: p.GetCandidateIds()}
 	}
 	return ss
-}
-
-// MarksProto renders validated marks as selections, for showing a ballot
-// (to the committee) without the raw record.
-func MarksProto(d *election.Definition, m election.Marks) []*doorstepv1.Selection {
-	out := make([]*doorstepv1.Selection, 0, len(m))
-	for i, mk := range m {
-		it := &d.Items[i]
-		s := &doorstepv1.Selection{ItemId: it.ID}
-		switch mk.Kind {
-		case election.MarkYes:
-			s.Choice = doorstepv1.Choice_CHOICE_YES
-		case election.MarkNo:
-			s.Choice = doorstepv1.Choice_CHOICE_NO
-		case election.MarkAbstain:
-			s.Choice = doorstepv1.Choice_CHOICE_ABSTAIN
-		case election.MarkInvalid:
-			s.Choice = doorstepv1.Choice_CHOICE_UNSPECIFIED
-		case election.MarkPicks:
-			for _, p := range mk.Picks {
-				s.CandidateIds = append(s.CandidateIds, it.Candidates[p].ID)
-			}
-		}
-		out = append(out, s)
-	}
-	return out
 }

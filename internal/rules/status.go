@@ -1,4 +1,4 @@
-package signed
+package rules
 
 import (
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
@@ -29,3 +29,21 @@ func ReceiptStatus(s tally.Standing) doorstepv1.ReceiptStatus { return receiptSt
 // RecordStatus is the status an accepted ballot gets on arrival, a;
 // UNSPECIFIED for an Arrival the tally does not define.
 func RecordStatus(a tally.Arrival) doorstepv1.RecordStatus { return recordStatuses[a] }
+
+// chainSlotReasons are the rejections of what a verified record says, not
+// of where it sits in its author's chain.
+var chainSlotReasons = map[doorstepv1.ReasonCode]bool{
+	doorstepv1.ReasonCode_REASON_CODE_UNKNOWN_UNIT:        true,
+	doorstepv1.ReasonCode_REASON_CODE_INVALID_SELECTION:   true,
+	doorstepv1.ReasonCode_REASON_CODE_ELECTION_NOT_OPEN:   true,
+	doorstepv1.ReasonCode_REASON_CODE_ELECTION_CLOSED:     true,
+	doorstepv1.ReasonCode_REASON_CODE_AFTER_SYNC_DEADLINE: true,
+	doorstepv1.ReasonCode_REASON_CODE_INVALID_ACTION:      true,
+	doorstepv1.ReasonCode_REASON_CODE_MALFORMED:           true,
+}
+
+// TakesChainSlot reports whether a record whose signature verified, when
+// rejected for reason, still takes its place in its author's chain (when
+// it fits there without contradiction): the author's later records then
+// show no gap, and the device does not send it again.
+func TakesChainSlot(reason doorstepv1.ReasonCode) bool { return chainSlotReasons[reason] }

@@ -1,4 +1,4 @@
-package signed_test
+package rules_test
 
 import (
 	"crypto/ed25519"
@@ -11,7 +11,7 @@ import (
 
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
 	"github.com/doorstep-vote/doorstep/internal/election"
-	"github.com/doorstep-vote/doorstep/internal/signed"
+	"github.com/doorstep-vote/doorstep/internal/rules"
 )
 
 // TestDeviceID uses the device keys and ids of the record-v1 test vectors
@@ -27,10 +27,10 @@ func TestDeviceID(t *testing.T) {
 			if err != nil || len(pub) != ed25519.PublicKeySize {
 				t.Fatalf("bad vector key %q: %v", tt.pub, err)
 			}
-			if got := signed.DeviceID(pub); got != tt.want {
+			if got := rules.DeviceID(pub); got != tt.want {
 				t.Errorf("DeviceID = %q; want %q", got, tt.want)
 			}
-			if err := election.CheckID("author_id", signed.DeviceID(pub)); err != nil {
+			if err := election.CheckID("author_id", rules.DeviceID(pub)); err != nil {
 				t.Errorf("a device id is not a valid author id: %v", err)
 			}
 		})
@@ -48,7 +48,7 @@ func TestTakesChainSlot(t *testing.T) {
 	}
 	seen := 0
 	for v, name := range doorstepv1.ReasonCode_name {
-		if got := signed.TakesChainSlot(doorstepv1.ReasonCode(v)); got != spec[name] {
+		if got := rules.TakesChainSlot(doorstepv1.ReasonCode(v)); got != spec[name] {
 			t.Errorf("TakesChainSlot(%s) = %v; want %v", name, got, spec[name])
 		}
 		if spec[name] {
@@ -58,7 +58,7 @@ func TestTakesChainSlot(t *testing.T) {
 	if seen != len(spec) {
 		t.Errorf("the API defines %d of the %d reasons the SPEC lists", seen, len(spec))
 	}
-	if signed.TakesChainSlot(doorstepv1.ReasonCode(999)) {
+	if rules.TakesChainSlot(doorstepv1.ReasonCode(999)) {
 		t.Error("an unknown reason takes a chain slot")
 	}
 }
@@ -96,7 +96,7 @@ func TestCheckBallot(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			b := goodBallot()
 			tt.edit(b)
-			checkFieldErr(t, signed.CheckBallot(b), tt.wantField)
+			checkFieldErr(t, rules.CheckBallot(b), tt.wantField)
 		})
 	}
 }
@@ -123,7 +123,7 @@ func TestCheckVisit(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			v := goodVisit()
 			tt.edit(v)
-			checkFieldErr(t, signed.CheckVisit(v), tt.wantField)
+			checkFieldErr(t, rules.CheckVisit(v), tt.wantField)
 		})
 	}
 }
@@ -165,7 +165,7 @@ func FuzzCheckBallot(f *testing.F) {
 		if proto.Unmarshal(data, b) != nil {
 			return
 		}
-		err := signed.CheckBallot(b)
+		err := rules.CheckBallot(b)
 		if err != nil {
 			var de *election.Error
 			if !errors.As(err, &de) || !strings.HasPrefix(de.Field, "ballot.") {
@@ -199,7 +199,7 @@ func FuzzCheckVisit(f *testing.F) {
 		if proto.Unmarshal(data, v) != nil {
 			return
 		}
-		err := signed.CheckVisit(v)
+		err := rules.CheckVisit(v)
 		if err != nil {
 			var de *election.Error
 			if !errors.As(err, &de) || !strings.HasPrefix(de.Field, "visit.") {

@@ -1,44 +1,10 @@
-package signed
+package rules
 
 import (
-	"crypto/ed25519"
-	"crypto/sha256"
-	"encoding/hex"
-
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
 	"github.com/doorstep-vote/doorstep/internal/election"
+	"github.com/doorstep-vote/doorstep/internal/signed"
 )
-
-// The rules here are stated once for the server that decides and the
-// auditor's verifier that re-decides (api/SPEC.md sections 3 and 8): each
-// still makes its own decisions, but from the same tables.
-
-// DeviceID is the id a device key gets: "dv-" and the lower-case hex of
-// the first 8 bytes of the key's SHA-256. One key always gets the same
-// id, so an interrupted enrollment retried with the same key gets the
-// same id, and a verifier can check an enrollment's id against its key.
-func DeviceID(pub ed25519.PublicKey) string {
-	h := sha256.Sum256(pub)
-	return "dv-" + hex.EncodeToString(h[:8])
-}
-
-// chainSlotReasons are the rejections of what a verified record says, not
-// of where it sits in its author's chain.
-var chainSlotReasons = map[doorstepv1.ReasonCode]bool{
-	doorstepv1.ReasonCode_REASON_CODE_UNKNOWN_UNIT:        true,
-	doorstepv1.ReasonCode_REASON_CODE_INVALID_SELECTION:   true,
-	doorstepv1.ReasonCode_REASON_CODE_ELECTION_NOT_OPEN:   true,
-	doorstepv1.ReasonCode_REASON_CODE_ELECTION_CLOSED:     true,
-	doorstepv1.ReasonCode_REASON_CODE_AFTER_SYNC_DEADLINE: true,
-	doorstepv1.ReasonCode_REASON_CODE_INVALID_ACTION:      true,
-	doorstepv1.ReasonCode_REASON_CODE_MALFORMED:           true,
-}
-
-// TakesChainSlot reports whether a record whose signature verified, when
-// rejected for reason, still takes its place in its author's chain (when
-// it fits there without contradiction): the author's later records then
-// show no gap, and the device does not send it again.
-func TakesChainSlot(reason doorstepv1.ReasonCode) bool { return chainSlotReasons[reason] }
 
 // CheckBallot applies a ballot's own field rules: the unit id's form, the
 // record id it supersedes, who signed (a proxy names the proxy document)
@@ -49,7 +15,7 @@ func CheckBallot(b *doorstepv1.Ballot) error {
 		return err
 	}
 	if b.GetSupersedes() != "" {
-		if err := CheckRecordID("ballot.supersedes", b.GetSupersedes()); err != nil {
+		if err := signed.CheckRecordID("ballot.supersedes", b.GetSupersedes()); err != nil {
 			return err
 		}
 	}

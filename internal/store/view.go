@@ -1,0 +1,107 @@
+package store
+
+import (
+	"time"
+
+	"github.com/doorstep-vote/doorstep/internal/election"
+	"github.com/doorstep-vote/doorstep/internal/rules"
+)
+
+// writeTx is the rules.View of its election: decisions read the state the
+// transaction has written so far.
+var _ rules.View = (*writeTx)(nil)
+
+func (w *writeTx) Definition() *election.Definition { return w.def }
+
+func (w *writeTx) State() rules.State { return w.state }
+
+func (w *writeTx) ClosedAt() time.Time {
+	return time.UnixMilli(getI64(w.bucket(bucketInfo).Get(keyClosedAt)))
+}
+
+// Unit reads a roster unit, once per transaction: the decision and the
+// ballot it accepts both ask.
+func (w *writeTx) Unit(id string) (election.Unit, bool, error) {
+	if u, ok := w.units[id]; ok {
+		return u, true, nil
+	}
+	v := w.bucket(bucketUnits).Get([]byte(id))
+	if v == nil {
+		return election.Unit{}, false, nil
+	}
+	u, err := decodeUnit(v)
+	if err != nil {
+		return election.Unit{}, false, err
+	}
+	w.units[id] = u
+	return u, true, nil
+}
+
+func (w *writeTx) OwnerOnRoster(ownerKey string) (bool, error) {
+	return w.bucket(bucketOwners).Get([]byte(ownerKey)) != nil, nil
+}
+
+func (w *writeTx) RosterHash() ([32]byte, int, error) {
+	units, err := w.rosterUnits()
+	if err != nil {
+		return [32]byte{}, 0, err
+	}
+	return election.HashUnits(units), len(units), nil
+}
+
+// rosterUnits reads every unit imported so far, in id order.
+func (w *writeTx) rosterUnits() ([]election.Unit, error) {
+	var units []election.Unit
+	err := w.bucket(bucketUnits).ForEach(func(_, v []byte) error {
+		u, err := decodeUnit(v)
+		units = append(units, u)
+		return err
+	})
+	return units, err
+}
+
+func (w *writeTx) GrantTaken(tokenHash []byte) (bool, error) {
+	return w.bucket(bucketGrants).Get(tokenHash) != nil, nil
+}
+
+func (w *writeTx) Author(id string) (rules.Author, bool, error) {
+	d, err := w.device(id)
+	if err != nil || d == nil {
+		return rules.Author{}, false, err
+	}
+	return rules.Author{Revoked: d.revoked, RevokedAfter: d.revokedAfter, MaxSeq: d.maxSeq}, true, nil
+}
+
+// ChainBody answers from the device's high-water marks when it can: the
+// next record in order needs no read of the chain.
+func (w *writeTx) ChainBody(author string, seq uint64) ([32]byte, bool, error) {
+	var h [32]byte
+	d, err := w.device(author)
+	if err != nil || d == nil || seq == 0 || seq > d.maxSeq {
+		return h, false, err
+	}
+	if seq == d.contiguous {
+		copy(h[:], d.contigHash)
+		return h, true, nil
+	}
+	v := w.bucket(bucketChain).Get(chainKey(author, seq))
+	if v == nil {
+		return h, false, nil
+	}
+	copy(h[:], v[:32])
+	return h, true, nil
+}
+
+func (w *writeTx) ChainPrev(author string, seq uint64) ([32]byte, bool, error) {
+	var h [32]byte
+	d, err := w.device(author)
+	if err != nil || d == nil || seq > d.maxSeq {
+		return h, false, err
+	}
+	v := w.bucket(bucketChain).Get(chainKey(author, seq))
+	if v == nil {
+		return h, false, nil
+	}
+	copy(h[:], v[32:])
+	return h, true, nil
+}
