@@ -20,9 +20,10 @@ import (
 
 // The log is checked in two stages. Workers, one per core, do everything
 // that needs no knowledge of earlier entries: the leaf hash, decoding the
-// entry and the record body, the signature check (the dominant cost) and
-// the ballot's marks. The replay then walks the entries in log order on
-// one goroutine and makes every decision that depends on the log so far.
+// entry and the record body, the signature check (the dominant cost, made
+// for a whole batch at once) and the ballot's marks. The replay then walks
+// the entries in log order on one goroutine and makes every decision that
+// depends on the log so far.
 //
 // A worker checks a signature with the author's key as it was announced by
 // the earliest enrollment (or definition) any worker has decoded; the
@@ -31,6 +32,10 @@ import (
 // the same batch as, or before, its author's enrollment.
 
 const batchSize = 256
+
+// maxBatchHint bounds the buffer a batch starts with; a batch of larger
+// entries grows its own.
+const maxBatchHint = 4 << 20
 
 // decoded is what a worker learns of one entry.
 type decoded struct {
@@ -88,7 +93,7 @@ func (k *keyring) announce(id string, pub []byte) {
 	}
 }
 
-// work decodes and checks one entry in place.
+// work decodes and checks one entry in place, all but its signature.
 func (k *keyring) work(d *decoded) {
 	d.leaf = ballotlog.LeafHash(d.raw)
 	d.entry, d.entryErr = ballotlog.DecodeEntry(d.raw)
@@ -110,15 +115,36 @@ func (k *keyring) work(d *decoded) {
 		// The definition is signed by the key it names.
 		k.announce(author, pd.GetCommitteePublicKey())
 	}
-	if pub := k.get(author); pub != nil {
-		d.key = pub
-		d.sigOK = signed.Verify(pub, sr) == nil
-	}
+	// The signature is checked with the rest of the batch (verifyBatch).
+	d.key = k.get(author)
 	if b := d.rec.GetBallot(); b != nil {
 		d.receipt = ballotlog.ReceiptCode(sr.GetBody(), sr.GetSignature())
 		if def := k.def.Load(); def != nil {
 			d.def = def
 			d.marks, d.invalid, d.marksErr = def.Marks(rules.Selections(b.GetSelections()))
+		}
+	}
+}
+
+// verifyBatch checks together the signatures of the records whose
+// author's key the worker knew, and sets their sigOK. sb is the worker's,
+// reused from batch to batch.
+func verifyBatch(sb *signed.Batch, items []decoded) {
+	sb.Reset()
+	for i := range items {
+		if d := &items[i]; d.key != nil {
+			sb.Add(d.key, d.entry.GetRecord())
+		}
+	}
+	if sb.Len() == 0 {
+		return
+	}
+	ok := sb.Verify()
+	j := 0
+	for i := range items {
+		if d := &items[i]; d.key != nil {
+			d.sigOK = ok[j]
+			j++
 		}
 	}
 }
@@ -142,8 +168,11 @@ func scan(ctx context.Context, r io.Reader, keys *keyring, visit func(idx int64,
 		defer close(work)
 		defer close(order)
 		lr := newLogReader(r)
+		last := 0 // bytes in the previous batch
 		for eof := false; !eof; {
-			b := &batch{first: lr.n, done: make(chan struct{})}
+			// Size the buffer like the previous batch's, so it is not
+			// grown (and copied) entry by entry.
+			b := &batch{first: lr.n, done: make(chan struct{}), buf: make([]byte, 0, min(last+last/8, maxBatchHint))}
 			for len(b.ends) < batchSize {
 				var err error
 				if b.buf, err = lr.next(b.buf); err != nil {
@@ -155,6 +184,7 @@ func scan(ctx context.Context, r io.Reader, keys *keyring, visit func(idx int64,
 				}
 				b.ends = append(b.ends, len(b.buf))
 			}
+			last = len(b.buf)
 			b.items = make([]decoded, len(b.ends))
 			start := 0
 			for i, end := range b.ends {
@@ -177,10 +207,12 @@ func scan(ctx context.Context, r io.Reader, keys *keyring, visit func(idx int64,
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			var sb signed.Batch
 			for b := range work {
 				for i := range b.items {
 					keys.work(&b.items[i])
 				}
+				verifyBatch(&sb, b.items)
 				close(b.done)
 			}
 		}()

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"google.golang.org/grpc/metadata"
+
+	"github.com/doorstep-vote/doorstep/internal/zip215"
 )
 
 // Metadata keys carried on every authenticated call.
@@ -104,7 +106,8 @@ func Check(md metadata.MD, method string, pub ed25519.PublicKey, now time.Time) 
 		return Caller{}, ErrExpired
 	}
 	sig, err := base64.RawStdEncoding.DecodeString(first(md, KeySig))
-	if err != nil || len(pub) != ed25519.PublicKeySize || !ed25519.Verify(pub, message(c.ElectionID, c.KeyID, method, ms), sig) {
+	// The same rule as record signatures (ZIP-215, api/SPEC.md section 1).
+	if err != nil || !zip215.Verify(pub, message(c.ElectionID, c.KeyID, method, ms), sig) {
 		return Caller{}, ErrBadSig
 	}
 	return c, nil

@@ -45,6 +45,8 @@ var layerRules = []rule{
 		forbid: []string{"go.etcd.io/bbolt", module + "/internal/store", module + "/internal/server", module + "/internal/tallyd", module + "/internal/client", module + "/internal/device"}},
 	{name: "the rules never call out",
 		from: module + "/internal/rules", direct: true, forbid: []string{"google.golang.org/grpc", "net", "os"}},
+	{name: "the signature rule needs only its curve library",
+		from: module + "/internal/zip215", only: []string{"github.com/oasisprotocol/curve25519-voi/...", "golang.org/x/crypto/...", "golang.org/x/sys/..."}},
 	{name: "the envelope knows nothing of decisions",
 		from: module + "/internal/signed", forbid: []string{module + "/internal/tally", module + "/internal/rules", "go.etcd.io/bbolt"}},
 	// The generated API package holds gRPC's service stubs too, so gRPC is

@@ -11,6 +11,7 @@ import (
 
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
 	"github.com/doorstep-vote/doorstep/internal/election"
+	"github.com/doorstep-vote/doorstep/internal/zip215"
 )
 
 // FormatVersion is the record format this code writes and reads.
@@ -54,15 +55,78 @@ func SignBody(key ed25519.PrivateKey, body []byte) *doorstepv1.SignedRecord {
 	return &doorstepv1.SignedRecord{Body: body, Signature: ed25519.Sign(key, message(body))}
 }
 
-// Verify checks the signature over the exact body bytes.
+// Verify checks the signature over the exact body bytes, under the one
+// rule every Doorstep verifier uses (ZIP-215, api/SPEC.md section 1).
 func Verify(pub ed25519.PublicKey, sr *doorstepv1.SignedRecord) error {
-	if len(pub) != ed25519.PublicKeySize || len(sr.GetSignature()) != ed25519.SignatureSize {
-		return ErrBadSignature
-	}
-	if !ed25519.Verify(pub, message(sr.GetBody()), sr.GetSignature()) {
+	if !zip215.Verify(pub, message(sr.GetBody()), sr.GetSignature()) {
 		return ErrBadSignature
 	}
 	return nil
+}
+
+// VerifyMany checks many records at once, srs[i] against keys[i], and
+// reports for each whether Verify accepts it; see Batch. It panics if the
+// slices differ in length.
+func VerifyMany(keys []ed25519.PublicKey, srs []*doorstepv1.SignedRecord) []bool {
+	if len(keys) != len(srs) {
+		panic(fmt.Sprintf("signed.VerifyMany: %d keys for %d records", len(keys), len(srs)))
+	}
+	var b Batch
+	for i, sr := range srs {
+		b.Add(keys[i], sr)
+	}
+	return b.Verify()
+}
+
+// Batch checks records' signatures together: for good records that costs
+// well under calling Verify on each, and the answers are Verify's
+// (internal/zip215). The zero value is an empty batch; Reset empties it
+// for reuse, which saves memory. It holds the records it is given until
+// Reset, and is not safe for concurrent use.
+type Batch struct {
+	keys []ed25519.PublicKey
+	srs  []*doorstepv1.SignedRecord
+	msgs []byte
+	zb   zip215.Batch
+}
+
+// Add adds a record and the key to check it with.
+func (b *Batch) Add(pub ed25519.PublicKey, sr *doorstepv1.SignedRecord) {
+	b.keys = append(b.keys, pub)
+	b.srs = append(b.srs, sr)
+}
+
+// Verify reports, for each record added since the last Reset and in the
+// order added, whether Verify accepts it.
+func (b *Batch) Verify() []bool {
+	size := 0
+	for _, sr := range b.srs {
+		size += len(signaturePrefix) + len(sr.GetBody())
+	}
+	// One buffer holds every signed message; it is sized first, so the
+	// messages taken from it stay put.
+	if cap(b.msgs) < size {
+		b.msgs = make([]byte, 0, size)
+	}
+	buf := b.msgs[:0]
+	b.zb.Reset()
+	for i, sr := range b.srs {
+		start := len(buf)
+		buf = append(append(buf, signaturePrefix...), sr.GetBody()...)
+		b.zb.Add(b.keys[i], buf[start:len(buf):len(buf)], sr.GetSignature())
+	}
+	return b.zb.Verify()
+}
+
+// Len is the number of records added since the last Reset.
+func (b *Batch) Len() int { return len(b.srs) }
+
+// Reset empties the batch, keeping its memory for the next one.
+func (b *Batch) Reset() {
+	clear(b.keys)
+	clear(b.srs)
+	b.keys, b.srs = b.keys[:0], b.srs[:0]
+	b.zb.Reset()
 }
 
 func message(body []byte) []byte {
