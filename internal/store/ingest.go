@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -59,24 +60,44 @@ func rawHash(sr *doorstepv1.SignedRecord) [32]byte {
 	return out
 }
 
-// prepare checks one record as far as possible without a transaction.
-// committee says the record came through the committee's submission.
-func (s *Store) prepare(electionID string, sr *doorstepv1.SignedRecord, committee bool) *prepared {
-	p := &prepared{sr: sr, raw: rawHash(sr), bodyHash: signed.BodyHash(sr.GetBody())}
-	p.verdict = s.check(p, electionID, committee)
-	p.pre = p.verdict
-	return p
+// prepareAll checks a batch's records as far as possible without a
+// transaction, checking their signatures together (one batch
+// verification: a push is one device's records, under one key).
+func (s *Store) prepareAll(electionID string, srs []*doorstepv1.SignedRecord, committee bool) []*prepared {
+	ps := make([]*prepared, len(srs))
+	b := batches.Get().(*signed.Batch)
+	defer func() { b.Reset(); batches.Put(b) }()
+	var waiting []int // records whose signature is in b
+	for i, sr := range srs {
+		p := &prepared{sr: sr, raw: rawHash(sr), bodyHash: signed.BodyHash(sr.GetBody())}
+		ps[i] = p
+		if pub := s.checkEnvelope(p, electionID, committee); pub != nil {
+			b.Add(pub, sr)
+			waiting = append(waiting, i)
+		}
+	}
+	for k, ok := range b.Verify() {
+		s.checkContent(ps[waiting[k]], electionID, committee, ok)
+	}
+	for _, p := range ps {
+		p.pre = p.verdict
+	}
+	return ps
 }
 
-// check decides what needs no transaction. What it refuses before the
-// signature verified under an enrolled key is refused at the door: no
+// batches recycles the signature batches of concurrent pushes.
+var batches = sync.Pool{New: func() any { return new(signed.Batch) }}
+
+// checkEnvelope decides what comes before the signature: size, decoding,
+// the election and the author's key, which it returns when the signature
+// is all that remains to check. What it refuses is refused at the door: no
 // accountable key signed it, so it is answered and counted, never logged,
 // and it takes no place in any chain.
-func (s *Store) check(p *prepared, electionID string, committee bool) rules.Verdict {
+func (s *Store) checkEnvelope(p *prepared, electionID string, committee bool) ed25519.PublicKey {
 	sr := p.sr
-	door := func(v rules.Verdict) rules.Verdict {
-		p.door = true
-		return v
+	door := func(v rules.Verdict) ed25519.PublicKey {
+		p.verdict, p.door = v, true
+		return nil
 	}
 	limit := signed.MaxBodyBytes
 	if committee {
@@ -116,16 +137,25 @@ func (s *Store) check(p *prepared, electionID string, committee bool) rules.Verd
 	if !ok {
 		return door(rules.NotEnrolled(rec.GetAuthorId()))
 	}
-	if err := signed.Verify(pub, sr); err != nil {
-		return door(rules.Reject(doorstepv1.ReasonCode_REASON_CODE_BAD_SIGNATURE, "signature", "the signature does not match the record and the key of %q", rec.GetAuthorId()))
-	}
 	p.rec = rec
-	var vd rules.Verdict
-	p.form, vd = rules.CheckForm(ec.def, rec, committee)
-	if vd.Accepted() && rec.GetBallot() != nil {
+	return pub
+}
+
+// checkContent finishes what needs no transaction once the signature's
+// check is known: a bad one is refused at the door; a good one makes the
+// record accountable, and its form is decided.
+func (s *Store) checkContent(p *prepared, electionID string, committee, sigOK bool) {
+	rec := p.rec
+	if !sigOK {
+		p.rec, p.door = nil, true
+		p.verdict = rules.Reject(doorstepv1.ReasonCode_REASON_CODE_BAD_SIGNATURE, "signature", "the signature does not match the record and the key of %q", rec.GetAuthorId())
+		return
+	}
+	def, _ := s.Definition(electionID)
+	p.form, p.verdict = rules.CheckForm(def, rec, committee)
+	if p.verdict.Accepted() && rec.GetBallot() != nil {
 		p.receipt = ballotlog.ReceiptCodeFromHash(p.raw)
 	}
-	return vd
 }
 
 // Push stores a batch of device records durably and answers per record, in
@@ -150,11 +180,10 @@ func (s *Store) ingest(ctx context.Context, electionID string, srs []*doorstepv1
 	if s.cached(electionID) == nil {
 		return nil, nil, errNoElection(electionID)
 	}
-	ps := make([]*prepared, len(srs))
+	ps := s.prepareAll(electionID, srs, committee)
 	allRefused := true
-	for i, sr := range srs {
-		ps[i] = s.prepare(electionID, sr, committee)
-		allRefused = allRefused && ps[i].door
+	for _, p := range ps {
+		allRefused = allRefused && p.door
 	}
 	if allRefused {
 		// Nothing an enrolled key signed: answered without the write

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/proto"
 
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
 	"github.com/doorstep-vote/doorstep/internal/election"
@@ -137,6 +138,25 @@ func TestBadInput(t *testing.T) {
 	if got := h.checkpointSize(t); got != size {
 		t.Errorf("resending rejected records grew the log from %d to %d", size, got)
 	}
+	// One forged signature in a push of good ones: the batch check finds
+	// it, refuses only it at the door, and the good records are stored;
+	// the refused one takes no place in the chain, so the device's real
+	// record at that number is still taken.
+	g1, forged, g3 := A.Ballot(t, sc.units[4].ID, "", signedtest.Yes(sc.rules)), A.Ballot(t, sc.units[5].ID, "", signedtest.Yes(sc.rules)), A.Ballot(t, sc.units[6].ID, "", signedtest.Yes(sc.rules))
+	real := proto.CloneOf(forged)
+	forged = proto.CloneOf(forged)
+	forged.Signature[7] ^= 1
+	batch := h.push(t, g1, forged, g3)
+	if batch[0].Status != doorstepv1.RecordStatus_RECORD_STATUS_ACCEPTED || batch[2].Status != doorstepv1.RecordStatus_RECORD_STATUS_ACCEPTED {
+		t.Errorf("good records beside a forged one: %v, %v", batch[0], batch[2])
+	}
+	if r := batch[1]; !r.Refused || r.Reason != doorstepv1.ReasonCode_REASON_CODE_BAD_SIGNATURE {
+		t.Errorf("forged signature: %v; want refused at the door as BAD_SIGNATURE", r)
+	}
+	if r := h.push(t, real)[0]; r.Status != doorstepv1.RecordStatus_RECORD_STATUS_ACCEPTED || r.Refused {
+		t.Errorf("the real record after a forgery of it: %v; want accepted", r)
+	}
+
 	// A committee settlement must settle: a headcount vote the item's rule
 	// does not allow is refused, naming the item, and changes nothing.
 	seats := 0
