@@ -147,6 +147,7 @@ type replay struct {
 	units          map[string]election.Unit
 	owners         map[string]bool
 	roster         *election.Roster
+	imported       *election.Roster // built from units for the open, until it happens
 	rosterHash     [32]byte
 	openHash       []byte
 	grants         map[string]*grant // by grant record id
@@ -612,6 +613,7 @@ func (r *replay) apply(d *decoded, act *doorstepv1.CommitteeAction, seq uint64, 
 			r.units[u.ID] = u
 			r.owners[u.OwnerKey] = true
 		}
+		r.imported = nil
 	case *doorstepv1.CommitteeAction_Enrollment:
 		g := a.Enrollment
 		r.grantTokens[string(g.GetTokenSha256())] = true
@@ -659,11 +661,7 @@ func (r *replay) open(o *doorstepv1.OpenElection) {
 	}
 	r.state = rules.StateOpen
 	r.openHash = bytes.Clone(o.GetRosterSha256())
-	units := make([]election.Unit, 0, len(r.units))
-	for _, u := range r.units {
-		units = append(units, u)
-	}
-	roster, err := election.NewRoster(units)
+	roster, err := r.importedRoster()
 	if err != nil {
 		return // the rules refused the open already: an empty roster
 	}
@@ -762,12 +760,35 @@ func (r *replay) RosterHash() ([32]byte, int, error) {
 	if r.roster != nil {
 		return r.rosterHash, len(r.roster.Units()), nil
 	}
+	if len(r.units) == 0 {
+		return election.HashUnits(nil), 0, nil
+	}
+	ro, err := r.importedRoster()
+	if err != nil {
+		// Chunks are checked unit by unit as they come, so this cannot
+		// happen; if it did, no open could match.
+		return [32]byte{}, len(r.units), nil
+	}
+	return ro.Hash(), len(ro.Units()), nil
+}
+
+// importedRoster is the roster the imported units make, built once for
+// the open's check and the open itself (sorting a million units is a
+// second's work).
+func (r *replay) importedRoster() (*election.Roster, error) {
+	if r.imported != nil {
+		return r.imported, nil
+	}
 	units := make([]election.Unit, 0, len(r.units))
 	for _, u := range r.units {
 		units = append(units, u)
 	}
-	slices.SortFunc(units, func(a, b election.Unit) int { return strings.Compare(a.ID, b.ID) })
-	return election.HashUnits(units), len(units), nil
+	ro, err := election.NewRoster(units)
+	if err != nil {
+		return nil, err
+	}
+	r.imported = ro
+	return ro, nil
 }
 
 func (r *replay) GrantTaken(tokenHash []byte) (bool, error) {

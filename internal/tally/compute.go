@@ -21,13 +21,15 @@ func Compute(def *election.Definition, roster *election.Roster, ballots map[stri
 	t := NewTotals(def)
 	units := roster.Units()
 	t.SetRosterUnits(len(units))
-	outcomes := make(map[string]UnitOutcome)
+	// Sized up front: growing maps of a million units is most of the
+	// cost of the pass.
+	outcomes := make(map[string]UnitOutcome, len(ballots)+len(unitDecisions))
 
 	type counted struct {
 		area  int64
 		marks election.Marks
 	}
-	byOwner := make(map[string][]counted)
+	byOwner := make(map[string][]counted, roster.Headcount())
 	for _, u := range units {
 		bs := ballots[u.ID]
 		d, decided := unitDecisions[u.ID]
