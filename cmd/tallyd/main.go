@@ -41,7 +41,7 @@ func main() {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	srv, err := tallyd.Start(ctx, tallyd.Config{DataDir: *data, Listen: *listen, Origin: *origin, TLSCert: *tlsCert, TLSKey: *tlsKey, Plaintext: *plaintext, Logger: log, Now: time.Now, GCPercent: *gcPercent})
+	srv, err := tallyd.Start(ctx, tallyd.Config{DataDir: *data, Listen: *listen, Origin: *origin, TLSCert: *tlsCert, TLSKey: *tlsKey, Plaintext: *plaintext, Logger: log, Stderr: os.Stderr, Now: time.Now, GCPercent: *gcPercent})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "tallyd: %v\n", err)
 		os.Exit(1)

@@ -152,6 +152,7 @@ type replay struct {
 	openHash       []byte
 	grants         map[string]*grant // by grant record id
 	grantTokens    map[string]bool
+	auditors       map[string]bool // auditor id → revoked
 	authors        map[string]*author
 	devices        []*author // in enrollment order
 	recordIDs      map[uuid.UUID]int64
@@ -175,6 +176,7 @@ func newReplay(electionID string, keys *keyring, entries int64) *replay {
 		owners:         make(map[string]bool),
 		grants:         make(map[string]*grant),
 		grantTokens:    make(map[string]bool),
+		auditors:       make(map[string]bool),
 		authors:        make(map[string]*author),
 		recordIDs:      make(map[uuid.UUID]int64, min(max(entries, 0), 1<<22)),
 		ballots:        make(map[string][]tally.Ballot),
@@ -629,6 +631,10 @@ func (r *replay) apply(d *decoded, act *doorstepv1.CommitteeAction, seq uint64, 
 		if a.Revocation.GetAfterSeq() == 0 {
 			dev.revokedAfter = dev.chain.max
 		}
+	case *doorstepv1.CommitteeAction_AuditorGrant:
+		r.auditors[rules.AuditorID(a.AuditorGrant.GetPublicKey())] = false
+	case *doorstepv1.CommitteeAction_AuditorRevocation:
+		r.auditors[a.AuditorRevocation.GetAuditorId()] = true
 	case *doorstepv1.CommitteeAction_Adjudication:
 		switch sub := a.Adjudication.GetSubject().(type) {
 		case *doorstepv1.Adjudication_Unit:
@@ -736,6 +742,10 @@ func kindName(rec *doorstepv1.Record) string {
 			return "close"
 		case *doorstepv1.CommitteeAction_Adjudication:
 			return "adjudication"
+		case *doorstepv1.CommitteeAction_AuditorGrant:
+			return "auditor grant"
+		case *doorstepv1.CommitteeAction_AuditorRevocation:
+			return "auditor revocation"
 		}
 		return "committee"
 	}
@@ -789,6 +799,11 @@ func (r *replay) importedRoster() (*election.Roster, error) {
 	}
 	r.imported = ro
 	return ro, nil
+}
+
+func (r *replay) Auditor(id string) (granted, revoked bool, err error) {
+	revoked, granted = r.auditors[id]
+	return granted, revoked, nil
 }
 
 func (r *replay) GrantTaken(tokenHash []byte) (bool, error) {

@@ -108,9 +108,8 @@ func runAuditExport(ctx context.Context, env *Env, args []string) error {
 	if learned {
 		firstContact(env, server, pin)
 	}
-	cfg := client.ForPin(pin)
-	creds := &callauth.Credentials{ElectionID: electionID, KeyID: election.CommitteeAuthor, Key: key, Now: env.Now, Insecure: !cfg.Secure()}
-	conn, err := cfg.New(server, grpc.WithPerRPCCredentials(creds))
+	signer := &callauth.Signer{ElectionID: electionID, KeyID: election.CommitteeAuthor, Key: key, Now: env.Now}
+	conn, err := client.ForPin(pin).New(server, grpc.WithDefaultCallOptions(signer.CallOption()))
 	if err != nil {
 		return fmt.Errorf("server address %q: %w", server, err)
 	}

@@ -12,8 +12,11 @@ import (
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"google.golang.org/grpc"
+
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
 	"github.com/doorstep-vote/doorstep/internal/ballotlog"
+	"github.com/doorstep-vote/doorstep/internal/callauth"
 	"github.com/doorstep-vote/doorstep/internal/cli"
 	"github.com/doorstep-vote/doorstep/internal/device"
 	"github.com/doorstep-vote/doorstep/internal/election"
@@ -59,13 +62,14 @@ func startCvServer(t *testing.T) *cvServer {
 		},
 		SyncDeadline: timestamppb.New(time.Now().Add(24 * time.Hour)),
 	}
-	conn, err := srv.Client().New(srv.Addr())
+	signer := &callauth.Signer{ElectionID: cvElection, KeyID: election.CommitteeAuthor, Key: s.committee.Key}
+	conn, err := srv.Client().New(srv.Addr(), grpc.WithDefaultCallOptions(signer.CallOption()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
 	ec := doorstepv1.NewElectionServiceClient(conn)
-	if _, err := ec.CreateElection(context.Background(), &doorstepv1.CreateElectionRequest{Record: s.committee.Committee(t, signedtest.Define(def))}); err != nil {
+	if _, err := ec.CreateElection(context.Background(), &doorstepv1.CreateElectionRequest{Record: s.committee.Committee(t, signedtest.Define(def))}, callauth.Operator(srv.OperatorToken())); err != nil {
 		t.Fatal(err)
 	}
 	token, err := enrollcode.NewToken(rand.Reader)

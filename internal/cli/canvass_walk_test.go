@@ -6,7 +6,11 @@ import (
 	"strings"
 	"testing"
 
+	"google.golang.org/grpc"
+
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
+	"github.com/doorstep-vote/doorstep/internal/callauth"
+	"github.com/doorstep-vote/doorstep/internal/election"
 	"github.com/doorstep-vote/doorstep/internal/enrollcode"
 	"github.com/doorstep-vote/doorstep/internal/signedtest"
 )
@@ -18,7 +22,8 @@ func (s *cvServer) code(t *testing.T, label string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn, err := s.srv.Client().New(s.srv.Addr())
+	signer := &callauth.Signer{ElectionID: cvElection, KeyID: election.CommitteeAuthor, Key: s.committee.Key}
+	conn, err := s.srv.Client().New(s.srv.Addr(), grpc.WithDefaultCallOptions(signer.CallOption()))
 	if err != nil {
 		t.Fatal(err)
 	}

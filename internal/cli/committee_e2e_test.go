@@ -67,7 +67,7 @@ func committeeState(t *testing.T, addr, dir string) *doorstepv1.GetCommitteeStat
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn, err := client.ForPin(pin).New(addr, grpc.WithPerRPCCredentials(&callauth.Credentials{ElectionID: exampleElection, KeyID: election.CommitteeAuthor, Key: key}))
+	conn, err := client.ForPin(pin).New(addr, grpc.WithDefaultCallOptions((&callauth.Signer{ElectionID: exampleElection, KeyID: election.CommitteeAuthor, Key: key}).CallOption()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,6 +88,7 @@ func TestCommitteeEndToEnd(t *testing.T) {
 	srv := startCmServer(t, t.TempDir())
 	e := newCmEnv(t)
 	e.vars["DOORSTEP_SERVER"] = srv.srv.Addr()
+	e.vars["DOORSTEP_OPERATOR_TOKEN"] = srv.srv.OperatorToken()
 	electionFile, rosterFile := writeExamples(t)
 	committeeDir := filepath.Join(e.config, "committee")
 
@@ -161,7 +162,8 @@ func TestCommitteeEndToEnd(t *testing.T) {
 	dev.ID = enr.GetDeviceId()
 	b1 := dev.Ballot(t, "3-2-501", "", signedtest.Yes("rules"), signedtest.Pick("committee", "c1", "c2"))
 	b2 := dev.Ballot(t, "3-2-501", "", signedtest.No("rules"), signedtest.Pick("committee", "c3"))
-	push, err := sync.PushRecords(ctx, &doorstepv1.PushRecordsRequest{ElectionId: exampleElection, Records: []*doorstepv1.SignedRecord{b1, b2}})
+	push, err := sync.PushRecords(ctx, &doorstepv1.PushRecordsRequest{ElectionId: exampleElection, Records: []*doorstepv1.SignedRecord{b1, b2}},
+		(&callauth.Signer{ElectionID: exampleElection, KeyID: dev.ID, Key: dev.Key}).CallOption())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,6 +212,7 @@ func TestCommitteeEndToEnd(t *testing.T) {
 	}
 	srv = startCmServer(t, srv.dir)
 	e.vars["DOORSTEP_SERVER"] = srv.srv.Addr()
+	e.vars["DOORSTEP_OPERATOR_TOKEN"] = srv.srv.OperatorToken()
 	local, ok, err := committee.ReadState(committeeDir, exampleElection)
 	if err != nil || !ok {
 		t.Fatal(err)
@@ -250,6 +253,7 @@ func TestCommitteeResendsUnansweredRecords(t *testing.T) {
 	srv := startCmServer(t, t.TempDir())
 	e := newCmEnv(t)
 	e.vars["DOORSTEP_SERVER"] = srv.srv.Addr()
+	e.vars["DOORSTEP_OPERATOR_TOKEN"] = srv.srv.OperatorToken()
 	electionFile, rosterFile := writeExamples(t)
 	committeeDir := filepath.Join(e.config, "committee")
 	e.mustRun(t, "committee", "init")
@@ -286,7 +290,7 @@ func TestEnrollRefusesChangedServerKey(t *testing.T) {
 	e := newCmEnv(t)
 	electionFile, _ := writeExamples(t)
 	e.mustRun(t, "committee", "init")
-	e.mustRun(t, "election", "create", "--file", electionFile, "--server", first.srv.Addr())
+	e.mustRun(t, "election", "create", "--file", electionFile, "--server", first.srv.Addr(), "--operator-token", first.srv.OperatorToken())
 	other := startCmServer(t, t.TempDir())
 	code, _, errs := e.run(t, "device", "enroll", "--election", exampleElection, "--server", other.srv.Addr(), "--qr", "none")
 	if code != 1 || !strings.Contains(errs, "now has key fingerprint "+other.srv.Fingerprint()) || !strings.Contains(errs, first.srv.Fingerprint()) {
@@ -305,6 +309,7 @@ func TestRosterImportChunks(t *testing.T) {
 	srv := startCmServer(t, t.TempDir())
 	e := newCmEnv(t)
 	e.vars["DOORSTEP_SERVER"] = srv.srv.Addr()
+	e.vars["DOORSTEP_OPERATOR_TOKEN"] = srv.srv.OperatorToken()
 	electionFile, _ := writeExamples(t)
 	var b strings.Builder
 	b.WriteString("unit_id,building,area_m2,owner_key,developer_held\n")

@@ -49,14 +49,16 @@ func cmReadFile(path string, limit int64) ([]byte, error) {
 func runElectionCreate(ctx context.Context, env *Env, args []string) error {
 	fs, f := newCmFlags(env, "election create", "--file FILE [flags]",
 		"Read an election definition (JSON or YAML: items, thresholds, candidates, contest\npolicy, sync deadline), sign it with the committee key as the election's first\ncommittee record, and create the election on the server.", true, false)
-	var file string
+	var file, operator string
 	fs.StringVar(&file, "file", "", "the election definition file, JSON or YAML (required)")
+	fs.StringVar(&operator, "operator-token", env.Getenv("DOORSTEP_OPERATOR_TOKEN"), "the token that lets its holder create elections on this tallyd: it is in the server's data folder, operator.token (env DOORSTEP_OPERATOR_TOKEN)")
 	if err := f.parse(env, fs, args); err != nil {
 		return err
 	}
 	if file == "" {
 		return cmUsage(env, f.name, "--file is required")
 	}
+
 	data, err := cmReadFile(file, electionfile.MaxDefinitionBytes)
 	if err != nil {
 		return err
@@ -74,6 +76,10 @@ func runElectionCreate(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if operator == "" {
+		s.Close()
+		return cmUsage(env, f.name, "--operator-token is required: only whoever runs tallyd may create elections on it; ask them for the token in the data folder's operator.token, or set DOORSTEP_OPERATOR_TOKEN")
+	}
 	defer s.Close()
 	st := s.Signer().State()
 	if st.Acked > 0 {
@@ -89,7 +95,7 @@ func runElectionCreate(ctx context.Context, env *Env, args []string) error {
 	// An earlier attempt whose answer never came: the same bytes go first,
 	// so a definition the server did store is never signed twice.
 	if len(st.Pending) > 0 {
-		resp, err := s.Create(ctx, st.Pending[0].Signed())
+		resp, err := s.Create(ctx, st.Pending[0].Signed(), operator)
 		switch {
 		case err == nil:
 			earlier, derr := st.DefinitionProto()
@@ -108,7 +114,7 @@ func runElectionCreate(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	resp, err := s.Create(ctx, recs[0])
+	resp, err := s.Create(ctx, recs[0], operator)
 	if err != nil {
 		if refused(ctx, err) {
 			// Refused outright: nothing of this chain is on the server.

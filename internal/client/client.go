@@ -22,6 +22,7 @@ import (
 	"google.golang.org/grpc/keepalive"
 
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
+	"github.com/doorstep-vote/doorstep/internal/callauth"
 	"github.com/doorstep-vote/doorstep/internal/servercert"
 	"github.com/doorstep-vote/doorstep/internal/signed"
 )
@@ -88,6 +89,9 @@ func (c Config) New(addr string, opts ...grpc.DialOption) (*grpc.ClientConn, err
 			PermitWithoutStream: false,
 		}),
 		grpc.WithDefaultServiceConfig(serviceConfig),
+		// Calls carrying a callauth Signer's option are signed.
+		grpc.WithChainUnaryInterceptor(callauth.UnaryClientInterceptor),
+		grpc.WithChainStreamInterceptor(callauth.StreamClientInterceptor),
 		grpc.WithDefaultCallOptions(
 			grpc.MaxCallRecvMsgSize(signed.MaxMessageBytes),
 			grpc.MaxCallSendMsgSize(signed.MaxMessageBytes),

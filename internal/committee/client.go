@@ -46,9 +46,8 @@ type Client struct {
 // now gives, each call bounded by timeout. It does not connect until the
 // first call.
 func Dial(addr, pin, electionID string, key ed25519.PrivateKey, timeout time.Duration, now func() time.Time) (*Client, error) {
-	cfg := client.ForPin(pin)
-	creds := &callauth.Credentials{ElectionID: electionID, KeyID: election.CommitteeAuthor, Key: key, Now: now, Insecure: !cfg.Secure()}
-	conn, err := cfg.New(addr, grpc.WithPerRPCCredentials(creds))
+	signer := &callauth.Signer{ElectionID: electionID, KeyID: election.CommitteeAuthor, Key: key, Now: now}
+	conn, err := client.ForPin(pin).New(addr, grpc.WithDefaultCallOptions(signer.CallOption()))
 	if err != nil {
 		return nil, fmt.Errorf("server address %q: %w", addr, err)
 	}
@@ -168,12 +167,13 @@ func (s *Session) Close() error {
 }
 
 // Create sends the election's definition record (the chain's first, signed
-// before) and records the answer. A refusal by the server is an error
-// (see Rejected), after the answer is recorded.
-func (s *Session) Create(ctx context.Context, def *doorstepv1.SignedRecord) (*doorstepv1.CreateElectionResponse, error) {
+// before) and records the answer. Creating an election is the server
+// operator's to allow: operatorToken is the token tallyd made. A refusal
+// by the server is an error (see Rejected), after the answer is recorded.
+func (s *Session) Create(ctx context.Context, def *doorstepv1.SignedRecord, operatorToken string) (*doorstepv1.CreateElectionResponse, error) {
 	cctx, cancel := s.call(ctx)
 	defer cancel()
-	resp, err := s.elec.CreateElection(cctx, &doorstepv1.CreateElectionRequest{Record: def})
+	resp, err := s.elec.CreateElection(cctx, &doorstepv1.CreateElectionRequest{Record: def}, callauth.Operator(operatorToken))
 	if err != nil {
 		return nil, err
 	}

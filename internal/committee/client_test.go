@@ -71,7 +71,7 @@ func TestSession(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Create(ctx, recs[0]); err != nil {
+	if _, err := s.Create(ctx, recs[0], srv.OperatorToken()); err != nil {
 		t.Fatalf("Create: %v", err)
 	}
 	if st := s.Signer().State(); st.Acked != 1 || len(st.Pending) != 0 {
@@ -188,7 +188,7 @@ func TestCreateRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = s.Create(context.Background(), recs[0])
+	_, err = s.Create(context.Background(), recs[0], srv.OperatorToken())
 	if code := status.Code(err); code != codes.InvalidArgument {
 		t.Fatalf("Create of a definition with no items = %v (%v); want InvalidArgument", err, code)
 	}

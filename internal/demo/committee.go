@@ -41,12 +41,12 @@ func newChair(ctx context.Context, dir, electionID, addr, pin string, now func()
 
 // create signs the definition as the chain's first record and creates the
 // election.
-func (c *chair) create(ctx context.Context, def *doorstepv1.ElectionDefinition) error {
+func (c *chair) create(ctx context.Context, def *doorstepv1.ElectionDefinition, operatorToken string) error {
 	recs, err := c.Signer().Sign(&doorstepv1.CommitteeAction{Action: &doorstepv1.CommitteeAction_DefineElection{DefineElection: def}})
 	if err != nil {
 		return err
 	}
-	if _, err := c.Create(ctx, recs[0]); err != nil {
+	if _, err := c.Create(ctx, recs[0], operatorToken); err != nil {
 		return fmt.Errorf("create the election: %w", err)
 	}
 	return nil

@@ -130,7 +130,7 @@ func (d *day) committeeSetUp(ctx context.Context) (*Result, error) {
 	if d.chair, err = newChair(ctx, dir, def.GetElectionId(), d.srv.Addr(), d.srv.Pin(), d.cfg.Now, d.cfg.Logger); err != nil {
 		return nil, err
 	}
-	if err := d.chair.create(ctx, def); err != nil {
+	if err := d.chair.create(ctx, def, d.srv.OperatorToken()); err != nil {
 		return nil, err
 	}
 	d.p.say("committee: created election %s, %s: %d items on the ballot sheet, sync deadline %s",

@@ -415,5 +415,5 @@ func (d *Device) client() (doorstepv1.SyncServiceClient, Enrollment, error) {
 func (d *Device) callOpts() []grpc.CallOption {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
-	return []grpc.CallOption{grpc.PerRPCCredentials(d.creds(d.enr.ElectionID, d.enr.DeviceID, d.key))}
+	return []grpc.CallOption{d.creds(d.enr.ElectionID, d.enr.DeviceID, d.key).CallOption()}
 }

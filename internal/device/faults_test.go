@@ -199,7 +199,9 @@ func TestFaultInjectionConvergence(t *testing.T) {
 			}
 			recs = append(recs, sr)
 		}
-		pushOn(t, clean.srv.Client(), clean.addr, recs...)
+		if _, _, err := clean.srv.Store().Push(context.Background(), electionID, recs); err != nil {
+			t.Fatal(err)
+		}
 	}
 	cres, _, err := clean.srv.Store().Tally(context.Background(), electionID)
 	if err != nil {

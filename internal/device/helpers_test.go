@@ -12,7 +12,10 @@ import (
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"google.golang.org/grpc"
+
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
+	"github.com/doorstep-vote/doorstep/internal/callauth"
 	"github.com/doorstep-vote/doorstep/internal/device"
 	"github.com/doorstep-vote/doorstep/internal/election"
 	"github.com/doorstep-vote/doorstep/internal/enrollcode"
@@ -71,7 +74,7 @@ func newFixtureUnits(t testing.TB, units []election.Unit) *fixture {
 	}
 	ec := f.electionClient()
 	ctx := context.Background()
-	if _, err := ec.CreateElection(ctx, &doorstepv1.CreateElectionRequest{Record: f.committee.Committee(t, signedtest.Define(def))}); err != nil {
+	if _, err := ec.CreateElection(ctx, &doorstepv1.CreateElectionRequest{Record: f.committee.Committee(t, signedtest.Define(def))}, callauth.Operator(f.srv.OperatorToken())); err != nil {
 		t.Fatalf("create election: %v", err)
 	}
 	f.submit(signedtest.Roster(units), signedtest.Open(units))
@@ -98,7 +101,8 @@ func (f *fixture) stop() {
 
 func (f *fixture) electionClient() doorstepv1.ElectionServiceClient {
 	f.t.Helper()
-	conn, err := f.srv.Client().New(f.addr)
+	signer := &callauth.Signer{ElectionID: electionID, KeyID: election.CommitteeAuthor, Key: f.committee.Key}
+	conn, err := f.srv.Client().New(f.addr, grpc.WithDefaultCallOptions(signer.CallOption()))
 	if err != nil {
 		f.t.Fatal(err)
 	}

@@ -15,11 +15,15 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 	"google.golang.org/protobuf/proto"
 
+	"google.golang.org/grpc"
+
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
 	"github.com/doorstep-vote/doorstep/internal/ballotlog"
+	"github.com/doorstep-vote/doorstep/internal/callauth"
 	"github.com/doorstep-vote/doorstep/internal/cli"
 	"github.com/doorstep-vote/doorstep/internal/client"
 	"github.com/doorstep-vote/doorstep/internal/device"
+	"github.com/doorstep-vote/doorstep/internal/election"
 	"github.com/doorstep-vote/doorstep/internal/enrollcode"
 	"github.com/doorstep-vote/doorstep/internal/servercert"
 	"github.com/doorstep-vote/doorstep/internal/signedtest"
@@ -64,13 +68,13 @@ func (f *fixture) twin(t *testing.T) (*tallyd.Server, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn, err := b.Client().New(b.Addr())
+	conn, err := b.Client().New(b.Addr(), grpc.WithDefaultCallOptions((&callauth.Signer{ElectionID: electionID, KeyID: election.CommitteeAuthor, Key: f.committee.Key}).CallOption()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
 	ec := doorstepv1.NewElectionServiceClient(conn)
-	if _, err := ec.CreateElection(context.Background(), &doorstepv1.CreateElectionRequest{Record: recs[0]}); err != nil {
+	if _, err := ec.CreateElection(context.Background(), &doorstepv1.CreateElectionRequest{Record: recs[0]}, callauth.Operator(b.OperatorToken())); err != nil {
 		t.Fatalf("B: create election: %v", err)
 	}
 	if _, err := ec.SubmitCommitteeRecords(context.Background(), &doorstepv1.SubmitCommitteeRecordsRequest{ElectionId: electionID, Records: recs[1:]}); err != nil {
@@ -97,9 +101,9 @@ func enrollOn(t *testing.T, addr string, code enrollcode.Code, pub ed25519.Publi
 }
 
 // pushOn pushes records to a server, failing on any rejection.
-func pushOn(t *testing.T, cfg client.Config, addr string, recs ...*doorstepv1.SignedRecord) {
+func pushOn(t *testing.T, cfg client.Config, addr string, as *signedtest.Author, recs ...*doorstepv1.SignedRecord) {
 	t.Helper()
-	conn, err := cfg.New(addr)
+	conn, err := cfg.New(addr, grpc.WithDefaultCallOptions((&callauth.Signer{ElectionID: electionID, KeyID: as.ID, Key: as.Key}).CallOption()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +163,7 @@ func TestSyncRefusesSplitView(t *testing.T) {
 			if tt.ballots > 0 {
 				other.ID = enrollOn(t, b.Addr(), otherCode, other.Public())
 				for i := range tt.ballots {
-					pushOn(t, b.Client(), b.Addr(), other.Ballot(t, testUnits[2+i%4].ID, "", signedtest.Yes("rules")))
+					pushOn(t, b.Client(), b.Addr(), other, other.Ballot(t, testUnits[2+i%4].ID, "", signedtest.Yes("rules")))
 				}
 			}
 			if err := b.Close(); err != nil {

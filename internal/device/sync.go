@@ -275,13 +275,12 @@ func (d *Device) callCtx(ctx context.Context) (context.Context, context.CancelFu
 // creds signs calls as the device. The signed time is the device's clock
 // corrected by the last measured offset, so a phone whose clock drifted
 // still falls within the server's window.
-func (d *Device) creds(electionID, deviceID string, key ed25519.PrivateKey) *callauth.Credentials {
-	return &callauth.Credentials{
+func (d *Device) creds(electionID, deviceID string, key ed25519.PrivateKey) *callauth.Signer {
+	return &callauth.Signer{
 		ElectionID: electionID,
 		KeyID:      deviceID,
 		Key:        key,
 		Now:        func() time.Time { return d.now().Add(d.clockOffset()) },
-		Insecure:   true,
 	}
 }
 

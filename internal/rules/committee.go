@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"crypto/ed25519"
 	"crypto/sha256"
 	"strconv"
 
@@ -67,6 +68,34 @@ func Committee(v View, a *doorstepv1.CommitteeAction, seq uint64) (Verdict, erro
 		return Accept, nil
 	case *doorstepv1.CommitteeAction_Adjudication:
 		return adjudication(v, act.Adjudication)
+	case *doorstepv1.CommitteeAction_AuditorGrant:
+		g := act.AuditorGrant
+		if len(g.GetPublicKey()) != ed25519.PublicKeySize {
+			return invalidAction("auditor_grant.public_key", "must be a %d-byte ed25519 public key, got %d bytes", ed25519.PublicKeySize, len(g.GetPublicKey())), nil
+		}
+		if err := election.CheckText("auditor_grant.label", g.GetLabel(), election.MaxTitleLen); err != nil {
+			return fromError(reasonAction, err), nil
+		}
+		granted, _, err := v.Auditor(AuditorID(g.GetPublicKey()))
+		if err != nil || !granted {
+			return Accept, err
+		}
+		return invalidAction("auditor_grant.public_key", "auditor %s was already granted", AuditorID(g.GetPublicKey())), nil
+	case *doorstepv1.CommitteeAction_AuditorRevocation:
+		id := act.AuditorRevocation.GetAuditorId()
+		if err := election.CheckText("auditor_revocation.reason", act.AuditorRevocation.GetReason(), election.MaxTextLen); err != nil {
+			return fromError(reasonAction, err), nil
+		}
+		granted, revoked, err := v.Auditor(id)
+		switch {
+		case err != nil:
+			return Verdict{}, err
+		case !granted:
+			return invalidAction("auditor_revocation.auditor_id", "auditor %q was never granted", id), nil
+		case revoked:
+			return invalidAction("auditor_revocation.auditor_id", "auditor %q is already revoked", id), nil
+		}
+		return Accept, nil
 	}
 	return invalidAction("committee", "unknown committee action"), nil
 }

@@ -49,3 +49,10 @@ func Enrollment(state State, g *Grant, deviceID, label string, at time.Time) (do
 	}
 	return false, nil
 }
+
+// AuditorID is the id an auditor's key gets: "au-" and the lower-case hex
+// of the first 8 bytes of the key's SHA-256, as for devices.
+func AuditorID(pub ed25519.PublicKey) string {
+	h := sha256.Sum256(pub)
+	return "au-" + hex.EncodeToString(h[:8])
+}

@@ -21,6 +21,7 @@ type view struct {
 	closedAt time.Time
 	units    map[string]election.Unit
 	grants   map[string]bool
+	auditors map[string]bool // id → revoked
 	authors  map[string]rules.Author
 	chain    map[string]map[uint64][2][32]byte // author → seq → {body, prev}
 }
@@ -48,6 +49,10 @@ func (v *view) RosterHash() ([32]byte, int, error) {
 	return r.Hash(), len(r.Units()), nil
 }
 func (v *view) GrantTaken(h []byte) (bool, error) { return v.grants[string(h)], nil }
+func (v *view) Auditor(id string) (bool, bool, error) {
+	revoked, ok := v.auditors[id]
+	return ok, revoked, nil
+}
 func (v *view) Author(id string) (rules.Author, bool, error) {
 	a, ok := v.authors[id]
 	return a, ok, nil
@@ -95,8 +100,9 @@ func newView() *view {
 			"1-1-101": {ID: "1-1-101", Area: 9000, OwnerKey: "o1"},
 			"1-1-102": {ID: "1-1-102", Area: 8000, OwnerKey: "o2"},
 		},
-		grants:  map[string]bool{},
-		authors: map[string]rules.Author{"dv-a": {MaxSeq: 2}, election.CommitteeAuthor: {MaxSeq: 1}},
+		grants:   map[string]bool{},
+		auditors: map[string]bool{"au-revoked": true, "au-granted": false},
+		authors:  map[string]rules.Author{"dv-a": {MaxSeq: 2}, election.CommitteeAuthor: {MaxSeq: 1}},
 		chain: map[string]map[uint64][2][32]byte{
 			"dv-a":                   {1: {h("a1"), {}}, 2: {h("a2"), h("a1")}},
 			election.CommitteeAuthor: {1: {h("c1"), {}}},

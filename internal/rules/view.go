@@ -54,6 +54,10 @@ type View interface {
 	// was already made.
 	GrantTaken(tokenHash []byte) (bool, error)
 
+	// Auditor reports whether the committee granted the auditor id, and
+	// whether it revoked the grant since.
+	Auditor(id string) (granted, revoked bool, err error)
+
 	// Author returns an enrolled author (device or committee).
 	Author(id string) (Author, bool, error)
 	// ChainBody returns the body hash of the author's record seq, if the

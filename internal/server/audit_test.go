@@ -37,7 +37,7 @@ func auditClient(t *testing.T, srv *tallyd.Server, clk *tallydtest.Clock, author
 	t.Helper()
 	var opts []grpc.DialOption
 	if key != nil {
-		opts = append(opts, grpc.WithPerRPCCredentials(&callauth.Credentials{ElectionID: eid, KeyID: author, Key: key, Now: clk.Now, Insecure: true}))
+		opts = append(opts, grpc.WithDefaultCallOptions((&callauth.Signer{ElectionID: eid, KeyID: author, Key: key, Now: clk.Now}).CallOption()))
 	}
 	conn, err := srv.Client().New(srv.Addr(), opts...)
 	if err != nil {
@@ -103,16 +103,18 @@ func proofOf(t *testing.T, hs [][]byte) []tlog.Hash {
 func TestAuditAuthorization(t *testing.T) {
 	run := tallydtest.Start(t, filepath.Join(t.TempDir(), "data"))
 	device := run.Devices[0]
+	// The checkpoint is public; the whole log is the committee's and
+	// granted auditors' (the role table's own test covers every cell).
 	tests := []struct {
 		name       string
 		client     doorstepv1.AuditServiceClient
 		checkpoint codes.Code
 		stream     codes.Code
 	}{
-		{"unsigned", auditClient(t, run.Server, run.Clock, "", nil), codes.Unauthenticated, codes.Unauthenticated},
+		{"unsigned", auditClient(t, run.Server, run.Clock, "", nil), codes.OK, codes.Unauthenticated},
 		{"device", auditClient(t, run.Server, run.Clock, device.ID, device.Key), codes.OK, codes.PermissionDenied},
 		{"committee", committeeClient(t, run), codes.OK, codes.OK},
-		{"stranger key", auditClient(t, run.Server, run.Clock, device.ID, signedtest.NewKey("stranger")), codes.Unauthenticated, codes.PermissionDenied},
+		{"stranger key", auditClient(t, run.Server, run.Clock, device.ID, signedtest.NewKey("stranger")), codes.OK, codes.Unauthenticated},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -128,10 +130,6 @@ func TestAuditAuthorization(t *testing.T) {
 	}
 	t.Run("signed for another election", func(t *testing.T) {
 		c := committeeClient(t, run)
-		_, err := c.GetCheckpoint(callCtx(t), &doorstepv1.GetCheckpointRequest{ElectionId: "other"})
-		if status.Code(err) != codes.PermissionDenied {
-			t.Errorf("GetCheckpoint of another election: %v; want PermissionDenied", err)
-		}
 		st, err := c.StreamLogEntries(callCtx(t), &doorstepv1.StreamLogEntriesRequest{ElectionId: "other"})
 		if err == nil {
 			_, err = st.Recv()

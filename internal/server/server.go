@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
 	"log/slog"
 	"runtime/debug"
@@ -17,6 +18,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
+	"github.com/doorstep-vote/doorstep/internal/callauth"
 	"github.com/doorstep-vote/doorstep/internal/signed"
 	"github.com/doorstep-vote/doorstep/internal/store"
 )
@@ -26,11 +28,29 @@ type Server struct {
 	store *store.Store
 	log   *slog.Logger
 	now   func() time.Time
+	// operator is the SHA-256 of the operator's token; nil lets no one
+	// create elections.
+	operator []byte
+	replays  callauth.Replays
+}
+
+// Config is what the services need besides the store.
+type Config struct {
+	Logger *slog.Logger
+	Now    func() time.Time
+	// OperatorToken is the secret that lets the operator create
+	// elections; empty lets no one.
+	OperatorToken string
 }
 
 // New returns the services for st.
-func New(st *store.Store, log *slog.Logger, now func() time.Time) *Server {
-	return &Server{store: st, log: log, now: now}
+func New(st *store.Store, cfg Config) *Server {
+	s := &Server{store: st, log: cfg.Logger, now: cfg.Now}
+	if cfg.OperatorToken != "" {
+		h := sha256.Sum256([]byte(cfg.OperatorToken))
+		s.operator = h[:]
+	}
+	return s
 }
 
 // NewGRPCServer builds the gRPC server with every service registered:

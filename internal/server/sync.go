@@ -73,7 +73,8 @@ func (x *syncService) PushRecords(ctx context.Context, req *doorstepv1.PushRecor
 	if err := election.CheckID("election_id", req.GetElectionId()); err != nil {
 		return nil, err
 	}
-	res, cp, err := x.s.store.Push(ctx, req.GetElectionId(), req.GetRecords())
+	c, _ := callerFrom(ctx)
+	res, cp, err := x.s.store.PushAs(ctx, req.GetElectionId(), c.KeyID, req.GetRecords())
 	if err != nil {
 		return nil, err
 	}

@@ -20,6 +20,14 @@ type electionCache struct {
 	def      *election.Definition
 	defProto *doorstepv1.ElectionDefinition
 	keys     map[string]ed25519.PublicKey // author id → key, the committee included
+	// auditors are the read-only keys the committee granted, by auditor id.
+	auditors map[string]auditorKey
+}
+
+// auditorKey is an auditor's key and whether its grant was revoked.
+type auditorKey struct {
+	pub     ed25519.PublicKey
+	revoked bool
 }
 
 func (s *Store) cached(id string) *electionCache {
@@ -38,6 +46,27 @@ func (s *Store) authorKey(electionID, author string) (ed25519.PublicKey, *electi
 	}
 	k, ok := ec.keys[author]
 	return k, ec, ok
+}
+
+func (s *Store) setAuditor(electionID, id string, pub ed25519.PublicKey, revoked bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ec := s.elections[electionID]; ec != nil {
+		ec.auditors[id] = auditorKey{pub: pub, revoked: revoked}
+	}
+}
+
+// AuditorKey returns the key of an auditor the committee granted read
+// access to an election, and whether it revoked the grant.
+func (s *Store) AuditorKey(electionID, id string) (pub ed25519.PublicKey, revoked, ok bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	ec := s.elections[electionID]
+	if ec == nil {
+		return nil, false, false
+	}
+	a, ok := ec.auditors[id]
+	return a.pub, a.revoked, ok
 }
 
 func (s *Store) addKey(electionID, author string, pub ed25519.PublicKey) {
@@ -72,7 +101,17 @@ func (s *Store) loadCaches() error {
 			if err != nil {
 				return err
 			}
-			ec := &electionCache{def: d, defProto: p, keys: map[string]ed25519.PublicKey{}}
+			ec := &electionCache{def: d, defProto: p, keys: map[string]ed25519.PublicKey{}, auditors: map[string]auditorKey{}}
+			err = eb.Bucket(bucketAuditors).ForEach(func(id, v []byte) error {
+				a, err := decodeAuditor(v)
+				if err == nil {
+					ec.auditors[string(id)] = auditorKey{pub: a.pub, revoked: a.revoked}
+				}
+				return err
+			})
+			if err != nil {
+				return err
+			}
 			err = eb.Bucket(bucketDevices).ForEach(func(id, v []byte) error {
 				dev, err := decodeDevice(v)
 				if err != nil {

@@ -121,7 +121,7 @@ func (s *Store) CreateElection(ctx context.Context, sr *doorstepv1.SignedRecord)
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		if s.elections[def.ID] == nil {
-			s.elections[def.ID] = &electionCache{def: def, defProto: pd, keys: map[string]ed25519.PublicKey{election.CommitteeAuthor: def.CommitteeKey}}
+			s.elections[def.ID] = &electionCache{def: def, defProto: pd, keys: map[string]ed25519.PublicKey{election.CommitteeAuthor: def.CommitteeKey}, auditors: map[string]auditorKey{}}
 		}
 	}
 	if err := s.submit(ctx, j); err != nil {
@@ -211,6 +211,26 @@ func (w *writeTx) applyCommittee(p *prepared, a *doorstepv1.CommitteeAction, now
 		w.state = rules.StateClosed
 	case *doorstepv1.CommitteeAction_Adjudication:
 		return w.adjudicate(act.Adjudication, seq)
+	case *doorstepv1.CommitteeAction_AuditorGrant:
+		g := act.AuditorGrant
+		id := rules.AuditorID(g.GetPublicKey())
+		a := &auditor{pub: g.GetPublicKey(), label: g.GetLabel()}
+		if err := w.bucket(bucketAuditors).Put([]byte(id), a.encode()); err != nil {
+			return err
+		}
+		*after = append(*after, func() { w.s.setAuditor(w.id, id, a.pub, false) })
+	case *doorstepv1.CommitteeAction_AuditorRevocation:
+		id := act.AuditorRevocation.GetAuditorId()
+		v := w.bucket(bucketAuditors).Get([]byte(id))
+		a, err := decodeAuditor(v)
+		if err != nil {
+			return err
+		}
+		a.revoked = true
+		if err := w.bucket(bucketAuditors).Put([]byte(id), a.encode()); err != nil {
+			return err
+		}
+		*after = append(*after, func() { w.s.setAuditor(w.id, id, a.pub, true) })
 	}
 	return nil
 }

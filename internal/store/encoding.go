@@ -97,3 +97,27 @@ func decodeProgress(b []byte) progress {
 	}
 	return progress{state: b[0], lastVisit: b[1], visits: binary.BigEndian.Uint32(b[2:]), change: binary.BigEndian.Uint64(b[6:])}
 }
+
+// auditor is what the store keeps per auditor the committee granted.
+type auditor struct {
+	pub     []byte
+	revoked bool
+	label   string
+}
+
+func (a *auditor) encode() []byte {
+	b := append([]byte(nil), a.pub...)
+	if a.revoked {
+		b = append(b, 1)
+	} else {
+		b = append(b, 0)
+	}
+	return append(b, a.label...)
+}
+
+func decodeAuditor(b []byte) (*auditor, error) {
+	if len(b) < 33 {
+		return nil, errCorrupt
+	}
+	return &auditor{pub: append([]byte(nil), b[:32]...), revoked: b[32] == 1, label: string(b[33:])}, nil
+}

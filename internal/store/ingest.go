@@ -63,7 +63,7 @@ func rawHash(sr *doorstepv1.SignedRecord) [32]byte {
 // prepareAll checks a batch's records as far as possible without a
 // transaction, checking their signatures together (one batch
 // verification: a push is one device's records, under one key).
-func (s *Store) prepareAll(electionID string, srs []*doorstepv1.SignedRecord, committee bool) []*prepared {
+func (s *Store) prepareAll(electionID, pusher string, srs []*doorstepv1.SignedRecord, committee bool) []*prepared {
 	ps := make([]*prepared, len(srs))
 	b := batches.Get().(*signed.Batch)
 	defer func() { b.Reset(); batches.Put(b) }()
@@ -71,7 +71,7 @@ func (s *Store) prepareAll(electionID string, srs []*doorstepv1.SignedRecord, co
 	for i, sr := range srs {
 		p := &prepared{sr: sr, raw: rawHash(sr), bodyHash: signed.BodyHash(sr.GetBody())}
 		ps[i] = p
-		if pub := s.checkEnvelope(p, electionID, committee); pub != nil {
+		if pub := s.checkEnvelope(p, electionID, pusher, committee); pub != nil {
 			b.Add(pub, sr)
 			waiting = append(waiting, i)
 		}
@@ -93,7 +93,7 @@ var batches = sync.Pool{New: func() any { return new(signed.Batch) }}
 // is all that remains to check. What it refuses is refused at the door: no
 // accountable key signed it, so it is answered and counted, never logged,
 // and it takes no place in any chain.
-func (s *Store) checkEnvelope(p *prepared, electionID string, committee bool) ed25519.PublicKey {
+func (s *Store) checkEnvelope(p *prepared, electionID, pusher string, committee bool) ed25519.PublicKey {
 	sr := p.sr
 	door := func(v rules.Verdict) ed25519.PublicKey {
 		p.verdict, p.door = v, true
@@ -137,6 +137,9 @@ func (s *Store) checkEnvelope(p *prepared, electionID string, committee bool) ed
 	if !ok {
 		return door(rules.NotEnrolled(rec.GetAuthorId()))
 	}
+	if pusher != "" && rec.GetAuthorId() != pusher {
+		return door(rules.Reject(doorstepv1.ReasonCode_REASON_CODE_UNKNOWN_DEVICE, "author_id", "the record is by %s, but %s sent it: a device sends only its own records", rec.GetAuthorId(), pusher))
+	}
 	p.rec = rec
 	return pub
 }
@@ -161,16 +164,22 @@ func (s *Store) checkContent(p *prepared, electionID string, committee, sigOK bo
 // Push stores a batch of device records durably and answers per record, in
 // the order given. Every answer is on disk before Push returns.
 func (s *Store) Push(ctx context.Context, electionID string, srs []*doorstepv1.SignedRecord) ([]*doorstepv1.RecordResult, *doorstepv1.Checkpoint, error) {
-	return s.ingest(ctx, electionID, srs, false)
+	return s.ingest(ctx, electionID, "", srs, false)
+}
+
+// PushAs is Push for records that device pusher sent: a device sends only
+// its own records, so any other author's is refused at the door.
+func (s *Store) PushAs(ctx context.Context, electionID, pusher string, srs []*doorstepv1.SignedRecord) ([]*doorstepv1.RecordResult, *doorstepv1.Checkpoint, error) {
+	return s.ingest(ctx, electionID, pusher, srs, false)
 }
 
 // SubmitCommittee applies committee records (roster, enrollment grants,
 // revocations, open, close, adjudications) and answers per record.
 func (s *Store) SubmitCommittee(ctx context.Context, electionID string, srs []*doorstepv1.SignedRecord) ([]*doorstepv1.RecordResult, *doorstepv1.Checkpoint, error) {
-	return s.ingest(ctx, electionID, srs, true)
+	return s.ingest(ctx, electionID, "", srs, true)
 }
 
-func (s *Store) ingest(ctx context.Context, electionID string, srs []*doorstepv1.SignedRecord, committee bool) ([]*doorstepv1.RecordResult, *doorstepv1.Checkpoint, error) {
+func (s *Store) ingest(ctx context.Context, electionID, pusher string, srs []*doorstepv1.SignedRecord, committee bool) ([]*doorstepv1.RecordResult, *doorstepv1.Checkpoint, error) {
 	if len(srs) == 0 {
 		return nil, nil, election.Errorf(election.CodeInvalid, "records", "the batch is empty")
 	}
@@ -180,7 +189,7 @@ func (s *Store) ingest(ctx context.Context, electionID string, srs []*doorstepv1
 	if s.cached(electionID) == nil {
 		return nil, nil, errNoElection(electionID)
 	}
-	ps := s.prepareAll(electionID, srs, committee)
+	ps := s.prepareAll(electionID, pusher, srs, committee)
 	allRefused := true
 	for _, p := range ps {
 		allRefused = allRefused && p.door

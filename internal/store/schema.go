@@ -46,6 +46,7 @@ var (
 	bucketUnits        = []byte("units")
 	bucketOwners       = []byte("owners")
 	bucketOwnerUnits   = []byte("ownerunits")
+	bucketAuditors     = []byte("auditors")
 	bucketBallots      = []byte("ballots")
 	bucketOutcome      = []byte("outcome")
 	bucketUnitDecision = []byte("unitdecision")
@@ -63,7 +64,7 @@ var electionBuckets = [][]byte{
 	bucketDevices, bucketChain, bucketGrants, bucketCommittee, bucketUnits,
 	bucketOwners, bucketBallots, bucketOutcome, bucketUnitDecision,
 	bucketOwnerState, bucketSplit, bucketContested, bucketProgress, bucketChanges,
-	bucketReceipts, bucketOwnerUnits,
+	bucketReceipts, bucketOwnerUnits, bucketAuditors,
 }
 
 // Keys in the info bucket.
@@ -89,7 +90,8 @@ var keySchemaVersion = []byte("schema_version")
 //
 //	1  the first layout
 //	2  ownerunits: each owner's units, for the split owners' list
-const schemaVersion = 2
+//	3  auditors: the keys the committee granted read access
+const schemaVersion = 3
 
 // migrations[v] brings a file of version v to v+1, in the open
 // transaction.
@@ -110,6 +112,15 @@ var migrations = map[uint64]func(tx *bolt.Tx) error{
 			})
 		})
 	},
+}
+
+func init() {
+	migrations[2] = func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketElections).ForEachBucket(func(id []byte) error {
+			_, err := tx.Bucket(bucketElections).Bucket(id).CreateBucketIfNotExists(bucketAuditors)
+			return err
+		})
+	}
 }
 
 // upgrade checks the file's schema version and migrates it to this one.

@@ -105,3 +105,15 @@ func (w *writeTx) ChainPrev(author string, seq uint64) ([32]byte, bool, error) {
 	copy(h[:], v[32:])
 	return h, true, nil
 }
+
+func (w *writeTx) Auditor(id string) (granted, revoked bool, err error) {
+	v := w.bucket(bucketAuditors).Get([]byte(id))
+	if v == nil {
+		return false, false, nil
+	}
+	a, err := decodeAuditor(v)
+	if err != nil {
+		return false, false, err
+	}
+	return true, a.revoked, nil
+}

@@ -21,9 +21,7 @@ func TestBadInput(t *testing.T) {
 	h := startHarness(t, t.TempDir(), clk)
 	com := signedtest.NewAuthor(testElection, election.CommitteeAuthor, "committee", base.Add(-time.Hour))
 	sc := loadScenario(t, com.Public())
-	if _, err := h.elec.CreateElection(ctx(t), &doorstepv1.CreateElectionRequest{Record: com.Committee(t, signedtest.Define(sc.def))}); err != nil {
-		t.Fatal(err)
-	}
+	h.create(t, com, com.Committee(t, signedtest.Define(sc.def)))
 
 	// Roster chunks with bad units are refused whole, naming the field.
 	good := sc.units[0]
@@ -43,7 +41,7 @@ func TestBadInput(t *testing.T) {
 	for _, tc := range rosterCases {
 		t.Run(tc.name, func(t *testing.T) {
 			resp, err := h.elec.SubmitCommitteeRecords(ctx(t), &doorstepv1.SubmitCommitteeRecordsRequest{ElectionId: testElection,
-				Records: []*doorstepv1.SignedRecord{com.Committee(t, signedtest.Roster([]election.Unit{tc.unit}))}})
+				Records: []*doorstepv1.SignedRecord{com.Committee(t, signedtest.Roster([]election.Unit{tc.unit}))}}, h.as(com))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -75,16 +73,16 @@ func TestBadInput(t *testing.T) {
 			for i := range recs {
 				recs[i] = &doorstepv1.SignedRecord{Body: make([]byte, tc.size)}
 			}
-			_, err := h.sync.PushRecords(ctx(t), &doorstepv1.PushRecordsRequest{ElectionId: testElection, Records: recs})
+			_, err := h.sync.PushRecords(ctx(t), &doorstepv1.PushRecordsRequest{ElectionId: testElection, Records: recs}, h.as(A))
 			if statusCode(err) != tc.code || !strings.Contains(err.Error(), tc.msg) {
 				t.Errorf("got %v, want %v containing %q", err, tc.code, tc.msg)
 			}
 		})
 	}
-	if _, err := h.sync.PushRecords(ctx(t), &doorstepv1.PushRecordsRequest{ElectionId: "no such election!", Records: []*doorstepv1.SignedRecord{{}}}); statusCode(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "election_id") {
+	if _, err := h.sync.PushRecords(ctx(t), &doorstepv1.PushRecordsRequest{ElectionId: "no such election!", Records: []*doorstepv1.SignedRecord{{}}}, signedCall("no such election!", A.ID, A.Key, h.clock.Now)); statusCode(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "election_id") {
 		t.Errorf("bad election id: %v", err)
 	}
-	if _, err := h.sync.PushRecords(ctx(t), &doorstepv1.PushRecordsRequest{ElectionId: "other", Records: []*doorstepv1.SignedRecord{{}}}); statusCode(err) != codes.NotFound {
+	if _, err := h.sync.PushRecords(ctx(t), &doorstepv1.PushRecordsRequest{ElectionId: "other", Records: []*doorstepv1.SignedRecord{{}}}, signedCall("other", A.ID, A.Key, h.clock.Now)); statusCode(err) != codes.NotFound {
 		t.Errorf("unknown election: %v", err)
 	}
 
@@ -180,7 +178,7 @@ func TestBadInput(t *testing.T) {
 				Subject: &doorstepv1.Adjudication_Owner{Owner: &doorstepv1.OwnerDecision{OwnerKey: sc.units[0].OwnerKey, ItemId: sc.cand, CandidateIds: tc.picks}},
 			}}}
 			resp, err := h.elec.SubmitCommitteeRecords(ctx(t), &doorstepv1.SubmitCommitteeRecordsRequest{ElectionId: testElection,
-				Records: []*doorstepv1.SignedRecord{com.Committee(t, settle)}})
+				Records: []*doorstepv1.SignedRecord{com.Committee(t, settle)}}, h.as(com))
 			if err != nil {
 				t.Fatal(err)
 			}

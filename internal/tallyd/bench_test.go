@@ -16,38 +16,42 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
 
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
+	"github.com/doorstep-vote/doorstep/internal/callauth"
 	"github.com/doorstep-vote/doorstep/internal/election"
 	"github.com/doorstep-vote/doorstep/internal/signedtest"
 	"github.com/doorstep-vote/doorstep/internal/tallyd"
 )
+
+var ingestPlaintext = flag.Bool("ingest.plaintext", false, "also run BenchmarkIngest's workload over plaintext, interleaved with the TLS runs, and compare")
 
 var ingestRuns = flag.Int("ingest.runs", 5, "runs of BenchmarkIngest's workload, each against a fresh server; the figure is their median")
 
 // startElection starts a real tallyd in dir, fsync on, with an open
 // election whose roster is units unitID(0) … unitID(units-1), and enrolls
 // devs.
-func startElection(tb testing.TB, dir string, units int, devs []*signedtest.Author) *tallyd.Server {
+func startElection(tb testing.TB, dir string, units int, devs []*signedtest.Author, plaintext bool) *tallyd.Server {
 	tb.Helper()
 	// The collector setting cmd/tallyd runs with; NoSync is left off, so
 	// every answer is on disk before it is sent.
-	srv, err := tallyd.Start(context.Background(), tallyd.Config{DataDir: dir, Listen: "127.0.0.1:0", GCPercent: tallyd.DefaultGCPercent})
+	srv, err := tallyd.Start(context.Background(), tallyd.Config{DataDir: dir, Listen: "127.0.0.1:0", GCPercent: tallyd.DefaultGCPercent, Plaintext: plaintext})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	conn, err := srv.Client().New(srv.Addr())
+	now := time.Now()
+	com := signedtest.NewAuthor(testElection, election.CommitteeAuthor, "committee", now.Add(-time.Hour))
+	conn, err := srv.Client().New(srv.Addr(), grpc.WithDefaultCallOptions(signedCall(testElection, com.ID, com.Key, time.Now)))
 	if err != nil {
 		tb.Fatal(err)
 	}
 	defer conn.Close()
 	ec, sc := doorstepv1.NewElectionServiceClient(conn), doorstepv1.NewSyncServiceClient(conn)
 	ctx := context.Background()
-	now := time.Now()
-	com := signedtest.NewAuthor(testElection, election.CommitteeAuthor, "committee", now.Add(-time.Hour))
 	def, _ := exampleElection(tb)
 	def.ElectionId, def.CommitteePublicKey, def.SyncDeadline = testElection, com.Public(), tsOf(now.Add(72*time.Hour))
-	if _, err := ec.CreateElection(ctx, &doorstepv1.CreateElectionRequest{Record: com.Committee(tb, signedtest.Define(def))}); err != nil {
+	if _, err := ec.CreateElection(ctx, &doorstepv1.CreateElectionRequest{Record: com.Committee(tb, signedtest.Define(def))}, callauth.Operator(srv.OperatorToken())); err != nil {
 		tb.Fatal(err)
 	}
 	roster := make([]election.Unit, units)
@@ -99,11 +103,11 @@ type ingestRun struct {
 
 // runIngest pushes the whole day to a fresh server in a fresh data folder,
 // every device on its own connection, and checks every answer.
-func runIngest(b *testing.B, day *canvassDay) ingestRun {
+func runIngest(b *testing.B, day *canvassDay, plaintext bool) ingestRun {
 	b.Helper()
 	dir := b.TempDir()
 	defer os.RemoveAll(dir)
-	srv := startElection(b, filepath.Join(dir, "data"), day.roster, day.devs)
+	srv := startElection(b, filepath.Join(dir, "data"), day.roster, day.devs, plaintext)
 	defer srv.Close()
 	ctx := context.Background()
 	conns := make([]*grpc.ClientConn, len(day.devs))
@@ -137,9 +141,16 @@ func runIngest(b *testing.B, day *canvassDay) ingestRun {
 		go func() {
 			defer wg.Done()
 			var prev []*doorstepv1.RecordResult
+			// Each push is a call signed by its device, as a real device's is.
+			signer := &callauth.Signer{ElectionID: testElection, KeyID: day.devs[d].ID, Key: day.devs[d].Key}
 			for k, p := range day.pushes[d] {
 				resp := new(doorstepv1.PushRecordsResponse)
-				if err := conns[d].Invoke(ctx, doorstepv1.SyncService_PushRecords_FullMethodName, p.wire, resp, raw); err != nil {
+				md, err := signer.Metadata(doorstepv1.SyncService_PushRecords_FullMethodName, p.hash)
+				if err != nil {
+					errs[d] = err
+					return
+				}
+				if err := conns[d].Invoke(metadata.NewOutgoingContext(ctx, md), doorstepv1.SyncService_PushRecords_FullMethodName, p.wire, resp, raw); err != nil {
 					errs[d] = fmt.Errorf("device %d push %d: %w", d, k, err)
 					return
 				}
@@ -222,11 +233,17 @@ func BenchmarkIngest(b *testing.B) {
 	day := planCanvassDay(b, devices, perDevice, batch)
 	b.ResetTimer()
 	b.StopTimer()
-	var runs []ingestRun
+	var runs, plain []ingestRun
 	var ceilings []float64
 	for i := range *ingestRuns {
-		r := runIngest(b, day)
+		r := runIngest(b, day, false)
 		runs = append(runs, r)
+		if *ingestPlaintext {
+			// Interleaved with the TLS runs, so both see the same machine.
+			p := runIngest(b, day, true)
+			plain = append(plain, p)
+			fmt.Printf("ingest run %d/%d over plaintext: %s records/s\n", i+1, *ingestRuns, thousands(p.rate))
+		}
 		// A slice of the ceiling after each run, so that the ratio compares
 		// figures taken under the same conditions even on a shared machine.
 		ceilings = append(ceilings, verifyCeiling(day, max(1500*time.Millisecond/time.Duration(*ingestRuns), 200*time.Millisecond)))
@@ -247,6 +264,13 @@ func BenchmarkIngest(b *testing.B) {
 		thousands(float64(day.revisions)), thousands(float64(day.dups+day.contests)), thousands(float64(day.dups)), thousands(float64(day.contests)),
 		thousands(float64(day.visits)), thousands(float64(day.resent)), thousands(runs[len(runs)-1].rate), thousands(runs[0].rate),
 		devices, batch, tallyd.DefaultGCPercent, thousands(ceiling), runtime.GOMAXPROCS(0), len(ceilings), ratio)
+	if len(plain) > 0 {
+		slices.SortFunc(plain, func(x, y ingestRun) int { return cmp.Compare(x.elapsed, y.elapsed) })
+		pm := plain[len(plain)/2]
+		b.ReportMetric(pm.rate/ceiling, "ratio-plaintext")
+		fmt.Printf("ingest: over TLS median %s records/s, ratio %.2f; over plaintext median %s records/s, ratio %.2f; TLS costs %.1f%% of the ratio (same run, interleaved)\n",
+			thousands(median.rate), ratio, thousands(pm.rate), pm.rate/ceiling, 100*(1-median.rate/pm.rate))
+	}
 }
 
 // thousands writes x rounded to a whole number with thousands separators.

@@ -2,6 +2,7 @@ package tallyd_test
 
 import (
 	"crypto/ed25519"
+	"crypto/sha256"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -121,6 +122,7 @@ const (
 // push is one PushRecords call, marshaled before the timer starts.
 type push struct {
 	wire preMarshaled
+	hash [32]byte // of wire: what the device's call signature covers
 	// from and n are the device's records it carries; retryOf is the index
 	// of the push this one re-sends byte for byte, or -1.
 	from, n, retryOf int
@@ -402,6 +404,7 @@ func (day *canvassDay) cut(tb testing.TB, r *rand.Rand, recs [][]*doorstepv1.Sig
 		day.ids[d] = arena.put(day.ids[d])
 		for k := range day.pushes[d] {
 			day.pushes[d][k].wire = arena.put(day.pushes[d][k].wire)
+			day.pushes[d][k].hash = sha256.Sum256(day.pushes[d][k].wire)
 		}
 	}
 	retried := make([]map[int]bool, devices)
@@ -425,7 +428,9 @@ func (day *canvassDay) cut(tb testing.TB, r *rand.Rand, recs [][]*doorstepv1.Sig
 		for k, p := range day.pushes[d] {
 			out = append(out, p)
 			if retried[d][k] {
-				out = append(out, push{wire: p.wire, from: p.from, n: p.n, retryOf: len(out) - 1})
+				again := p
+				again.retryOf = len(out) - 1
+				out = append(out, again)
 				day.resent += p.n
 			}
 		}

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -20,6 +21,7 @@ import (
 
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
 	"github.com/doorstep-vote/doorstep/internal/ballotlog"
+	"github.com/doorstep-vote/doorstep/internal/callauth"
 	"github.com/doorstep-vote/doorstep/internal/client"
 	"github.com/doorstep-vote/doorstep/internal/device"
 	"github.com/doorstep-vote/doorstep/internal/election"
@@ -81,6 +83,16 @@ func (s *tallydProc) client() client.Config {
 		s.t.Fatal(err)
 	}
 	return client.Config{Pin: pin}
+}
+
+// operatorToken is the token the process made in its data folder.
+func (s *tallydProc) operatorToken() string {
+	s.t.Helper()
+	b, err := os.ReadFile(filepath.Join(s.dir, tallyd.OperatorTokenFile))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return strings.TrimSpace(string(b))
 }
 
 // kill sends SIGKILL: no shutdown, no flush, nothing.
@@ -195,15 +207,16 @@ func newCrashElection(t *testing.T, n int) *crashElection {
 }
 
 // setUp creates the election on the server at addr.
-func (e *crashElection) setUp(t *testing.T, cfg client.Config, addr string) doorstepv1.ElectionServiceClient {
+func (e *crashElection) setUp(t *testing.T, cfg client.Config, addr, operatorToken string) doorstepv1.ElectionServiceClient {
 	t.Helper()
-	conn, err := cfg.New(addr)
+	signer := &callauth.Signer{ElectionID: testElection, KeyID: election.CommitteeAuthor, Key: e.committee.Key}
+	conn, err := cfg.New(addr, grpc.WithDefaultCallOptions(signer.CallOption()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
 	ec := doorstepv1.NewElectionServiceClient(conn)
-	if _, err := ec.CreateElection(ctx(t), &doorstepv1.CreateElectionRequest{Record: e.records[0]}); err != nil {
+	if _, err := ec.CreateElection(ctx(t), &doorstepv1.CreateElectionRequest{Record: e.records[0]}, callauth.Operator(operatorToken)); err != nil {
 		t.Fatalf("create election: %v", err)
 	}
 	resp, err := ec.SubmitCommitteeRecords(ctx(t), &doorstepv1.SubmitCommitteeRecordsRequest{ElectionId: testElection, Records: e.records[1:]})
@@ -357,7 +370,7 @@ func TestServerKilledMidPush(t *testing.T) {
 	srv := &tallydProc{t: t, bin: proctest.Build(t, proctest.Tallyd), dir: t.TempDir(), addr: freeAddr(t)}
 	srv.start()
 	e := newCrashElection(t, records)
-	ec := e.setUp(t, srv.client(), srv.addr)
+	ec := e.setUp(t, srv.client(), srv.addr, srv.operatorToken())
 	fp := func() string {
 		resp, err := doorstepv1.NewSyncServiceClient(mustDial(t, srv.client(), srv.addr)).GetServerInfo(ctx(t), &doorstepv1.GetServerInfoRequest{})
 		if err != nil {
@@ -487,14 +500,21 @@ func cleanReplay(t *testing.T, e *crashElection, d *device.Device, recs []*doors
 		t.Fatal(err)
 	}
 	defer srv.Close()
-	ec := e.setUp(t, srv.Client(), srv.Addr())
-	sc := doorstepv1.NewSyncServiceClient(mustDial(t, srv.Client(), srv.Addr()))
-	if _, err := sc.Enroll(ctx(t), &doorstepv1.EnrollRequest{ElectionId: testElection, EnrollmentToken: e.token, DevicePublicKey: d.PublicKey(), Label: "phone"}); err != nil {
+	// In process, straight to the store: the reference needs no transport.
+	st := srv.Store()
+	if _, _, err := st.CreateElection(ctx(t), e.records[0]); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := st.SubmitCommittee(ctx(t), testElection, e.records[1:]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Enroll(ctx(t), testElection, e.token, d.PublicKey(), "phone"); err != nil {
 		t.Fatalf("enroll on the clean server: %v", err)
 	}
 	for len(recs) > 0 {
 		n := min(len(recs), 500)
-		resp, err := sc.PushRecords(ctx(t), &doorstepv1.PushRecordsRequest{ElectionId: testElection, Records: recs[:n]})
+		results, _, err := st.Push(ctx(t), testElection, recs[:n])
+		resp := &doorstepv1.PushRecordsResponse{Results: results}
 		if err != nil {
 			t.Fatalf("push to the clean server: %v", err)
 		}
@@ -505,7 +525,11 @@ func cleanReplay(t *testing.T, e *crashElection, d *device.Device, recs []*doors
 		}
 		recs = recs[n:]
 	}
-	return e.tallyJSON(t, ec)
+	res, _, err := st.Tally(ctx(t), testElection)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.CanonicalJSON()
 }
 
 func mustDial(t *testing.T, cfg client.Config, addr string) *grpc.ClientConn {

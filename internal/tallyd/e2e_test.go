@@ -36,9 +36,12 @@ type harness struct {
 	dir   string
 	clock *clock
 	srv   *tallyd.Server
-	conn  *grpc.ClientConn
-	sync  doorstepv1.SyncServiceClient
-	elec  doorstepv1.ElectionServiceClient
+	// authors are the keys the harness signs calls with, by id.
+	authors map[string]*signedtest.Author
+	first   *signedtest.Author // the first device enrolled
+	conn    *grpc.ClientConn
+	sync    doorstepv1.SyncServiceClient
+	elec    doorstepv1.ElectionServiceClient
 }
 
 func startHarness(t *testing.T, dir string, c *clock) *harness {
@@ -51,7 +54,7 @@ func startHarness(t *testing.T, dir string, c *clock) *harness {
 	if err != nil {
 		t.Fatalf("dial: %v", err)
 	}
-	h := &harness{t: t, dir: dir, clock: c, srv: srv, conn: conn,
+	h := &harness{t: t, dir: dir, clock: c, srv: srv, conn: conn, authors: map[string]*signedtest.Author{},
 		sync: doorstepv1.NewSyncServiceClient(conn), elec: doorstepv1.NewElectionServiceClient(conn)}
 	t.Cleanup(h.stop)
 	return h
@@ -77,14 +80,46 @@ func ctx(t *testing.T) context.Context {
 	return c
 }
 
-// signedCall returns a call option that signs a read as author.
+// signedCall returns a call option that signs a call as author.
 func signedCall(electionID, author string, key ed25519.PrivateKey, now func() time.Time) grpc.CallOption {
-	return grpc.PerRPCCredentials(&callauth.Credentials{ElectionID: electionID, KeyID: author, Key: key, Now: now, Insecure: true})
+	return (&callauth.Signer{ElectionID: electionID, KeyID: author, Key: key, Now: now}).CallOption()
+}
+
+// as signs a call as a.
+func (h *harness) as(a *signedtest.Author) grpc.CallOption {
+	return signedCall(testElection, a.ID, a.Key, h.clock.Now)
+}
+
+// create creates the election from com's definition record, as the
+// operator, and lets the harness sign as com from then on.
+func (h *harness) create(t *testing.T, com *signedtest.Author, define *doorstepv1.SignedRecord) *doorstepv1.CreateElectionResponse {
+	t.Helper()
+	h.authors[com.ID] = com
+	resp, err := h.elec.CreateElection(ctx(t), &doorstepv1.CreateElectionRequest{Record: define}, callauth.Operator(h.srv.OperatorToken()))
+	if err != nil {
+		t.Fatalf("create election: %v", err)
+	}
+	return resp
+}
+
+// author finds the author of the first record that names a known one;
+// junk is sent by the first device enrolled.
+func (h *harness) author(t *testing.T, recs []*doorstepv1.SignedRecord) *signedtest.Author {
+	t.Helper()
+	for _, sr := range recs {
+		if rec, err := signed.Decode(sr.GetBody()); err == nil && h.authors[rec.GetAuthorId()] != nil && rec.GetAuthorId() != election.CommitteeAuthor {
+			return h.authors[rec.GetAuthorId()]
+		}
+	}
+	if h.first == nil {
+		t.Fatalf("none of the %d records is by a device the harness enrolled", len(recs))
+	}
+	return h.first
 }
 
 func (h *harness) push(t *testing.T, recs ...*doorstepv1.SignedRecord) []*doorstepv1.RecordResult {
 	t.Helper()
-	resp, err := h.sync.PushRecords(ctx(t), &doorstepv1.PushRecordsRequest{ElectionId: testElection, Records: recs})
+	resp, err := h.sync.PushRecords(ctx(t), &doorstepv1.PushRecordsRequest{ElectionId: testElection, Records: recs}, h.as(h.author(t, recs)))
 	if err != nil {
 		t.Fatalf("push: %v", err)
 	}
@@ -116,7 +151,7 @@ func (h *harness) logged(t *testing.T, r *doorstepv1.RecordResult) *doorstepv1.R
 
 func (h *harness) committee(t *testing.T, recs ...*doorstepv1.SignedRecord) []*doorstepv1.RecordResult {
 	t.Helper()
-	resp, err := h.elec.SubmitCommitteeRecords(ctx(t), &doorstepv1.SubmitCommitteeRecordsRequest{ElectionId: testElection, Records: recs})
+	resp, err := h.elec.SubmitCommitteeRecords(ctx(t), &doorstepv1.SubmitCommitteeRecordsRequest{ElectionId: testElection, Records: recs}, h.as(h.authors[election.CommitteeAuthor]))
 	if err != nil {
 		t.Fatalf("committee: %v", err)
 	}
@@ -163,6 +198,10 @@ func (h *harness) enroll(t *testing.T, a *signedtest.Author, token string) {
 		t.Fatalf("enroll: device id %q, want %q", resp.DeviceId, rules.DeviceID(a.Public()))
 	}
 	a.ID = resp.DeviceId
+	h.authors[a.ID] = a
+	if h.first == nil {
+		h.first = a
+	}
 }
 
 func (h *harness) tally(t *testing.T, committeeKey ed25519.PrivateKey) *doorstepv1.Tally {

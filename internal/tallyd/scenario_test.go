@@ -8,6 +8,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
+	"github.com/doorstep-vote/doorstep/internal/callauth"
 	"github.com/doorstep-vote/doorstep/internal/election"
 	"github.com/doorstep-vote/doorstep/internal/signedtest"
 )
@@ -106,15 +107,12 @@ func TestEndToEnd(t *testing.T) {
 	// The committee defines the election, imports the roster, opens it and
 	// grants four enrollments.
 	define := com.Committee(t, signedtest.Define(sc.def))
-	cr, err := h.elec.CreateElection(ctx(t), &doorstepv1.CreateElectionRequest{Record: define})
-	if err != nil {
-		t.Fatalf("create election: %v", err)
-	}
+	cr := h.create(t, com, define)
 	if cr.Result.Status != doorstepv1.RecordStatus_RECORD_STATUS_ACCEPTED {
 		t.Fatalf("create election: %v", cr.Result)
 	}
 	// Retrying the creation is answered the same way.
-	again, err := h.elec.CreateElection(ctx(t), &doorstepv1.CreateElectionRequest{Record: define})
+	again, err := h.elec.CreateElection(ctx(t), &doorstepv1.CreateElectionRequest{Record: define}, callauth.Operator(h.srv.OperatorToken()))
 	if err != nil || !again.Result.Replayed || again.Result.LogIndex != cr.Result.LogIndex {
 		t.Fatalf("retried create election: %v %v", again, err)
 	}
@@ -375,7 +373,9 @@ func TestEndToEnd(t *testing.T) {
 	// Restart: everything is as it was, with nothing replayed.
 	stA := h.deviceState(t, A)
 	h.stop()
+	known := h.authors
 	h = startHarness(t, dir, clk)
+	h.authors = known
 	after := h.tally(t, com.Key)
 	if !proto.Equal(after, got) {
 		t.Errorf("tally after restart differs:\n got %v\nwant %v", after, got)

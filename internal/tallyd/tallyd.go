@@ -8,13 +8,17 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/tls"
+	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc"
@@ -23,6 +27,7 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/doorstep-vote/doorstep/internal/atomicfile"
 	"github.com/doorstep-vote/doorstep/internal/ballotlog"
 	"github.com/doorstep-vote/doorstep/internal/client"
 	"github.com/doorstep-vote/doorstep/internal/server"
@@ -42,6 +47,9 @@ const (
 const (
 	KeyFile = "server.key"
 	DBFile  = "tally.db"
+	// OperatorTokenFile holds the operator's token (mode 0600): who holds
+	// it may create elections on this server.
+	OperatorTokenFile = "operator.token"
 )
 
 // Config is everything tallyd needs.
@@ -50,7 +58,10 @@ type Config struct {
 	Listen  string
 	Origin  string
 	Logger  *slog.Logger
-	Now     func() time.Time
+	// Stderr gets what tallyd says once to whoever runs it (the operator
+	// token on first start); io.Discard when nil.
+	Stderr io.Writer
+	Now    func() time.Time
 	// NoSync skips fsync; benchmarks only.
 	NoSync bool
 	// TLSCert and TLSKey name a certificate (chain) and its key to serve,
@@ -77,8 +88,10 @@ type Server struct {
 	store *store.Store
 	lis   net.Listener
 	pin   string // the TLS certificate's pin; "" when plaintext
-	done  chan error
-	stop  func()
+	// operator is the operator token (OperatorTokenFile).
+	operator string
+	done     chan error
+	stop     func()
 	// prevGC is the GC setting to restore at Close; -2 when unchanged.
 	prevGC int
 }
@@ -100,6 +113,9 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.Stderr == nil {
+		cfg.Stderr = io.Discard
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("make data folder: %w", err)
@@ -134,9 +150,18 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
 	hs := health.NewServer()
-	gs := server.New(st, cfg.Logger, cfg.Now).NewGRPCServer(hs, grpc.Creds(transport))
+	op, created, err := loadOrCreateOperatorToken(filepath.Join(cfg.DataDir, OperatorTokenFile))
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	if created {
+		// Printed once, on first start; the file keeps it for the operator.
+		fmt.Fprintf(cfg.Stderr, "tallyd: made the operator token, which lets its holder create elections on this server; it is in %s (mode 0600):\n  %s\n", filepath.Join(cfg.DataDir, OperatorTokenFile), op)
+	}
+	gs := server.New(st, server.Config{Logger: cfg.Logger, Now: cfg.Now, OperatorToken: op}).NewGRPCServer(hs, grpc.Creds(transport))
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-	s := &Server{cfg: cfg, store: st, lis: lis, pin: pin, done: make(chan error, 1), prevGC: -2}
+	s := &Server{cfg: cfg, store: st, lis: lis, pin: pin, operator: op, done: make(chan error, 1), prevGC: -2}
 	if cfg.GCPercent > 0 {
 		s.prevGC = debug.SetGCPercent(cfg.GCPercent)
 	}
@@ -160,6 +185,9 @@ func (s *Server) Addr() string { return s.lis.Addr().String() }
 
 // Fingerprint is the server identity key's fingerprint.
 func (s *Server) Fingerprint() string { return ballotlog.Fingerprint(s.store.ServerKey()) }
+
+// OperatorToken is the token that lets its holder create elections here.
+func (s *Server) OperatorToken() string { return s.operator }
 
 // Pin is the pin of the TLS certificate the server serves (servercert.Pin),
 // or servercert.Plaintext. Clients and enrollment codes carry it.
@@ -242,4 +270,29 @@ func loopback(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// loadOrCreateOperatorToken reads the operator token, making a random one
+// on first start.
+func loadOrCreateOperatorToken(path string) (token string, created bool, err error) {
+	b, err := os.ReadFile(path)
+	if err == nil {
+		t := strings.TrimSpace(string(b))
+		if len(t) < 32 {
+			return "", false, fmt.Errorf("%s holds no operator token: restore it from a backup, or remove it to make a new one", path)
+		}
+		return t, false, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return "", false, err
+	}
+	raw := make([]byte, 24)
+	if _, err := io.ReadFull(rand.Reader, raw); err != nil {
+		return "", false, fmt.Errorf("make the operator token: %w", err)
+	}
+	token = "op-" + base64.RawURLEncoding.EncodeToString(raw)
+	if err := atomicfile.WriteNew(path, []byte(token+"\n")); err != nil {
+		return "", false, fmt.Errorf("save the operator token: %w", err)
+	}
+	return token, true, nil
 }
