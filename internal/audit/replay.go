@@ -37,6 +37,7 @@ const maxStatusCheck = 1000
 // slot is a record's place in its author's chain.
 type slot struct {
 	body, prev [32]byte
+	hlc        uint64
 	entry      int64
 	ok         bool
 }
@@ -296,7 +297,7 @@ func (r *replay) define(idx int64, d *decoded, res *doorstepv1.RecordResult) {
 	r.def, r.defProto, r.state = def, pd, rules.StateDefined
 	r.keys.def.Store(def)
 	a := &author{id: election.CommitteeAuthor, pub: def.CommitteeKey, label: "election committee", entry: idx}
-	a.chain.put(1, slot{body: d.bodyHash, entry: idx})
+	a.chain.put(1, slot{body: d.bodyHash, hlc: d.rec.GetHlc(), entry: idx})
 	r.authors[a.id] = a
 	if id, err := uuid.Parse(d.rec.GetRecordId()); err == nil {
 		r.recordIDs[id] = idx
@@ -426,11 +427,11 @@ func (r *replay) record(idx int64, d *decoded, res *doorstepv1.RecordResult) boo
 	if a.chain.get(seq) == nil {
 		var prev [32]byte
 		copy(prev[:], rec.GetPrevHash())
-		a.chain.put(seq, slot{body: d.bodyHash, prev: prev, entry: idx})
+		a.chain.put(seq, slot{body: d.bodyHash, prev: prev, hlc: rec.GetHlc(), entry: idx})
 	}
 	switch b := rec.GetBody().(type) {
 	case *doorstepv1.Record_Ballot:
-		return r.ballot(idx, d, b.Ballot, res, form.Marks, ok)
+		return r.ballot(idx, d, b.Ballot, res, form.Marks, vd.Held(), ok)
 	case *doorstepv1.Record_Visit:
 		if ok {
 			r.stats.Visits++
@@ -465,18 +466,23 @@ func (r *replay) decide(d *decoded) (rules.Form, rules.Verdict) {
 		return form, vd
 	}
 	// The rules read nothing that can fail from the replay's view.
-	vd, _ = rules.Record(r, rec, form, d.bodyHash, r.received(d.entry))
+	vd, _ = rules.Record(r, rec, form, d.bodyHash, r.arrival(d.entry))
 	return form, vd
 }
 
-// received is when the server says a record arrived; a record with no time
-// of receipt is judged as if it came at the close (it can then break no
-// time rule it would not break anyway).
-func (r *replay) received(e *doorstepv1.LogEntry) time.Time {
-	if e.GetReceived() == nil {
-		return r.closedAt
+// arrival is how the server says a record arrived: when (a record with no
+// time of receipt is judged as if it came at the close, when it can break
+// no time rule it would not break anyway) and the device's clock offset
+// the push said.
+func (r *replay) arrival(e *doorstepv1.LogEntry) rules.Arrival {
+	a := rules.Arrival{Received: r.closedAt}
+	if e.GetReceived() != nil {
+		a.Received = e.GetReceived().AsTime()
 	}
-	return e.GetReceived().AsTime()
+	if e.DeviceOffsetMs != nil {
+		a.DeviceOffset, a.OffsetKnown = time.Duration(e.GetDeviceOffsetMs())*time.Millisecond, true
+	}
+	return a
 }
 
 // judgeRejection checks a verified record the server rejected: a record the
@@ -508,7 +514,7 @@ func (r *replay) judgeRejection(idx int64, d *decoded, res *doorstepv1.RecordRes
 		if vd, _ := rules.Place(r, who, seq, rec.GetPrevHash(), d.bodyHash); vd.Accepted() {
 			var prev [32]byte
 			copy(prev[:], rec.GetPrevHash())
-			a.chain.put(seq, slot{body: d.bodyHash, prev: prev, entry: idx})
+			a.chain.put(seq, slot{body: d.bodyHash, prev: prev, hlc: rec.GetHlc(), entry: idx})
 		}
 	}
 	a.chain.markSeen(seq, idx)
@@ -534,7 +540,7 @@ func (r *replay) rejected(res *doorstepv1.RecordResult) {
 
 // ballot judges an accepted ballot; ok says whether the rules accept it,
 // and marks are its answers read under the definition.
-func (r *replay) ballot(idx int64, d *decoded, b *doorstepv1.Ballot, res *doorstepv1.RecordResult, marks election.Marks, ok bool) bool {
+func (r *replay) ballot(idx int64, d *decoded, b *doorstepv1.Ballot, res *doorstepv1.RecordResult, marks election.Marks, held, ok bool) bool {
 	rec := d.rec
 	who, seq := rec.GetAuthorId(), rec.GetAuthorSeq()
 	if res.GetReceiptCode() != d.receipt {
@@ -550,13 +556,14 @@ func (r *replay) ballot(idx int64, d *decoded, b *doorstepv1.Ballot, res *doorst
 		HLC:        rec.GetHlc(),
 		Supersedes: b.GetSupersedes(),
 		Marks:      r.intern(marks),
+		Held:       held,
 	}
 	bs := append(r.ballots[unit.ID], tb)
 	r.ballots[unit.ID] = bs
 	r.stats.Ballots++
 	ud, decided := r.unitDecisions[unit.ID]
 	switch {
-	case len(bs) == 1 && !decided:
+	case len(bs) == 1 && !decided && !held:
 		// A unit's first ballot, undecided: it is live and counts.
 		if want := doorstepv1.RecordStatus_RECORD_STATUS_ACCEPTED; res.GetStatus() != want {
 			r.findf(idx, who, seq, "result.status", "the server answered %v; as the unit's first ballot the rules give %v", res.GetStatus(), want)
@@ -818,20 +825,20 @@ func (r *replay) Author(id string) (rules.Author, bool, error) {
 	return rules.Author{Revoked: a.revoked, RevokedAfter: a.revokedAfter, MaxSeq: a.chain.max}, true, nil
 }
 
-func (r *replay) ChainBody(author string, seq uint64) ([32]byte, bool, error) {
+func (r *replay) ChainBody(author string, seq uint64) ([32]byte, uint64, bool, error) {
 	if a := r.authors[author]; a != nil {
 		if s := a.chain.get(seq); s != nil {
-			return s.body, true, nil
+			return s.body, s.hlc, true, nil
 		}
 	}
-	return [32]byte{}, false, nil
+	return [32]byte{}, 0, false, nil
 }
 
-func (r *replay) ChainPrev(author string, seq uint64) ([32]byte, bool, error) {
+func (r *replay) ChainPrev(author string, seq uint64) ([32]byte, uint64, bool, error) {
 	if a := r.authors[author]; a != nil {
 		if s := a.chain.get(seq); s != nil {
-			return s.prev, true, nil
+			return s.prev, s.hlc, true, nil
 		}
 	}
-	return [32]byte{}, false, nil
+	return [32]byte{}, 0, false, nil
 }

@@ -44,7 +44,7 @@ func TestTakesChainSlot(t *testing.T) {
 		"REASON_CODE_UNKNOWN_UNIT": true, "REASON_CODE_INVALID_SELECTION": true,
 		"REASON_CODE_ELECTION_NOT_OPEN": true, "REASON_CODE_ELECTION_CLOSED": true,
 		"REASON_CODE_AFTER_SYNC_DEADLINE": true, "REASON_CODE_INVALID_ACTION": true,
-		"REASON_CODE_MALFORMED": true,
+		"REASON_CODE_MALFORMED": true, "REASON_CODE_CLOCK": true,
 	}
 	seen := 0
 	for v, name := range doorstepv1.ReasonCode_name {

@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"fmt"
 	"time"
 
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
@@ -73,34 +74,48 @@ func NotEnrolled(author string) Verdict {
 		"device %q is not enrolled in this election: ask the committee for an enrollment code", author)
 }
 
+// Arrival is how a record reached the server: when, and how far the
+// server's clock was ahead of the device's when the push that carried it
+// came (OffsetKnown is false when the push did not say the device's time).
+type Arrival struct {
+	Received     time.Time
+	DeviceOffset time.Duration
+	OffsetKnown  bool
+}
+
 // Record decides a record whose form passed [CheckForm] and whose
 // signature verified under its author's key, given the election at this
-// point and the time the record arrived: the author's standing, the time
-// rule, the record's place in its author's chain, and what the record
-// says about the roster or the election. An accepted verdict carries the
-// flags worth a look (a chain gap, a clock ahead of the server's, an item
-// with too many picks).
-func Record(v View, rec *doorstepv1.Record, f Form, bodyHash [32]byte, received time.Time) (Verdict, error) {
+// point and how the record arrived: the author's standing, the time rule,
+// the record's place in its author's chain and its clock there, and what
+// the record says about the roster or the election. An accepted verdict
+// carries the flags worth a look (a chain gap, a clock ahead of the
+// server's, an item with too many picks, a doubtful late ballot).
+func Record(v View, rec *doorstepv1.Record, f Form, bodyHash [32]byte, a Arrival) (Verdict, error) {
 	author, seq := rec.GetAuthorId(), rec.GetAuthorSeq()
-	a, ok, err := v.Author(author)
+	au, ok, err := v.Author(author)
 	if err != nil || !ok {
 		return NotEnrolled(author), err
 	}
-	if a.Revoked && seq > a.RevokedAfter {
+	if au.Revoked && seq > au.RevokedAfter {
 		return Reject(doorstepv1.ReasonCode_REASON_CODE_DEVICE_REVOKED, "author_seq",
-			"device %q was revoked after its record %d; this record (%d) is not accepted", author, a.RevokedAfter, seq), nil
+			"device %q was revoked after its record %d; this record (%d) is not accepted", author, au.RevokedAfter, seq), nil
 	}
 	_, isCommittee := rec.GetBody().(*doorstepv1.Record_Committee)
+	vd := Accept
 	if !isCommittee {
-		if vd := CheckTime(v, rec.GetHlc(), received); !vd.Accepted() {
+		if vd = CheckTime(v, rec.GetHlc(), a); !vd.Accepted() {
 			return vd, nil
 		}
 	}
-	vd, err := Place(v, author, seq, rec.GetPrevHash(), bodyHash)
-	if err != nil || !vd.Accepted() {
-		return vd, err
+	place, err := Place(v, author, seq, rec.GetPrevHash(), bodyHash)
+	if err != nil || !place.Accepted() {
+		return place, err
 	}
-	if def := v.Definition(); def != nil && hlc.Wall(rec.GetHlc()).After(received.Add(def.FutureSkew)) {
+	vd.Flags, vd.Notes = append(place.Flags, vd.Flags...), append(place.Notes, vd.Notes...)
+	if clock, err := CheckClock(v, author, seq, rec.GetHlc()); err != nil || !clock.Accepted() {
+		return clock, err
+	}
+	if def := v.Definition(); def != nil && hlc.Wall(rec.GetHlc()).After(a.Received.Add(def.FutureSkew)) {
 		vd.flag(doorstepv1.RecordFlag_RECORD_FLAG_FUTURE_DATED, "the record is dated ahead of the server's clock: check the device's clock")
 	}
 	if f.Invalid {
@@ -121,6 +136,18 @@ func Record(v View, rec *doorstepv1.Record, f Form, bodyHash [32]byte, received 
 	return vd, nil
 }
 
+// Held reports whether an accepted ballot with this verdict is held for
+// the committee: a doubtful late ballot counts nowhere until it settles
+// the unit.
+func (v Verdict) Held() bool {
+	for _, f := range v.Flags {
+		if f == doorstepv1.RecordFlag_RECORD_FLAG_LATE_DOUBTFUL {
+			return true
+		}
+	}
+	return false
+}
+
 func onRoster(v View, field, unitID string) (Verdict, error) {
 	_, ok, err := v.Unit(unitID)
 	if err != nil || ok {
@@ -135,12 +162,12 @@ func onRoster(v View, field, unitID string) (Verdict, error) {
 // hash is a fork, rejected. A predecessor that has not arrived is a gap:
 // accepted, and flagged.
 func Place(v View, author string, seq uint64, prev []byte, body [32]byte) (Verdict, error) {
-	if _, held, err := v.ChainBody(author, seq); err != nil || held {
+	if _, _, held, err := v.ChainBody(author, seq); err != nil || held {
 		return Reject(reasonFork, "author_seq", "%s already has a different record number %d: the device's history forks", author, seq), err
 	}
 	vd := Accept
 	if seq > 1 {
-		p, held, err := v.ChainBody(author, seq-1)
+		p, _, held, err := v.ChainBody(author, seq-1)
 		switch {
 		case err != nil:
 			return Verdict{}, err
@@ -150,7 +177,7 @@ func Place(v View, author string, seq uint64, prev []byte, body [32]byte) (Verdi
 			return Reject(reasonFork, "prev_hash", "record %d of %s does not follow the record %d held before it: the device's history forks", seq, author, seq-1), nil
 		}
 	}
-	next, held, err := v.ChainPrev(author, seq+1)
+	next, _, held, err := v.ChainPrev(author, seq+1)
 	if err != nil {
 		return Verdict{}, err
 	}
@@ -160,25 +187,77 @@ func Place(v View, author string, seq uint64, prev []byte, body [32]byte) (Verdi
 	return vd, nil
 }
 
+// CheckClock requires the hybrid clock to rise along an author's chain:
+// record seq's value must be above its predecessor's and below its
+// successor's, where the chain holds them. A device's clock only moves
+// forward (it merges the server's time at every sync), so one that goes
+// back is a device whose time claims cannot be trusted.
+func CheckClock(v View, author string, seq, hlcv uint64) (Verdict, error) {
+	if seq > 1 {
+		_, p, held, err := v.ChainBody(author, seq-1)
+		if err != nil {
+			return Verdict{}, err
+		}
+		if held && p != 0 && hlcv <= p {
+			return Reject(doorstepv1.ReasonCode_REASON_CODE_CLOCK, "hlc",
+				"record %d of %s is dated %s by its hybrid clock, no later than record %d before it (%s): a device's clock never goes back",
+				seq, author, clockText(hlcv), seq-1, clockText(p)), nil
+		}
+	}
+	_, n, held, err := v.ChainPrev(author, seq+1)
+	if err != nil {
+		return Verdict{}, err
+	}
+	if held && n != 0 && hlcv >= n {
+		return Reject(doorstepv1.ReasonCode_REASON_CODE_CLOCK, "hlc",
+			"record %d of %s is dated %s by its hybrid clock, no earlier than record %d after it (%s): a device's clock never goes back",
+			seq, author, clockText(hlcv), seq+1, clockText(n)), nil
+	}
+	return Accept, nil
+}
+
+func clockText(h uint64) string { return hlc.Wall(h).UTC().Format(time.RFC3339Nano) }
+
+// LateTolerance is how far a late ballot's time claim, put on the server's
+// clock by the offset measured when it arrived, may pass the close: the
+// drift of a phone's clock between its last sync and the ballot, and the
+// push's own trip.
+const LateTolerance = 2 * time.Minute
+
 // CheckTime applies the election's state and sync deadline to a device
-// record that arrived at received and claims the hybrid clock value hlcv.
-func CheckTime(v View, hlcv uint64, received time.Time) Verdict {
+// record that claims the hybrid clock value hlcv. After the close, a
+// record that claims a time before it is accepted only until the sync
+// deadline; if its claim, put on the server's clock by the device offset
+// measured at its push, falls after the close (or no offset was measured),
+// it is a doubtful late ballot: accepted, flagged, and held for the
+// committee.
+func CheckTime(v View, hlcv uint64, a Arrival) Verdict {
 	switch v.State() {
 	case StateOpen:
 		return Accept
 	case StateClosed:
 		def := v.Definition()
-		if received.After(def.SyncDeadline) {
+		if a.Received.After(def.SyncDeadline) {
 			return Reject(doorstepv1.ReasonCode_REASON_CODE_AFTER_SYNC_DEADLINE, "received",
 				"the record arrived at %s, after the sync deadline %s: it is logged but not counted",
-				received.UTC().Format(time.RFC3339Nano), def.SyncDeadline.UTC().Format(time.RFC3339))
+				a.Received.UTC().Format(time.RFC3339Nano), def.SyncDeadline.UTC().Format(time.RFC3339))
 		}
-		if w := hlc.Wall(hlcv); w.After(v.ClosedAt()) {
+		w := hlc.Wall(hlcv)
+		if w.After(v.ClosedAt()) {
 			return Reject(doorstepv1.ReasonCode_REASON_CODE_ELECTION_CLOSED, "hlc",
 				"the record was made at %s (by its hybrid clock), after the election closed at %s",
 				w.UTC().Format(time.RFC3339Nano), v.ClosedAt().UTC().Format(time.RFC3339Nano))
 		}
-		return Accept
+		vd := Accept
+		switch {
+		case !a.OffsetKnown:
+			vd.flag(doorstepv1.RecordFlag_RECORD_FLAG_LATE_DOUBTFUL, "it came after the close from a device that did not say its clock, so its time cannot be checked: it is held for the committee")
+		case w.Add(a.DeviceOffset).After(v.ClosedAt().Add(LateTolerance)):
+			vd.flag(doorstepv1.RecordFlag_RECORD_FLAG_LATE_DOUBTFUL, fmt.Sprintf(
+				"it claims %s, but the device's clock was %s behind the server's when it came, which puts it at %s, after the close: it is held for the committee",
+				w.UTC().Format(time.RFC3339), a.DeviceOffset.Round(time.Second), w.Add(a.DeviceOffset).UTC().Format(time.RFC3339)))
+		}
+		return vd
 	default:
 		return Reject(doorstepv1.ReasonCode_REASON_CODE_ELECTION_NOT_OPEN, "received", "the election was not open yet when the record arrived")
 	}

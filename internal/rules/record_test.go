@@ -23,7 +23,7 @@ type view struct {
 	grants   map[string]bool
 	auditors map[string]bool // id → revoked
 	authors  map[string]rules.Author
-	chain    map[string]map[uint64][2][32]byte // author → seq → {body, prev}
+	chain    map[string]map[uint64]slot // author → seq → its place
 }
 
 func (v *view) Definition() *election.Definition { return v.def }
@@ -57,14 +57,22 @@ func (v *view) Author(id string) (rules.Author, bool, error) {
 	a, ok := v.authors[id]
 	return a, ok, nil
 }
-func (v *view) ChainBody(a string, seq uint64) ([32]byte, bool, error) {
+func (v *view) ChainBody(a string, seq uint64) ([32]byte, uint64, bool, error) {
 	s, ok := v.chain[a][seq]
-	return s[0], ok, nil
+	return s.body, s.hlc, ok, nil
 }
-func (v *view) ChainPrev(a string, seq uint64) ([32]byte, bool, error) {
+func (v *view) ChainPrev(a string, seq uint64) ([32]byte, uint64, bool, error) {
 	s, ok := v.chain[a][seq]
-	return s[1], ok, nil
+	return s.prev, s.hlc, ok, nil
 }
+
+type slot struct {
+	body, prev [32]byte
+	hlc        uint64
+}
+
+// hlcAt is the hybrid clock value of a time.
+func hlcAt(t time.Time) uint64 { return uint64(t.UnixMilli()) << 16 }
 
 func mapValues(m map[string]election.Unit) []election.Unit {
 	out := make([]election.Unit, 0, len(m))
@@ -103,9 +111,9 @@ func newView() *view {
 		grants:   map[string]bool{},
 		auditors: map[string]bool{"au-revoked": true, "au-granted": false},
 		authors:  map[string]rules.Author{"dv-a": {MaxSeq: 2}, election.CommitteeAuthor: {MaxSeq: 1}},
-		chain: map[string]map[uint64][2][32]byte{
-			"dv-a":                   {1: {h("a1"), {}}, 2: {h("a2"), h("a1")}},
-			election.CommitteeAuthor: {1: {h("c1"), {}}},
+		chain: map[string]map[uint64]slot{
+			"dv-a":                   {1: {body: h("a1"), hlc: hlcAt(opened.Add(time.Minute))}, 2: {body: h("a2"), prev: h("a1"), hlc: hlcAt(opened.Add(2 * time.Minute))}},
+			election.CommitteeAuthor: {1: {body: h("c1")}},
 		},
 	}
 }
@@ -114,7 +122,7 @@ func h(s string) [32]byte { return sha256.Sum256([]byte(s)) }
 
 func ballotRecord(author string, seq uint64, prev [32]byte, unit string, at time.Time) *doorstepv1.Record {
 	r := &doorstepv1.Record{FormatVersion: 1, RecordId: "0190f5a0-0000-7000-8000-000000000001", ElectionId: "e1", AuthorId: author, AuthorSeq: seq,
-		Hlc: uint64(at.UnixMilli()) << 16, Body: &doorstepv1.Record_Ballot{Ballot: &doorstepv1.Ballot{UnitId: unit}}}
+		Hlc: hlcAt(at), Body: &doorstepv1.Record_Ballot{Ballot: &doorstepv1.Ballot{UnitId: unit}}}
 	if seq > 1 {
 		r.PrevHash = prev[:]
 	}
@@ -142,7 +150,7 @@ func TestRecord(t *testing.T) {
 		{"seq taken", nil, ballotRecord("dv-a", 2, h("a1"), "1-1-101", at), h("other"), at, doorstepv1.ReasonCode_REASON_CODE_CHAIN_FORK, "author_seq", nil},
 		{"wrong predecessor", nil, ballotRecord("dv-a", 3, h("zz"), "1-1-101", at), h("a3"), at, doorstepv1.ReasonCode_REASON_CODE_CHAIN_FORK, "prev_hash", nil},
 		{"successor names another", func(v *view) {
-			v.chain["dv-a"][4] = [2][32]byte{h("a4"), h("not a3")}
+			v.chain["dv-a"][4] = slot{body: h("a4"), prev: h("not a3")}
 			v.authors["dv-a"] = rules.Author{MaxSeq: 4}
 		},
 			ballotRecord("dv-a", 3, h("a2"), "1-1-101", at), h("a3"), at, doorstepv1.ReasonCode_REASON_CODE_CHAIN_FORK, "author_seq", nil},
@@ -154,6 +162,11 @@ func TestRecord(t *testing.T) {
 			ballotRecord("dv-a", 3, h("a2"), "1-1-101", closedAt.Add(time.Minute)), h("a3"), closedAt.Add(time.Hour), doorstepv1.ReasonCode_REASON_CODE_ELECTION_CLOSED, "hlc", nil},
 		{"after the sync deadline", func(v *view) { v.state, v.closedAt = rules.StateClosed, closedAt },
 			ballotRecord("dv-a", 3, h("a2"), "1-1-101", closedAt.Add(-time.Minute)), h("a3"), closedAt.Add(25 * time.Hour), doorstepv1.ReasonCode_REASON_CODE_AFTER_SYNC_DEADLINE, "received", nil},
+		{"clock back along the chain", nil, ballotRecord("dv-a", 3, h("a2"), "1-1-101", opened.Add(time.Minute)), h("a3"), at, doorstepv1.ReasonCode_REASON_CODE_CLOCK, "hlc", nil},
+		{"clock past its successor", func(v *view) {
+			v.chain["dv-a"][4] = slot{body: h("a4"), prev: h("a3"), hlc: hlcAt(opened.Add(3 * time.Minute))}
+			v.authors["dv-a"] = rules.Author{MaxSeq: 4}
+		}, ballotRecord("dv-a", 3, h("a2"), "1-1-101", opened.Add(4*time.Minute)), h("a3"), at, doorstepv1.ReasonCode_REASON_CODE_CLOCK, "hlc", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -161,7 +174,7 @@ func TestRecord(t *testing.T) {
 			if tt.edit != nil {
 				tt.edit(v)
 			}
-			vd, err := rules.Record(v, tt.rec, rules.Form{}, tt.body, tt.at)
+			vd, err := rules.Record(v, tt.rec, rules.Form{}, tt.body, rules.Arrival{Received: tt.at, OffsetKnown: true})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -277,4 +290,38 @@ func FuzzCheckForm(f *testing.F) {
 			t.Fatalf("%d marks for %d items", len(form.Marks), len(def.Items))
 		}
 	})
+}
+
+// TestLateBallots: after the close, a ballot claiming a time before it is
+// counted when the device's clock, as measured at its push, agrees, and is
+// held for the committee when it does not or when nothing was measured.
+func TestLateBallots(t *testing.T) {
+	v := newView()
+	v.state, v.closedAt = rules.StateClosed, closedAt
+	late := closedAt.Add(3 * time.Hour) // the device syncs in the evening
+	tests := []struct {
+		name   string
+		made   time.Time // by the device's clock
+		offset time.Duration
+		known  bool
+		held   bool
+	}{
+		{"an honest clock", closedAt.Add(-10 * time.Minute), 0, true, false},
+		{"a slow clock, measured", closedAt.Add(-20 * time.Minute), 15 * time.Minute, true, false},
+		{"a clock set back ten minutes", closedAt.Add(-5 * time.Minute), 10 * time.Minute, true, true},
+		{"within the tolerance", closedAt.Add(-time.Minute), 2 * time.Minute, true, false},
+		{"no offset measured", closedAt.Add(-10 * time.Minute), 0, false, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			vd, err := rules.Record(v, ballotRecord("dv-a", 3, h("a2"), "1-1-101", tt.made), rules.Form{}, h("a3"),
+				rules.Arrival{Received: late, DeviceOffset: tt.offset, OffsetKnown: tt.known})
+			if err != nil || !vd.Accepted() {
+				t.Fatalf("got %v %v; want accepted", vd, err)
+			}
+			if vd.Held() != tt.held {
+				t.Errorf("held %v (%v: %q); want %v", vd.Held(), vd.Flags, vd.Notes, tt.held)
+			}
+		})
+	}
 }

@@ -40,6 +40,7 @@ var chainSlotReasons = map[doorstepv1.ReasonCode]bool{
 	doorstepv1.ReasonCode_REASON_CODE_AFTER_SYNC_DEADLINE: true,
 	doorstepv1.ReasonCode_REASON_CODE_INVALID_ACTION:      true,
 	doorstepv1.ReasonCode_REASON_CODE_MALFORMED:           true,
+	doorstepv1.ReasonCode_REASON_CODE_CLOCK:               true,
 }
 
 // TakesChainSlot reports whether a record whose signature verified, when

@@ -60,10 +60,10 @@ type View interface {
 
 	// Author returns an enrolled author (device or committee).
 	Author(id string) (Author, bool, error)
-	// ChainBody returns the body hash of the author's record seq, if the
-	// chain holds it.
-	ChainBody(author string, seq uint64) ([32]byte, bool, error)
+	// ChainBody returns the body hash and the hybrid clock value of the
+	// author's record seq, if the chain holds it (hlc 0: not known).
+	ChainBody(author string, seq uint64) (body [32]byte, hlc uint64, ok bool, err error)
 	// ChainPrev returns the previous-record hash that the author's record
-	// seq names, if the chain holds it.
-	ChainPrev(author string, seq uint64) ([32]byte, bool, error)
+	// seq names and its hybrid clock value, if the chain holds it.
+	ChainPrev(author string, seq uint64) (prev [32]byte, hlc uint64, ok bool, err error)
 }

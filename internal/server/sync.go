@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"strconv"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -74,7 +75,15 @@ func (x *syncService) PushRecords(ctx context.Context, req *doorstepv1.PushRecor
 		return nil, err
 	}
 	c, _ := callerFrom(ctx)
-	res, cp, err := x.s.store.PushAs(ctx, req.GetElectionId(), c.KeyID, req.GetRecords())
+	var offset *time.Duration
+	if dt := req.GetDeviceTime(); dt != nil && dt.CheckValid() == nil {
+		// The server's clock ahead of the device's, as the push arrives:
+		// the time rule puts a late ballot's claim on the server's clock
+		// by it.
+		d := x.s.now().Sub(dt.AsTime())
+		offset = &d
+	}
+	res, cp, err := x.s.store.PushAs(ctx, req.GetElectionId(), c.KeyID, offset, req.GetRecords())
 	if err != nil {
 		return nil, err
 	}

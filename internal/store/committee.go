@@ -104,7 +104,7 @@ func (s *Store) CreateElection(ctx context.Context, sr *doorstepv1.SignedRecord)
 		if err := w.bucket(bucketDevices).Put([]byte(election.CommitteeAuthor), committee.encode()); err != nil {
 			return err
 		}
-		if err := w.putChain(election.CommitteeAuthor, 1, signed.BodyHash(sr.GetBody()), nil); err != nil {
+		if err := w.putChain(election.CommitteeAuthor, 1, signed.BodyHash(sr.GetBody()), nil, rec.GetHlc()); err != nil {
 			return err
 		}
 		res = &doorstepv1.RecordResult{RecordId: rec.GetRecordId(), Status: doorstepv1.RecordStatus_RECORD_STATUS_ACCEPTED}

@@ -37,12 +37,16 @@ type device struct {
 	revokedAfter uint64 // records with seq above this are rejected
 	contiguous   uint64 // highest seq with 1..seq all held
 	contigHash   []byte // body hash of record `contiguous`
+	contigHLC    uint64 // hybrid clock of record `contiguous`
 	maxSeq       uint64 // highest seq held
 	label        string
 }
 
+// deviceFixed is the size of a device value before its label.
+const deviceFixed = 32 + 1 + 8 + 8 + 32 + 8 + 8
+
 func (d *device) encode() []byte {
-	b := make([]byte, 0, 32+1+8+8+32+8+len(d.label))
+	b := make([]byte, 0, deviceFixed+len(d.label))
 	b = append(b, d.pub...)
 	if d.revoked {
 		b = append(b, 1)
@@ -55,13 +59,14 @@ func (d *device) encode() []byte {
 	copy(h, d.contigHash)
 	b = append(b, h...)
 	b = binary.BigEndian.AppendUint64(b, d.maxSeq)
+	b = binary.BigEndian.AppendUint64(b, d.contigHLC)
 	return append(b, d.label...)
 }
 
 var errCorrupt = errors.New("store: corrupt value")
 
 func decodeDevice(b []byte) (*device, error) {
-	if len(b) < 32+1+8+8+32+8 {
+	if len(b) < deviceFixed {
 		return nil, errCorrupt
 	}
 	d := &device{pub: append([]byte(nil), b[:32]...), revoked: b[32] == 1}
@@ -70,11 +75,31 @@ func decodeDevice(b []byte) (*device, error) {
 	d.contiguous = binary.BigEndian.Uint64(b[8:])
 	d.contigHash = append([]byte(nil), b[16:48]...)
 	d.maxSeq = binary.BigEndian.Uint64(b[48:])
-	d.label = string(b[56:])
+	d.contigHLC = binary.BigEndian.Uint64(b[56:])
+	d.label = string(b[64:])
 	if d.contiguous == 0 {
 		d.contigHash = nil
 	}
 	return d, nil
+}
+
+// chainValue is a record's place in its author's chain: its body hash,
+// the hash it names as its predecessor's, and its hybrid clock.
+func chainValue(body [32]byte, prev []byte, hlc uint64) []byte {
+	v := make([]byte, 72)
+	copy(v, body[:])
+	copy(v[32:], prev)
+	binary.BigEndian.PutUint64(v[64:], hlc)
+	return v
+}
+
+// chainHLC is the hybrid clock a chain value holds; 0 for values written
+// before schema 4, which did not keep it.
+func chainHLC(v []byte) uint64 {
+	if len(v) < 72 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(v[64:])
 }
 
 // progress is what canvassers see of a unit.

@@ -46,6 +46,26 @@ type prepared struct {
 	result *doorstepv1.RecordResult
 }
 
+// arrival is how the records of one push arrived.
+func arrival(now time.Time, offset *time.Duration) rules.Arrival {
+	a := rules.Arrival{Received: now}
+	if offset != nil {
+		a.DeviceOffset, a.OffsetKnown = *offset, true
+	}
+	return a
+}
+
+// logEntry is the log's entry for a decision on a record that arrived as
+// a says; the device's offset goes with it, for the verifier's time rule.
+func logEntry(sr *doorstepv1.SignedRecord, res *doorstepv1.RecordResult, a rules.Arrival) *doorstepv1.LogEntry {
+	e := &doorstepv1.LogEntry{Record: sr, Result: res, Received: timestamppb.New(a.Received)}
+	if a.OffsetKnown {
+		ms := a.DeviceOffset.Milliseconds()
+		e.DeviceOffsetMs = &ms
+	}
+	return e
+}
+
 // refusal is the answer to a record refused at the door.
 func (p *prepared) refusal() *doorstepv1.RecordResult {
 	return &doorstepv1.RecordResult{RecordId: p.claimedID, Status: p.verdict.Status(), Reason: p.verdict.Reason, Message: p.verdict.Text(), Refused: true}
@@ -164,22 +184,25 @@ func (s *Store) checkContent(p *prepared, electionID string, committee, sigOK bo
 // Push stores a batch of device records durably and answers per record, in
 // the order given. Every answer is on disk before Push returns.
 func (s *Store) Push(ctx context.Context, electionID string, srs []*doorstepv1.SignedRecord) ([]*doorstepv1.RecordResult, *doorstepv1.Checkpoint, error) {
-	return s.ingest(ctx, electionID, "", srs, false)
+	return s.ingest(ctx, electionID, "", nil, srs, false)
 }
 
 // PushAs is Push for records that device pusher sent: a device sends only
 // its own records, so any other author's is refused at the door.
-func (s *Store) PushAs(ctx context.Context, electionID, pusher string, srs []*doorstepv1.SignedRecord) ([]*doorstepv1.RecordResult, *doorstepv1.Checkpoint, error) {
-	return s.ingest(ctx, electionID, pusher, srs, false)
+// offset, when not nil, is how far the server's clock was ahead of the
+// device's when the push came (the time rule weighs late ballots by it);
+// it is logged with each of the push's records.
+func (s *Store) PushAs(ctx context.Context, electionID, pusher string, offset *time.Duration, srs []*doorstepv1.SignedRecord) ([]*doorstepv1.RecordResult, *doorstepv1.Checkpoint, error) {
+	return s.ingest(ctx, electionID, pusher, offset, srs, false)
 }
 
 // SubmitCommittee applies committee records (roster, enrollment grants,
 // revocations, open, close, adjudications) and answers per record.
 func (s *Store) SubmitCommittee(ctx context.Context, electionID string, srs []*doorstepv1.SignedRecord) ([]*doorstepv1.RecordResult, *doorstepv1.Checkpoint, error) {
-	return s.ingest(ctx, electionID, "", srs, true)
+	return s.ingest(ctx, electionID, "", nil, srs, true)
 }
 
-func (s *Store) ingest(ctx context.Context, electionID, pusher string, srs []*doorstepv1.SignedRecord, committee bool) ([]*doorstepv1.RecordResult, *doorstepv1.Checkpoint, error) {
+func (s *Store) ingest(ctx context.Context, electionID, pusher string, offset *time.Duration, srs []*doorstepv1.SignedRecord, committee bool) ([]*doorstepv1.RecordResult, *doorstepv1.Checkpoint, error) {
 	if len(srs) == 0 {
 		return nil, nil, election.Errorf(election.CodeInvalid, "records", "the batch is empty")
 	}
@@ -212,7 +235,7 @@ func (s *Store) ingest(ctx context.Context, electionID, pusher string, srs []*do
 		now := s.now()
 		for _, p := range ps {
 			p.result, p.verdict = nil, p.pre
-			if err := w.decide(p, now, &newKeys); err != nil {
+			if err := w.decide(p, arrival(now, offset), &newKeys); err != nil {
 				return err
 			}
 		}
@@ -243,7 +266,8 @@ func (s *Store) ingest(ctx context.Context, electionID, pusher string, srs []*do
 }
 
 // decide makes and logs the decision for one prepared record.
-func (w *writeTx) decide(p *prepared, now time.Time, after *[]func()) error {
+func (w *writeTx) decide(p *prepared, a rules.Arrival, after *[]func()) error {
+	now := a.Received
 	if w.eb == nil {
 		return fmt.Errorf("store: election %q vanished", w.id)
 	}
@@ -252,7 +276,7 @@ func (w *writeTx) decide(p *prepared, now time.Time, after *[]func()) error {
 		return nil
 	}
 	if !p.verdict.Accepted() {
-		return w.reject(p, now)
+		return w.reject(p, a)
 	}
 	rid := p.rec.GetRecordId()
 	// Idempotency: the same id with the same bytes gets its original answer.
@@ -268,21 +292,21 @@ func (w *writeTx) decide(p *prepared, now time.Time, after *[]func()) error {
 			return nil
 		}
 		p.verdict = rules.IDReuse(rid)
-		return w.reject(p, now)
+		return w.reject(p, a)
 	}
-	vd, err := rules.Record(w, p.rec, p.form, p.bodyHash, now)
+	vd, err := rules.Record(w, p.rec, p.form, p.bodyHash, a)
 	if err != nil {
 		return err
 	}
 	if !vd.Accepted() {
 		p.verdict = vd
-		return w.reject(p, now)
+		return w.reject(p, a)
 	}
 	res := &doorstepv1.RecordResult{RecordId: rid, Status: vd.Status(), Flags: vd.Flags, Message: vd.Text()}
 	switch b := p.rec.GetBody().(type) {
 	case *doorstepv1.Record_Ballot:
 		res.ReceiptCode = p.receipt
-		status, err := w.applyBallot(p, b.Ballot)
+		status, err := w.applyBallot(p, b.Ballot, vd.Held())
 		if err != nil {
 			return err
 		}
@@ -301,10 +325,10 @@ func (w *writeTx) decide(p *prepared, now time.Time, after *[]func()) error {
 	}
 	// Accepted: extend the chain, then log.
 	author, seq := p.rec.GetAuthorId(), p.rec.GetAuthorSeq()
-	if err := w.putChain(author, seq, p.bodyHash, p.rec.GetPrevHash()); err != nil {
+	if err := w.putChain(author, seq, p.bodyHash, p.rec.GetPrevHash(), p.rec.GetHlc()); err != nil {
 		return err
 	}
-	idx, err := w.appendLog(&doorstepv1.LogEntry{Record: p.sr, Result: res, Received: timestamppb.New(now)})
+	idx, err := w.appendLog(logEntry(p.sr, res, a))
 	if err != nil {
 		return err
 	}
@@ -321,7 +345,7 @@ func (w *writeTx) decide(p *prepared, now time.Time, after *[]func()) error {
 }
 
 // reject logs a rejection once per exact bytes and answers with it.
-func (w *writeTx) reject(p *prepared, now time.Time) error {
+func (w *writeTx) reject(p *prepared, a rules.Arrival) error {
 	rb := w.bucket(bucketRejected)
 	if v := rb.Get(p.raw[:]); v != nil {
 		e, err := w.entry(getI64(v))
@@ -344,7 +368,7 @@ func (w *writeTx) reject(p *prepared, now time.Time) error {
 			return err
 		}
 	}
-	idx, err := w.appendLog(&doorstepv1.LogEntry{Record: p.sr, Result: res, Received: timestamppb.New(now)})
+	idx, err := w.appendLog(logEntry(p.sr, res, a))
 	if err != nil {
 		return err
 	}
@@ -366,23 +390,20 @@ func (w *writeTx) takeChainSlot(p *prepared) error {
 	if err != nil || !vd.Accepted() {
 		return err
 	}
-	return w.putChain(author, seq, p.bodyHash, p.rec.GetPrevHash())
+	return w.putChain(author, seq, p.bodyHash, p.rec.GetPrevHash(), p.rec.GetHlc())
 }
 
 // putChain holds record seq of author in its chain and moves the author's
 // high-water marks past it.
-func (w *writeTx) putChain(author string, seq uint64, body [32]byte, prev []byte) error {
-	v := make([]byte, 64)
-	copy(v, body[:])
-	copy(v[32:], prev)
-	if err := w.bucket(bucketChain).Put(chainKey(author, seq), v); err != nil {
+func (w *writeTx) putChain(author string, seq uint64, body [32]byte, prev []byte, hlc uint64) error {
+	if err := w.bucket(bucketChain).Put(chainKey(author, seq), chainValue(body, prev, hlc)); err != nil {
 		return err
 	}
-	return w.advanceDevice(author, seq, body[:])
+	return w.advanceDevice(author, seq, body[:], hlc)
 }
 
 // advanceDevice moves the author's high-water marks past seq.
-func (w *writeTx) advanceDevice(author string, seq uint64, bodyHash []byte) error {
+func (w *writeTx) advanceDevice(author string, seq uint64, bodyHash []byte, hlc uint64) error {
 	dev, err := w.device(author)
 	if err != nil {
 		return err
@@ -393,7 +414,7 @@ func (w *writeTx) advanceDevice(author string, seq uint64, bodyHash []byte) erro
 	if seq == dev.contiguous+1 && seq > dev.maxSeq {
 		// The next record in order with nothing held after it: the usual
 		// case, decided without reading the chain.
-		dev.contiguous, dev.maxSeq = seq, seq
+		dev.contiguous, dev.maxSeq, dev.contigHLC = seq, seq, hlc
 		dev.contigHash = append(dev.contigHash[:0], bodyHash...)
 		w.saveDevice(author, dev)
 		return nil
@@ -409,6 +430,7 @@ func (w *writeTx) advanceDevice(author string, seq uint64, bodyHash []byte) erro
 		}
 		dev.contiguous++
 		dev.contigHash = append(dev.contigHash[:0], v[:32]...)
+		dev.contigHLC = chainHLC(v)
 	}
 	w.saveDevice(author, dev)
 	return nil
@@ -416,7 +438,7 @@ func (w *writeTx) advanceDevice(author string, seq uint64, bodyHash []byte) erro
 
 // applyBallot stores a ballot whose unit is on the roster and
 // re-reconciles the unit; the ballot's status is its arrival.
-func (w *writeTx) applyBallot(p *prepared, b *doorstepv1.Ballot) (doorstepv1.RecordStatus, error) {
+func (w *writeTx) applyBallot(p *prepared, b *doorstepv1.Ballot, held bool) (doorstepv1.RecordStatus, error) {
 	u, ok, err := w.Unit(b.GetUnitId())
 	if err != nil {
 		return 0, err
@@ -430,6 +452,7 @@ func (w *writeTx) applyBallot(p *prepared, b *doorstepv1.Ballot) (doorstepv1.Rec
 		HLC:        p.rec.GetHlc(),
 		Supersedes: b.GetSupersedes(),
 		Marks:      p.form.Marks,
+		Held:       held,
 	}
 	v, err := tb.MarshalBinary()
 	if err != nil {

@@ -91,7 +91,8 @@ var keySchemaVersion = []byte("schema_version")
 //	1  the first layout
 //	2  ownerunits: each owner's units, for the split owners' list
 //	3  auditors: the keys the committee granted read access
-const schemaVersion = 3
+//	4  chain values and devices keep the hybrid clock (clock rule)
+const schemaVersion = 4
 
 // migrations[v] brings a file of version v to v+1, in the open
 // transaction.
@@ -115,6 +116,36 @@ var migrations = map[uint64]func(tx *bolt.Tx) error{
 }
 
 func init() {
+	// Devices grow their head's hybrid clock; chain values written before
+	// keep none (0: not known), which the clock rule skips.
+	migrations[3] = func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketElections).ForEachBucket(func(id []byte) error {
+			db := tx.Bucket(bucketElections).Bucket(id).Bucket(bucketDevices)
+			type kv struct{ k, v []byte }
+			var out []kv
+			err := db.ForEach(func(k, v []byte) error {
+				const old = 32 + 1 + 8 + 8 + 32 + 8
+				if len(v) < old {
+					return errCorrupt
+				}
+				nv := make([]byte, 0, len(v)+8)
+				nv = append(nv, v[:old]...)
+				nv = append(nv, make([]byte, 8)...)
+				nv = append(nv, v[old:]...)
+				out = append(out, kv{append([]byte(nil), k...), nv})
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			for _, e := range out {
+				if err := db.Put(e.k, e.v); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
 	migrations[2] = func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketElections).ForEachBucket(func(id []byte) error {
 			_, err := tx.Bucket(bucketElections).Bucket(id).CreateBucketIfNotExists(bucketAuditors)

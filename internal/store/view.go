@@ -74,36 +74,34 @@ func (w *writeTx) Author(id string) (rules.Author, bool, error) {
 
 // ChainBody answers from the device's high-water marks when it can: the
 // next record in order needs no read of the chain.
-func (w *writeTx) ChainBody(author string, seq uint64) ([32]byte, bool, error) {
-	var h [32]byte
+func (w *writeTx) ChainBody(author string, seq uint64) (body [32]byte, hlc uint64, ok bool, err error) {
 	d, err := w.device(author)
 	if err != nil || d == nil || seq == 0 || seq > d.maxSeq {
-		return h, false, err
+		return body, 0, false, err
 	}
 	if seq == d.contiguous {
-		copy(h[:], d.contigHash)
-		return h, true, nil
+		copy(body[:], d.contigHash)
+		return body, d.contigHLC, true, nil
 	}
 	v := w.bucket(bucketChain).Get(chainKey(author, seq))
 	if v == nil {
-		return h, false, nil
+		return body, 0, false, nil
 	}
-	copy(h[:], v[:32])
-	return h, true, nil
+	copy(body[:], v[:32])
+	return body, chainHLC(v), true, nil
 }
 
-func (w *writeTx) ChainPrev(author string, seq uint64) ([32]byte, bool, error) {
-	var h [32]byte
+func (w *writeTx) ChainPrev(author string, seq uint64) (prev [32]byte, hlc uint64, ok bool, err error) {
 	d, err := w.device(author)
 	if err != nil || d == nil || seq > d.maxSeq {
-		return h, false, err
+		return prev, 0, false, err
 	}
 	v := w.bucket(bucketChain).Get(chainKey(author, seq))
 	if v == nil {
-		return h, false, nil
+		return prev, 0, false, nil
 	}
-	copy(h[:], v[32:])
-	return h, true, nil
+	copy(prev[:], v[32:64])
+	return prev, chainHLC(v), true, nil
 }
 
 func (w *writeTx) Auditor(id string) (granted, revoked bool, err error) {

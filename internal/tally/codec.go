@@ -16,6 +16,7 @@ import (
 // produces, so a successful decode re-encodes to the same bytes.
 const (
 	tagBallot     = 0x11
+	tagBallotHeld = 0x12 // version 2: a held ballot (written only for those, so older bytes stay as they were)
 	tagOutcome    = 0x21
 	tagOwnerState = 0x31
 	tagTotals     = 0x41
@@ -29,7 +30,11 @@ var ErrCorrupt = errors.New("tally: corrupt binary form")
 // than election.MaxIDLen or on a mark that is not well formed.
 func (b *Ballot) MarshalBinary() ([]byte, error) {
 	var e encoder
-	e.byte(tagBallot)
+	if b.Held {
+		e.byte(tagBallotHeld)
+	} else {
+		e.byte(tagBallot)
+	}
 	e.id("record_id", b.RecordID)
 	e.id("device_id", b.DeviceID)
 	e.uvarint(b.HLC)
@@ -41,8 +46,13 @@ func (b *Ballot) MarshalBinary() ([]byte, error) {
 // UnmarshalBinary decodes what MarshalBinary wrote.
 func (b *Ballot) UnmarshalBinary(data []byte) error {
 	d := decoder{b: data}
-	d.tag(tagBallot)
 	var v Ballot
+	if len(data) > 0 && data[0] == tagBallotHeld {
+		d.tag(tagBallotHeld)
+		v.Held = true
+	} else {
+		d.tag(tagBallot)
+	}
 	v.RecordID = d.id()
 	v.DeviceID = d.id()
 	v.HLC = d.uvarint()

@@ -14,6 +14,9 @@ type Ballot struct {
 	HLC        uint64         // hybrid logical clock of the author
 	Supersedes string         // record id this ballot replaces ("" if none)
 	Marks      election.Marks // validated, one per definition item
+	// Held marks a doubtful late ballot: while it is live its unit is
+	// held for the committee, whatever the policy.
+	Held bool
 }
 
 // UnitDecision is the committee's settlement of a unit: count the named
@@ -65,6 +68,9 @@ func (u *UnitOutcome) Held() bool {
 // DeviceID, RecordID), compared bytewise. If supersedes form cycles that
 // leave no live ballot, every ballot is treated as live and the unit is
 // contested, whatever the marks say: the records contradict each other.
+//
+// A live ballot marked Held (a doubtful late ballot) makes the unit
+// contested and counted nowhere, under any policy, until a decision.
 //
 // A decision, when d is not nil, overrides the policy whether or not the
 // unit is contested: it counts the named ballot if it is in the set (live
@@ -123,8 +129,16 @@ func reconcileSet(policy election.Policy, set []*Ballot) UnitOutcome {
 		out.Contested = true
 	}
 	out.Live = make([]string, len(live))
+	held := false
 	for i, b := range live {
 		out.Live[i] = b.RecordID
+		held = held || b.Held
+	}
+	if held {
+		// A doubtful late ballot is the committee's to weigh: nothing of
+		// the unit counts until it decides.
+		out.Contested = true
+		return out
 	}
 	if !out.Contested {
 		same := true
@@ -187,6 +201,12 @@ func compareBallot(a, b *Ballot) int {
 	}
 	if c := cmp.Compare(a.Supersedes, b.Supersedes); c != 0 {
 		return c
+	}
+	if a.Held != b.Held {
+		if a.Held {
+			return 1
+		}
+		return -1
 	}
 	return slices.CompareFunc(a.Marks, b.Marks, func(x, y election.Mark) int { return cmp.Compare(markKey(x), markKey(y)) })
 }

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
 	"github.com/doorstep-vote/doorstep/internal/ballotlog"
@@ -119,7 +120,9 @@ func (h *harness) author(t *testing.T, recs []*doorstepv1.SignedRecord) *signedt
 
 func (h *harness) push(t *testing.T, recs ...*doorstepv1.SignedRecord) []*doorstepv1.RecordResult {
 	t.Helper()
-	resp, err := h.sync.PushRecords(ctx(t), &doorstepv1.PushRecordsRequest{ElectionId: testElection, Records: recs}, h.as(h.author(t, recs)))
+	// Devices say their clock at every push; the harness's devices keep
+	// the server's time.
+	resp, err := h.sync.PushRecords(ctx(t), &doorstepv1.PushRecordsRequest{ElectionId: testElection, Records: recs, DeviceTime: timestamppb.New(h.clock.Now())}, h.as(h.author(t, recs)))
 	if err != nil {
 		t.Fatalf("push: %v", err)
 	}
