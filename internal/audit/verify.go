@@ -1,7 +1,9 @@
 package audit
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
@@ -138,6 +140,12 @@ func checkLog(ctx context.Context, path, electionID string, sizeHint int64, watc
 	if c.r.def != nil && c.r.roster != nil {
 		res, outcomes := tally.Compute(c.r.def, c.r.roster, c.r.ballots, c.r.unitDecisions, c.r.ownerDecisions)
 		c.tally, c.outcomes = &res, outcomes
+		// Nothing counts after a certification, so the final tally is the
+		// one the committee certified.
+		if h := sha256.Sum256(res.CanonicalJSON()); c.r.certified != nil && !bytes.Equal(h[:], c.r.certified) {
+			c.r.findf(int64(c.r.certifiedAt.GetResult().GetLogIndex()), election.CommitteeAuthor, 0, "certify.tally_sha256",
+				"the committee certified tally sha256 %x, but the log's final tally has sha256 %x", c.r.certified, h[:])
+		}
 	}
 	return c, nil
 }
@@ -284,7 +292,7 @@ func buildManifest(c *checked, vkey, fingerprint, origin string, size int64) *Ma
 		LogSize:           size,
 		ServerVerifierKey: vkey,
 		ServerFingerprint: fingerprint,
-		Closed:            c.r.state == rules.StateClosed,
+		Closed:            c.r.state >= rules.StateClosed,
 		Devices:           []ManifestDevice{},
 	}
 	if d := c.r.def; d != nil {

@@ -75,6 +75,9 @@ type Definition struct {
 	SyncDeadline time.Time
 	RulesVersion string
 	FutureSkew   time.Duration
+	// ObjectionPeriod is how long the preliminary results notice stays up
+	// after the close before the result may be certified.
+	ObjectionPeriod time.Duration
 }
 
 // DefaultFutureSkew is how far ahead of the server a record may be dated
@@ -107,6 +110,9 @@ func (d *Definition) Validate() error {
 	}
 	if d.FutureSkew < 0 {
 		return Errorf(CodeInvalid, "future_skew_ms", "must not be negative")
+	}
+	if d.ObjectionPeriod < 0 {
+		return Errorf(CodeInvalid, "objection_period_ms", "must not be negative")
 	}
 	seen := make(map[string]bool, len(d.Items))
 	for i := range d.Items {

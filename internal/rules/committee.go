@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"crypto/sha256"
 	"strconv"
+	"time"
 
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
 	"github.com/doorstep-vote/doorstep/internal/election"
@@ -15,10 +16,21 @@ func invalidAction(field, format string, args ...any) Verdict {
 }
 
 // Committee decides a committee action, record seq of the committee's
-// chain, against the election at this point. It only judges; carrying
-// the action out is the caller's.
-func Committee(v View, a *doorstepv1.CommitteeAction, seq uint64) (Verdict, error) {
+// chain, against the election at this point, at time at. It only judges;
+// carrying the action out is the caller's.
+func Committee(v View, a *doorstepv1.CommitteeAction, seq uint64, at time.Time) (Verdict, error) {
+	if v.State() == StateCertified {
+		switch a.GetAction().(type) {
+		case *doorstepv1.CommitteeAction_AuditorGrant, *doorstepv1.CommitteeAction_AuditorRevocation, *doorstepv1.CommitteeAction_Revocation:
+			// Who may read the record, and which devices are trusted, may
+			// still change; the count may not.
+		default:
+			return invalidAction("committee", "the result was certified: nothing can change it any more"), nil
+		}
+	}
 	switch act := a.GetAction().(type) {
+	case *doorstepv1.CommitteeAction_Certify:
+		return certify(v, act.Certify, at)
 	case *doorstepv1.CommitteeAction_DefineElection:
 		return invalidAction("committee.define_election", "the election is already defined; create a new election instead"), nil
 	case *doorstepv1.CommitteeAction_Roster:
@@ -221,4 +233,36 @@ func CheckElectionID(id string) error {
 		}
 	}
 	return nil
+}
+
+// ObjectionEnds is when the committee may certify an election closed at
+// closedAt: after the objection period of the preliminary notice, and not
+// before the sync deadline (late ballots may still come until then).
+func ObjectionEnds(def *election.Definition, closedAt time.Time) time.Time {
+	ends := closedAt.Add(def.ObjectionPeriod)
+	if def.SyncDeadline.After(ends) {
+		ends = def.SyncDeadline
+	}
+	return ends
+}
+
+func certify(v View, c *doorstepv1.CertifyResult, at time.Time) (Verdict, error) {
+	if v.State() != StateClosed {
+		return invalidAction("committee.certify", "only a closed election's result can be certified"), nil
+	}
+	if ends := ObjectionEnds(v.Definition(), v.ClosedAt()); at.Before(ends) {
+		return invalidAction("committee.certify", "the objection period of the preliminary notice runs until %s: certify after it",
+			ends.UTC().Format(time.RFC3339)), nil
+	}
+	if len(c.GetTallySha256()) != sha256.Size {
+		return invalidAction("certify.tally_sha256", "must be the SHA-256 of the tally's canonical JSON"), nil
+	}
+	h, known, err := v.TallyHash()
+	if err != nil {
+		return Verdict{}, err
+	}
+	if known && string(h[:]) != string(c.GetTallySha256()) {
+		return invalidAction("certify.tally_sha256", "the tally has changed since it was shown for certifying: look at it again and certify that one"), nil
+	}
+	return Accept, nil
 }

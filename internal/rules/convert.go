@@ -16,6 +16,9 @@ func Definition(p *doorstepv1.ElectionDefinition) (*election.Definition, error) 
 		CommitteeKey: p.GetCommitteePublicKey(),
 		RulesVersion: p.GetRulesVersion(),
 		FutureSkew:   time.Duration(p.GetFutureSkewMs()) * time.Millisecond,
+		// The objection period defaults to none: the committee certifies
+		// when it is ready, after the sync deadline.
+		ObjectionPeriod: time.Duration(p.GetObjectionPeriodMs()) * time.Millisecond,
 	}
 	if d.FutureSkew == 0 {
 		d.FutureSkew = election.DefaultFutureSkew
@@ -68,6 +71,7 @@ func DefinitionProto(d *election.Definition) *doorstepv1.ElectionDefinition {
 		CommitteePublicKey: d.CommitteeKey,
 		RulesVersion:       d.RulesVersion,
 		FutureSkewMs:       d.FutureSkew.Milliseconds(),
+		ObjectionPeriodMs:  d.ObjectionPeriod.Milliseconds(),
 		ContestPolicy:      doorstepv1.ContestPolicy(d.Policy),
 	}
 	if !d.SyncDeadline.IsZero() {

@@ -34,7 +34,7 @@ func Enrollment(state State, g *Grant, deviceID, label string, at time.Time) (do
 	if err := election.CheckText("label", label, election.MaxTitleLen); err != nil {
 		return false, err
 	}
-	if state == StateClosed {
+	if state >= StateClosed {
 		return false, election.Errorf(election.CodeFailedPrecondition, "election_id", "the election is closed; no new devices can enroll")
 	}
 	switch {

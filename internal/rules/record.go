@@ -128,7 +128,7 @@ func Record(v View, rec *doorstepv1.Record, f Form, bodyHash [32]byte, a Arrival
 	case *doorstepv1.Record_Visit:
 		content, err = onRoster(v, "visit.unit_id", b.Visit.GetUnitId())
 	case *doorstepv1.Record_Committee:
-		content, err = Committee(v, b.Committee, seq)
+		content, err = Committee(v, b.Committee, seq, a.Received)
 	}
 	if err != nil || !content.Accepted() {
 		return content, err
@@ -235,6 +235,8 @@ func CheckTime(v View, hlcv uint64, a Arrival) Verdict {
 	switch v.State() {
 	case StateOpen:
 		return Accept
+	case StateCertified:
+		return Reject(doorstepv1.ReasonCode_REASON_CODE_ELECTION_CLOSED, "received", "the result was certified: no record is counted any more")
 	case StateClosed:
 		def := v.Definition()
 		if a.Received.After(def.SyncDeadline) {

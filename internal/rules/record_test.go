@@ -16,14 +16,16 @@ import (
 
 // view is a rules.View held in maps: what a store or a replay would show.
 type view struct {
-	def      *election.Definition
-	state    rules.State
-	closedAt time.Time
-	units    map[string]election.Unit
-	grants   map[string]bool
-	auditors map[string]bool // id → revoked
-	authors  map[string]rules.Author
-	chain    map[string]map[uint64]slot // author → seq → its place
+	def        *election.Definition
+	state      rules.State
+	closedAt   time.Time
+	units      map[string]election.Unit
+	grants     map[string]bool
+	auditors   map[string]bool // id → revoked
+	tally      [32]byte
+	tallyKnown bool
+	authors    map[string]rules.Author
+	chain      map[string]map[uint64]slot // author → seq → its place
 }
 
 func (v *view) Definition() *election.Definition { return v.def }
@@ -48,7 +50,8 @@ func (v *view) RosterHash() ([32]byte, int, error) {
 	}
 	return r.Hash(), len(r.Units()), nil
 }
-func (v *view) GrantTaken(h []byte) (bool, error) { return v.grants[string(h)], nil }
+func (v *view) GrantTaken(h []byte) (bool, error)  { return v.grants[string(h)], nil }
+func (v *view) TallyHash() ([32]byte, bool, error) { return v.tally, v.tallyKnown, nil }
 func (v *view) Auditor(id string) (bool, bool, error) {
 	revoked, ok := v.auditors[id]
 	return ok, revoked, nil
@@ -201,6 +204,47 @@ func committeeRecord(act *doorstepv1.CommitteeAction) *doorstepv1.Record {
 		AuthorSeq: 2, PrevHash: func() []byte { x := h("c1"); return x[:] }(), Body: &doorstepv1.Record_Committee{Committee: act}}
 }
 
+func certify(hash [32]byte) *doorstepv1.CommitteeAction {
+	return &doorstepv1.CommitteeAction{Action: &doorstepv1.CommitteeAction_Certify{Certify: &doorstepv1.CertifyResult{TallySha256: hash[:]}}}
+}
+
+// TestCertify: the result is certified only after the close, the sync
+// deadline and the objection period, and only for the tally as it is.
+func TestCertify(t *testing.T) {
+	tests := []struct {
+		name   string
+		at     time.Time
+		hash   [32]byte
+		known  bool
+		reason doorstepv1.ReasonCode
+		words  string
+	}{
+		{"after the deadline, the tally as shown", closedAt.Add(25 * time.Hour), h("tally"), true, 0, ""},
+		{"before the sync deadline", closedAt.Add(time.Hour), h("tally"), true, doorstepv1.ReasonCode_REASON_CODE_INVALID_ACTION, "objection period"},
+		{"the tally changed since", closedAt.Add(25 * time.Hour), h("another tally"), true, doorstepv1.ReasonCode_REASON_CODE_INVALID_ACTION, "has changed"},
+		{"the verifier cannot tell the tally yet", closedAt.Add(25 * time.Hour), h("another tally"), false, 0, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v := newView()
+			v.state, v.closedAt = rules.StateClosed, closedAt
+			v.tally, v.tallyKnown = h("tally"), tt.known
+			vd, err := rules.Committee(v, certify(tt.hash), 3, tt.at)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if vd.Reason != tt.reason || !strings.Contains(vd.Message, tt.words) {
+				t.Fatalf("got %v %q; want %v with %q", vd.Reason, vd.Message, tt.reason, tt.words)
+			}
+		})
+	}
+	def := testDefinition()
+	def.ObjectionPeriod = 7 * 24 * time.Hour
+	if got, want := rules.ObjectionEnds(def, closedAt), closedAt.Add(7*24*time.Hour); !got.Equal(want) {
+		t.Errorf("objection ends %v; want the close plus the period, %v", got, want)
+	}
+}
+
 func TestCommittee(t *testing.T) {
 	v := newView()
 	units := mapValues(v.units)
@@ -242,12 +286,16 @@ func TestCommittee(t *testing.T) {
 		{"settle an owner with too many picks", rules.StateOpen, owner("board", 0, "c1", "c2", "c3"), doorstepv1.ReasonCode_REASON_CODE_INVALID_SELECTION, `item "board": the settlement picks 3 candidates for 2 seats`},
 		{"settle an owner with an unknown candidate", rules.StateOpen, owner("board", 0, "c9"), doorstepv1.ReasonCode_REASON_CODE_INVALID_SELECTION, `unknown candidate "c9"`},
 		{"settle an owner on an unknown item", rules.StateOpen, owner("nothing", doorstepv1.Choice_CHOICE_YES), doorstepv1.ReasonCode_REASON_CODE_INVALID_SELECTION, "unknown item"},
+		{"certify while open", rules.StateOpen, certify(h("tally")), doorstepv1.ReasonCode_REASON_CODE_INVALID_ACTION, "only a closed election"},
+		{"settle after the certification", rules.StateCertified, unit("1-1-101", ""), doorstepv1.ReasonCode_REASON_CODE_INVALID_ACTION, "certified"},
+		{"certify twice", rules.StateCertified, certify(h("tally")), doorstepv1.ReasonCode_REASON_CODE_INVALID_ACTION, "certified"},
+		{"revoke a device after the certification", rules.StateCertified, &doorstepv1.CommitteeAction{Action: &doorstepv1.CommitteeAction_Revocation{Revocation: &doorstepv1.DeviceRevocation{DeviceId: "dv-a"}}}, 0, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			v := newView()
 			v.state = tt.state
-			vd, err := rules.Committee(v, tt.act, 2)
+			vd, err := rules.Committee(v, tt.act, 2, opened)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -19,6 +19,9 @@ const (
 	// StateClosed: ballots made before the close are still taken until
 	// the sync deadline.
 	StateClosed
+	// StateCertified: the committee certified the result; nothing more
+	// changes the count.
+	StateCertified
 )
 
 // Author is what a decision needs of a record's author.
@@ -53,6 +56,11 @@ type View interface {
 	// GrantTaken reports whether an enrollment grant for the token hash
 	// was already made.
 	GrantTaken(tokenHash []byte) (bool, error)
+
+	// TallyHash is the SHA-256 of the live tally's canonical JSON, when the
+	// view can tell it at this point (the verifier's replay cannot, and
+	// checks the certified tally against the final one instead).
+	TallyHash() (hash [32]byte, known bool, err error)
 
 	// Auditor reports whether the committee granted the auditor id, and
 	// whether it revoked the grant since.

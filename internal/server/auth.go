@@ -54,6 +54,9 @@ var methodRoles = map[string]role{
 	doorstepv1.ElectionService_GetTally_FullMethodName:               roleCommittee | roleAuditor,
 	doorstepv1.ElectionService_ListContestedUnits_FullMethodName:     roleCommittee | roleAuditor,
 	doorstepv1.ElectionService_GetCommitteeState_FullMethodName:      roleCommittee,
+	doorstepv1.ElectionService_WatchTally_FullMethodName:             roleCommittee | roleAuditor,
+	doorstepv1.ElectionService_ListDevices_FullMethodName:            roleCommittee | roleAuditor,
+	doorstepv1.ElectionService_ListComments_FullMethodName:           roleCommittee | roleAuditor,
 
 	doorstepv1.AuditService_GetCheckpoint_FullMethodName:       rolePublic,
 	doorstepv1.AuditService_GetInclusionProof_FullMethodName:   rolePublic,

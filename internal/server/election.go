@@ -41,7 +41,11 @@ func (x *electionService) GetTally(ctx context.Context, req *doorstepv1.GetTally
 	if err != nil {
 		return nil, err
 	}
-	return &doorstepv1.GetTallyResponse{Tally: TallyProto(res, cp)}, nil
+	st, err := x.s.store.ElectionStatus(ctx, req.GetElectionId())
+	if err != nil {
+		return nil, err
+	}
+	return &doorstepv1.GetTallyResponse{Tally: TallyProto(res, cp), Status: statusProto(st)}, nil
 }
 
 func (x *electionService) ListContestedUnits(ctx context.Context, req *doorstepv1.ListContestedUnitsRequest) (*doorstepv1.ListContestedUnitsResponse, error) {
@@ -65,7 +69,11 @@ func (x *electionService) ListContestedUnits(ctx context.Context, req *doorstepv
 	for _, u := range page.Units {
 		cu := &doorstepv1.ContestedUnit{UnitId: u.UnitID}
 		for _, b := range u.Ballots {
-			cu.Ballots = append(cu.Ballots, &doorstepv1.ContestedBallot{RecordId: b.RecordID, DeviceId: b.DeviceID, Hlc: b.HLC, Selections: marksProto(def, b.Marks)})
+			cu.Ballots = append(cu.Ballots, &doorstepv1.ContestedBallot{
+				RecordId: b.RecordID, DeviceId: b.DeviceID, Hlc: b.HLC, Selections: marksProto(def, b.Marks),
+				DeviceLabel: b.DeviceLabel, AuthorTime: timeProto(b.AuthorTime), Comment: b.Comment,
+				SignerKind: b.SignerKind, SignerName: b.SignerName, LateDoubtful: b.LateDoubtful,
+			})
 		}
 		out.Units = append(out.Units, cu)
 	}
@@ -73,7 +81,13 @@ func (x *electionService) ListContestedUnits(ctx context.Context, req *doorstepv
 		if o.Item < 0 || o.Item >= len(def.Items) {
 			continue
 		}
-		out.SplitOwners = append(out.SplitOwners, &doorstepv1.SplitOwner{OwnerKey: o.OwnerKey, ItemId: def.Items[o.Item].ID, UnitIds: o.UnitIDs})
+		so := &doorstepv1.SplitOwner{OwnerKey: o.OwnerKey, ItemId: def.Items[o.Item].ID, UnitIds: o.UnitIDs}
+		for _, u := range o.UnitIDs {
+			if m, ok := o.Choices[u]; ok {
+				so.Choices = append(so.Choices, &doorstepv1.UnitChoice{UnitId: u, Selection: markProto(def, o.Item, m)})
+			}
+		}
+		out.SplitOwners = append(out.SplitOwners, so)
 	}
 	switch {
 	case page.Next.Owners:
@@ -97,6 +111,14 @@ func (x *electionService) GetCommitteeState(ctx context.Context, req *doorstepv1
 func marksProto(d *election.Definition, m election.Marks) []*doorstepv1.Selection {
 	out := make([]*doorstepv1.Selection, 0, len(m))
 	for i, mk := range m {
+		out = append(out, markProto(d, i, mk))
+	}
+	return out
+}
+
+// markProto renders the mark on item i as a selection.
+func markProto(d *election.Definition, i int, mk election.Mark) *doorstepv1.Selection {
+	{
 		it := &d.Items[i]
 		s := &doorstepv1.Selection{ItemId: it.ID}
 		switch mk.Kind {
@@ -113,9 +135,8 @@ func marksProto(d *election.Definition, m election.Marks) []*doorstepv1.Selectio
 				s.CandidateIds = append(s.CandidateIds, it.Candidates[p].ID)
 			}
 		}
-		out = append(out, s)
+		return s
 	}
-	return out
 }
 
 // TallyProto renders a tally result for the wire, with its canonical bytes.

@@ -32,6 +32,8 @@ type Server struct {
 	// create elections.
 	operator []byte
 	replays  callauth.Replays
+	// overviews are shared among the watchers of an election.
+	overviews overviews
 }
 
 // Config is what the services need besides the store.

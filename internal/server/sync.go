@@ -14,6 +14,7 @@ import (
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
 	"github.com/doorstep-vote/doorstep/internal/ballotlog"
 	"github.com/doorstep-vote/doorstep/internal/election"
+	"github.com/doorstep-vote/doorstep/internal/store"
 )
 
 type syncService struct {
@@ -83,7 +84,7 @@ func (x *syncService) PushRecords(ctx context.Context, req *doorstepv1.PushRecor
 		d := x.s.now().Sub(dt.AsTime())
 		offset = &d
 	}
-	res, cp, err := x.s.store.PushAs(ctx, req.GetElectionId(), c.KeyID, offset, req.GetRecords())
+	res, cp, err := x.s.store.PushAs(ctx, req.GetElectionId(), store.PushMeta{Pusher: c.KeyID, Offset: offset, Unsent: req.Unsent}, req.GetRecords())
 	if err != nil {
 		return nil, err
 	}

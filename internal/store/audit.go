@@ -305,7 +305,7 @@ func (s *Store) Published(ctx context.Context, electionID string) (*tally.Result
 	if err != nil {
 		return nil, nil, err
 	}
-	if state != rules.StateClosed {
+	if state < rules.StateClosed {
 		return nil, nil, election.Errorf(election.CodeFailedPrecondition, "election_id", "election %q is not closed yet; the tally is published once the committee closes it", electionID)
 	}
 	return s.Tally(ctx, electionID)

@@ -200,7 +200,13 @@ func (w *writeTx) applyCommittee(p *prepared, a *doorstepv1.CommitteeAction, now
 				return err
 			}
 		}
+		if err := info.Put(keyOpenedAt, putI64(now.UnixMilli())); err != nil {
+			return err
+		}
 		w.state = rules.StateOpen
+		if err := countBuildings(w.eb); err != nil {
+			return err
+		}
 	case *doorstepv1.CommitteeAction_Close:
 		if err := info.Put(keyClosedAt, putI64(now.UnixMilli())); err != nil {
 			return err
@@ -211,6 +217,14 @@ func (w *writeTx) applyCommittee(p *prepared, a *doorstepv1.CommitteeAction, now
 		w.state = rules.StateClosed
 	case *doorstepv1.CommitteeAction_Adjudication:
 		return w.adjudicate(act.Adjudication, seq)
+	case *doorstepv1.CommitteeAction_Certify:
+		if err := info.Put(keyCertifiedAt, putI64(now.UnixMilli())); err != nil {
+			return err
+		}
+		if err := info.Put(keyState, []byte{byte(rules.StateCertified)}); err != nil {
+			return err
+		}
+		w.state = rules.StateCertified
 	case *doorstepv1.CommitteeAction_AuditorGrant:
 		g := act.AuditorGrant
 		id := rules.AuditorID(g.GetPublicKey())

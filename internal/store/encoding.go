@@ -3,6 +3,8 @@ package store
 import (
 	"encoding/binary"
 	"errors"
+
+	"github.com/doorstep-vote/doorstep/internal/tally"
 )
 
 func putU64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
@@ -146,3 +148,84 @@ func decodeAuditor(b []byte) (*auditor, error) {
 	}
 	return &auditor{pub: append([]byte(nil), b[:32]...), revoked: b[32] == 1, label: string(b[33:])}, nil
 }
+
+// turnout is one building's counters, kept as ballots change outcomes.
+type turnout struct {
+	units, counted, held uint64
+	area, areaCounted    int64
+}
+
+// apply moves the counters of a unit of area from its old outcome to its
+// new one.
+func (t *turnout) apply(area int64, before, after tally.UnitOutcome) {
+	if before.Counted != after.Counted {
+		if after.Counted {
+			t.counted++
+			t.areaCounted += area
+		} else {
+			t.counted--
+			t.areaCounted -= area
+		}
+	}
+	if before.Held() != after.Held() {
+		if after.Held() {
+			t.held++
+		} else {
+			t.held--
+		}
+	}
+}
+
+func (t *turnout) encode() []byte {
+	b := binary.BigEndian.AppendUint64(nil, t.units)
+	b = binary.BigEndian.AppendUint64(b, uint64(t.area))
+	b = binary.BigEndian.AppendUint64(b, t.counted)
+	b = binary.BigEndian.AppendUint64(b, uint64(t.areaCounted))
+	return binary.BigEndian.AppendUint64(b, t.held)
+}
+
+func decodeTurnout(b []byte) (turnout, error) {
+	if len(b) != 40 {
+		return turnout{}, errCorrupt
+	}
+	return turnout{
+		units: binary.BigEndian.Uint64(b), area: int64(binary.BigEndian.Uint64(b[8:])),
+		counted: binary.BigEndian.Uint64(b[16:]), areaCounted: int64(binary.BigEndian.Uint64(b[24:])),
+		held: binary.BigEndian.Uint64(b[32:]),
+	}, nil
+}
+
+// devSync is what a device's last push said of it.
+type devSync struct {
+	at          int64 // unix ms of the push
+	unsent      uint64
+	unsentKnown bool
+	offsetMs    int64
+	offsetKnown bool
+}
+
+func (d devSync) encode() []byte {
+	b := binary.BigEndian.AppendUint64(nil, uint64(d.at))
+	b = binary.BigEndian.AppendUint64(b, d.unsent)
+	b = binary.BigEndian.AppendUint64(b, uint64(d.offsetMs))
+	var f byte
+	if d.unsentKnown {
+		f |= 1
+	}
+	if d.offsetKnown {
+		f |= 2
+	}
+	return append(b, f)
+}
+
+func decodeDevSync(b []byte) (devSync, error) {
+	if len(b) != 25 {
+		return devSync{}, errCorrupt
+	}
+	return devSync{at: int64(binary.BigEndian.Uint64(b)), unsent: binary.BigEndian.Uint64(b[8:]), offsetMs: int64(binary.BigEndian.Uint64(b[16:])),
+		unsentKnown: b[24]&1 != 0, offsetKnown: b[24]&2 != 0}, nil
+}
+
+// buildingKey keys a building's counters; units with no building share
+// the key "b" (bbolt keys cannot be empty).
+func buildingKey(building string) []byte { return append([]byte{'b'}, building...) }

@@ -46,6 +46,19 @@ type prepared struct {
 	result *doorstepv1.RecordResult
 }
 
+// noteSync keeps what a device's push said of it, for the committee's
+// list of devices.
+func (w *writeTx) noteSync(m PushMeta, now time.Time) error {
+	d := devSync{at: now.UnixMilli()}
+	if m.Unsent != nil {
+		d.unsent, d.unsentKnown = *m.Unsent, true
+	}
+	if m.Offset != nil {
+		d.offsetMs, d.offsetKnown = m.Offset.Milliseconds(), true
+	}
+	return w.bucket(bucketDevSync).Put([]byte(m.Pusher), d.encode())
+}
+
 // arrival is how the records of one push arrived.
 func arrival(now time.Time, offset *time.Duration) rules.Arrival {
 	a := rules.Arrival{Received: now}
@@ -184,25 +197,37 @@ func (s *Store) checkContent(p *prepared, electionID string, committee, sigOK bo
 // Push stores a batch of device records durably and answers per record, in
 // the order given. Every answer is on disk before Push returns.
 func (s *Store) Push(ctx context.Context, electionID string, srs []*doorstepv1.SignedRecord) ([]*doorstepv1.RecordResult, *doorstepv1.Checkpoint, error) {
-	return s.ingest(ctx, electionID, "", nil, srs, false)
+	return s.ingest(ctx, electionID, PushMeta{}, srs, false)
 }
 
-// PushAs is Push for records that device pusher sent: a device sends only
-// its own records, so any other author's is refused at the door.
-// offset, when not nil, is how far the server's clock was ahead of the
-// device's when the push came (the time rule weighs late ballots by it);
-// it is logged with each of the push's records.
-func (s *Store) PushAs(ctx context.Context, electionID, pusher string, offset *time.Duration, srs []*doorstepv1.SignedRecord) ([]*doorstepv1.RecordResult, *doorstepv1.Checkpoint, error) {
-	return s.ingest(ctx, electionID, pusher, offset, srs, false)
+// PushMeta is what a device's push says besides its records.
+type PushMeta struct {
+	// Pusher is the device that sent the push (its call signature's key):
+	// a device sends only its own records, so any other author's is
+	// refused at the door.
+	Pusher string
+	// Offset, when not nil, is how far the server's clock was ahead of the
+	// device's when the push came (the time rule weighs late ballots by
+	// it); it is logged with each of the push's records.
+	Offset *time.Duration
+	// Unsent, when not nil, is how many records the device still holds
+	// unanswered besides these.
+	Unsent *uint64
+}
+
+// PushAs is Push for a device's push, with what else the push said; the
+// device's last sync is kept for the committee.
+func (s *Store) PushAs(ctx context.Context, electionID string, m PushMeta, srs []*doorstepv1.SignedRecord) ([]*doorstepv1.RecordResult, *doorstepv1.Checkpoint, error) {
+	return s.ingest(ctx, electionID, m, srs, false)
 }
 
 // SubmitCommittee applies committee records (roster, enrollment grants,
 // revocations, open, close, adjudications) and answers per record.
 func (s *Store) SubmitCommittee(ctx context.Context, electionID string, srs []*doorstepv1.SignedRecord) ([]*doorstepv1.RecordResult, *doorstepv1.Checkpoint, error) {
-	return s.ingest(ctx, electionID, "", nil, srs, true)
+	return s.ingest(ctx, electionID, PushMeta{}, srs, true)
 }
 
-func (s *Store) ingest(ctx context.Context, electionID, pusher string, offset *time.Duration, srs []*doorstepv1.SignedRecord, committee bool) ([]*doorstepv1.RecordResult, *doorstepv1.Checkpoint, error) {
+func (s *Store) ingest(ctx context.Context, electionID string, m PushMeta, srs []*doorstepv1.SignedRecord, committee bool) ([]*doorstepv1.RecordResult, *doorstepv1.Checkpoint, error) {
 	if len(srs) == 0 {
 		return nil, nil, election.Errorf(election.CodeInvalid, "records", "the batch is empty")
 	}
@@ -212,7 +237,7 @@ func (s *Store) ingest(ctx context.Context, electionID, pusher string, offset *t
 	if s.cached(electionID) == nil {
 		return nil, nil, errNoElection(electionID)
 	}
-	ps := s.prepareAll(electionID, pusher, srs, committee)
+	ps := s.prepareAll(electionID, m.Pusher, srs, committee)
 	allRefused := true
 	for _, p := range ps {
 		allRefused = allRefused && p.door
@@ -235,7 +260,12 @@ func (s *Store) ingest(ctx context.Context, electionID, pusher string, offset *t
 		now := s.now()
 		for _, p := range ps {
 			p.result, p.verdict = nil, p.pre
-			if err := w.decide(p, arrival(now, offset), &newKeys); err != nil {
+			if err := w.decide(p, arrival(now, m.Offset), &newKeys); err != nil {
+				return err
+			}
+		}
+		if m.Pusher != "" {
+			if err := w.noteSync(m, now); err != nil {
 				return err
 			}
 		}
@@ -530,6 +560,13 @@ func (w *writeTx) reconcile(u election.Unit, added *tally.Ballot) (tally.UnitOut
 	}
 	totals.ApplyUnit(old, out)
 	w.totalsDirty = true
+	if old.Counted != out.Counted || old.Held() != out.Held() {
+		t, err := w.turnout(u.Building)
+		if err != nil {
+			return out, err
+		}
+		t.apply(u.Area, old, out)
+	}
 	v, err := out.MarshalBinary()
 	if err != nil {
 		return out, err

@@ -4,12 +4,14 @@ import (
 	"context"
 	"crypto/ed25519"
 	"fmt"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 	"golang.org/x/mod/sumdb/tlog"
 
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
 	"github.com/doorstep-vote/doorstep/internal/election"
+	"github.com/doorstep-vote/doorstep/internal/signed"
 	"github.com/doorstep-vote/doorstep/internal/tally"
 )
 
@@ -100,21 +102,15 @@ func (s *Store) Tally(ctx context.Context, electionID string) (*tally.Result, *d
 	if !ok {
 		return nil, nil, errNoElection(electionID)
 	}
-	var res tally.Result
+	var res *tally.Result
 	var size int64
 	var root tlog.Hash
 	err := s.view(electionID, func(eb *bolt.Bucket) error {
 		info := eb.Bucket(bucketInfo)
-		t := tally.NewTotals(def)
-		if v := info.Get(keyTotals); v != nil {
-			if err := t.UnmarshalBinary(v); err != nil {
-				return fmt.Errorf("store: totals: %w", err)
-			}
-			if err := t.Fits(def); err != nil {
-				return fmt.Errorf("store: totals do not fit the election's definition: %w", err)
-			}
+		var err error
+		if res, err = readTally(def, info); err != nil {
+			return err
 		}
-		res = tally.Decide(def, getI64(info.Get(keyRosterArea)), int(getI64(info.Get(keyRosterHead))), t)
 		size = getI64(info.Get(keyLogSize))
 		copy(root[:], info.Get(keyLogRoot))
 		return nil
@@ -126,7 +122,7 @@ func (s *Store) Tally(ctx context.Context, electionID string) (*tally.Result, *d
 	if err != nil {
 		return nil, nil, err
 	}
-	return &res, cp, nil
+	return res, cp, nil
 }
 
 // DeviceRevoked reports whether the committee revoked a device. It reads
@@ -221,7 +217,20 @@ func (s *Store) UnitStatus(ctx context.Context, electionID string, after uint64,
 // ContestedUnit is a unit held for the committee, with its live ballots.
 type ContestedUnit struct {
 	UnitID  string
-	Ballots []tally.Ballot
+	Ballots []ContestedBallot
+}
+
+// ContestedBallot is one of a contested unit's live ballots, with what the
+// committee needs to weigh it: who collected it, when, who signed and what
+// the resident said.
+type ContestedBallot struct {
+	tally.Ballot
+	DeviceLabel  string
+	AuthorTime   time.Time
+	Comment      string
+	SignerKind   doorstepv1.SignerKind
+	SignerName   string
+	LateDoubtful bool
 }
 
 // SplitOwner is an owner whose units' counted ballots disagree on an
@@ -230,6 +239,8 @@ type SplitOwner struct {
 	OwnerKey string
 	Item     int // index in the definition
 	UnitIDs  []string
+	// Choices are the counted units' marks on the item, by unit id.
+	Choices map[string]election.Mark
 }
 
 // ContestedPage is one page of what waits for the committee: contested
@@ -275,7 +286,11 @@ func (s *Store) Contested(ctx context.Context, electionID string, after Conteste
 					if err := b.UnmarshalBinary(bb.Get(join(cu.UnitID, []byte(id)))); err != nil {
 						return err
 					}
-					cu.Ballots = append(cu.Ballots, b)
+					cb, err := contestedBallot(eb, b)
+					if err != nil {
+						return err
+					}
+					cu.Ballots = append(cu.Ballots, cb)
 				}
 				out.Units = append(out.Units, cu)
 				n++
@@ -291,11 +306,22 @@ func (s *Store) Contested(ctx context.Context, electionID string, after Conteste
 			}
 			last = k
 			owner, item := splitKey(k)
-			so := SplitOwner{OwnerKey: owner, Item: item}
+			so := SplitOwner{OwnerKey: owner, Item: item, Choices: map[string]election.Mark{}}
 			prefix := join(owner, nil)
 			uc := eb.Bucket(bucketOwnerUnits).Cursor()
+			ob := eb.Bucket(bucketOutcome)
 			for uk, _ := uc.Seek(prefix); uk != nil && hasPrefix(uk, prefix); uk, _ = uc.Next() {
-				so.UnitIDs = append(so.UnitIDs, string(uk[len(prefix):]))
+				unit := string(uk[len(prefix):])
+				so.UnitIDs = append(so.UnitIDs, unit)
+				if ov := ob.Get([]byte(unit)); ov != nil {
+					var o tally.UnitOutcome
+					if err := o.UnmarshalBinary(ov); err != nil {
+						return err
+					}
+					if o.Counted && item >= 0 && item < len(o.Marks) {
+						so.Choices[unit] = o.Marks[item]
+					}
+				}
 			}
 			out.SplitOwners = append(out.SplitOwners, so)
 			n++
@@ -303,6 +329,35 @@ func (s *Store) Contested(ctx context.Context, electionID string, after Conteste
 		return nil
 	})
 	return out, err
+}
+
+// contestedBallot reads what the committee weighs of a live ballot from
+// its record in the log.
+func contestedBallot(eb *bolt.Bucket, b tally.Ballot) (ContestedBallot, error) {
+	cb := ContestedBallot{Ballot: b}
+	if dv := eb.Bucket(bucketDevices).Get([]byte(b.DeviceID)); dv != nil {
+		if d, err := decodeDevice(dv); err == nil {
+			cb.DeviceLabel = d.label
+		}
+	}
+	idx := eb.Bucket(bucketRecords).Get([]byte(b.RecordID))
+	if idx == nil {
+		return cb, fmt.Errorf("store: ballot %s is not in the log", b.RecordID)
+	}
+	e, err := readEntry(eb.Bucket(bucketLog), getI64(idx))
+	if err != nil {
+		return cb, err
+	}
+	rec, err := signed.Decode(e.GetRecord().GetBody())
+	if err != nil {
+		return cb, fmt.Errorf("store: ballot %s: %w", b.RecordID, err)
+	}
+	bl := rec.GetBallot()
+	cb.AuthorTime, cb.Comment, cb.SignerKind, cb.SignerName = rec.GetAuthorTime().AsTime(), bl.GetComment(), bl.GetSignerKind(), bl.GetSignerName()
+	for _, f := range e.GetResult().GetFlags() {
+		cb.LateDoubtful = cb.LateDoubtful || f == doorstepv1.RecordFlag_RECORD_FLAG_LATE_DOUBTFUL
+	}
+	return cb, nil
 }
 
 // seekAfter positions c at the first key after key ("" for the first).

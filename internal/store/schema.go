@@ -4,6 +4,9 @@ import (
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/doorstep-vote/doorstep/internal/rules"
+	"github.com/doorstep-vote/doorstep/internal/tally"
 )
 
 // The schema: every bucket tallyd's bbolt file holds. Keys are big-endian
@@ -47,6 +50,8 @@ var (
 	bucketOwners       = []byte("owners")
 	bucketOwnerUnits   = []byte("ownerunits")
 	bucketAuditors     = []byte("auditors")
+	bucketBuildings    = []byte("buildings")
+	bucketDevSync      = []byte("devsync")
 	bucketBallots      = []byte("ballots")
 	bucketOutcome      = []byte("outcome")
 	bucketUnitDecision = []byte("unitdecision")
@@ -64,7 +69,7 @@ var electionBuckets = [][]byte{
 	bucketDevices, bucketChain, bucketGrants, bucketCommittee, bucketUnits,
 	bucketOwners, bucketBallots, bucketOutcome, bucketUnitDecision,
 	bucketOwnerState, bucketSplit, bucketContested, bucketProgress, bucketChanges,
-	bucketReceipts, bucketOwnerUnits, bucketAuditors,
+	bucketReceipts, bucketOwnerUnits, bucketAuditors, bucketBuildings, bucketDevSync,
 }
 
 // Keys in the info bucket.
@@ -75,7 +80,9 @@ var (
 	keyRosterArea  = []byte("roster_area")  // int64, set at open
 	keyRosterHead  = []byte("roster_head")  // int64 distinct owners, set at open
 	keyRosterUnits = []byte("roster_units") // int64
+	keyOpenedAt    = []byte("opened_at")    // unix ms, set at open
 	keyClosedAt    = []byte("closed_at")    // unix ms, set at close
+	keyCertifiedAt = []byte("certified_at") // unix ms, set at certification
 	keyTotals      = []byte("totals")       // tally.Totals
 	keyLogSize     = []byte("log_size")     // int64
 	keyLogRoot     = []byte("log_root")     // 32 bytes
@@ -92,7 +99,8 @@ var keySchemaVersion = []byte("schema_version")
 //	2  ownerunits: each owner's units, for the split owners' list
 //	3  auditors: the keys the committee granted read access
 //	4  chain values and devices keep the hybrid clock (clock rule)
-const schemaVersion = 4
+//	5  buildings (turnout by building) and devsync (devices' last push)
+const schemaVersion = 5
 
 // migrations[v] brings a file of version v to v+1, in the open
 // transaction.
@@ -116,6 +124,21 @@ var migrations = map[uint64]func(tx *bolt.Tx) error{
 }
 
 func init() {
+	// Turnout by building, counted from the roster and the outcomes so far.
+	migrations[4] = func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketElections).ForEachBucket(func(id []byte) error {
+			eb := tx.Bucket(bucketElections).Bucket(id)
+			for _, name := range [][]byte{bucketBuildings, bucketDevSync} {
+				if _, err := eb.CreateBucketIfNotExists(name); err != nil {
+					return err
+				}
+			}
+			if v := eb.Bucket(bucketInfo).Get(keyState); len(v) != 1 || rules.State(v[0]) < rules.StateOpen {
+				return nil // counted at the open
+			}
+			return countBuildings(eb)
+		})
+	}
 	// Devices grow their head's hybrid clock; chain values written before
 	// keep none (0: not known), which the clock rule skips.
 	migrations[3] = func(tx *bolt.Tx) error {
@@ -181,4 +204,42 @@ func upgrade(tx *bolt.Tx) error {
 		}
 	}
 	return meta.Put(keySchemaVersion, putU64(schemaVersion))
+}
+
+// countBuildings sets every building's turnout counters from the roster and
+// the units' outcomes.
+func countBuildings(eb *bolt.Bucket) error {
+	counts := map[string]*turnout{}
+	ob := eb.Bucket(bucketOutcome)
+	err := eb.Bucket(bucketUnits).ForEach(func(k, v []byte) error {
+		u, err := decodeUnit(v)
+		if err != nil {
+			return err
+		}
+		c := counts[u.Building]
+		if c == nil {
+			c = &turnout{}
+			counts[u.Building] = c
+		}
+		c.units++
+		c.area += u.Area
+		if ov := ob.Get(k); ov != nil {
+			var o tally.UnitOutcome
+			if err := o.UnmarshalBinary(ov); err != nil {
+				return err
+			}
+			c.apply(u.Area, tally.UnitOutcome{}, o)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	bb := eb.Bucket(bucketBuildings)
+	for b, c := range counts {
+		if err := bb.Put(buildingKey(b), c.encode()); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -51,6 +51,10 @@ type Store struct {
 
 	refused refusals
 
+	changeMu sync.Mutex
+	changes  map[string]chan struct{} // guarded by changeMu: closed at an election's next commit
+	versions map[string]uint64        // guarded by changeMu: commits that touched each election
+
 	sigMu sync.Mutex
 	sigs  map[string]signedCheckpoint // guarded by sigMu: election id → last signed checkpoint
 }
@@ -271,7 +275,49 @@ func (s *Store) runGroup(group []*job) error {
 			j.after()
 		}
 	}
+	for _, w := range touched {
+		s.changed(w.id)
+	}
 	return nil
+}
+
+// Changed returns a channel that is closed when the election next changes
+// (a commit that touched it): a watcher waits on it, then reads the new
+// state. Committing never
+// waits for a watcher.
+func (s *Store) Changed(electionID string) <-chan struct{} {
+	s.changeMu.Lock()
+	defer s.changeMu.Unlock()
+	if s.changes == nil {
+		s.changes = make(map[string]chan struct{})
+	}
+	ch := s.changes[electionID]
+	if ch == nil {
+		ch = make(chan struct{})
+		s.changes[electionID] = ch
+	}
+	return ch
+}
+
+// Version counts the commits that touched the election since the store
+// opened: equal versions, equal state.
+func (s *Store) Version(electionID string) uint64 {
+	s.changeMu.Lock()
+	defer s.changeMu.Unlock()
+	return s.versions[electionID]
+}
+
+func (s *Store) changed(electionID string) {
+	s.changeMu.Lock()
+	defer s.changeMu.Unlock()
+	if s.versions == nil {
+		s.versions = make(map[string]uint64)
+	}
+	s.versions[electionID]++
+	if ch := s.changes[electionID]; ch != nil {
+		close(ch)
+		delete(s.changes, electionID)
+	}
 }
 
 // errNoElection answers a call naming an election this server does not

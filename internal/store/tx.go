@@ -26,6 +26,8 @@ type writeTx struct {
 	def   *election.Definition // nil until the election is defined
 	state rules.State
 	units map[string]election.Unit // roster units read in this transaction
+	// buildings are the turnout counters changed in this transaction.
+	buildings map[string]*turnout
 
 	totals      *tally.Totals
 	totalsDirty bool
@@ -41,7 +43,7 @@ type writeTx struct {
 
 func (s *Store) beginElection(tx *bolt.Tx, id string) (*writeTx, error) {
 	w := &writeTx{s: s, tx: tx, id: id, owners: make(map[string]*tally.OwnerState),
-		devices: make(map[string]*device), dirtyDevs: make(map[string]bool), units: make(map[string]election.Unit)}
+		devices: make(map[string]*device), dirtyDevs: make(map[string]bool), units: make(map[string]election.Unit), buildings: make(map[string]*turnout)}
 	eb := tx.Bucket(bucketElections).Bucket([]byte(id))
 	if eb == nil {
 		return w, nil // CreateElection makes it
@@ -135,10 +137,19 @@ func readEntry(b *bolt.Bucket, idx int64) (*doorstepv1.LogEntry, error) {
 	if v == nil {
 		return nil, fmt.Errorf("store: log entry %d missing", idx)
 	}
-	e := &doorstepv1.LogEntry{}
-	// Unmarshal copies bytes fields, so nothing refers to bbolt's page.
-	if err := proto.Unmarshal(v, e); err != nil {
+	e, err := decodeEntry(v)
+	if err != nil {
 		return nil, fmt.Errorf("store: log entry %d: %w", idx, err)
+	}
+	return e, nil
+}
+
+// decodeEntry decodes a log entry's bytes. Unmarshal copies bytes fields,
+// so nothing of the result refers to bbolt's page.
+func decodeEntry(v []byte) (*doorstepv1.LogEntry, error) {
+	e := &doorstepv1.LogEntry{}
+	if err := proto.Unmarshal(v, e); err != nil {
+		return nil, err
 	}
 	return e, nil
 }
@@ -157,6 +168,24 @@ func (w *writeTx) loadTotals() (*tally.Totals, error) {
 		}
 	}
 	w.totals = t
+	return t, nil
+}
+
+// turnout returns a building's counters, read once per transaction and
+// written in finish.
+func (w *writeTx) turnout(building string) (*turnout, error) {
+	if t := w.buildings[building]; t != nil {
+		return t, nil
+	}
+	t := &turnout{}
+	if v := w.bucket(bucketBuildings).Get(buildingKey(building)); v != nil {
+		d, err := decodeTurnout(v)
+		if err != nil {
+			return nil, err
+		}
+		*t = d
+	}
+	w.buildings[building] = t
 	return t, nil
 }
 
@@ -253,6 +282,12 @@ func (w *writeTx) finish() error {
 	}
 	if err := info.Put(keyChangeSeq, putU64(w.change)); err != nil {
 		return err
+	}
+	bb := w.bucket(bucketBuildings)
+	for b, t := range w.buildings {
+		if err := bb.Put(buildingKey(b), t.encode()); err != nil {
+			return err
+		}
 	}
 	if w.logSize != w.logStart {
 		root, err := tlog.TreeHash(w.logSize, w.hashReader())

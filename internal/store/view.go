@@ -1,10 +1,12 @@
 package store
 
 import (
+	"crypto/sha256"
 	"time"
 
 	"github.com/doorstep-vote/doorstep/internal/election"
 	"github.com/doorstep-vote/doorstep/internal/rules"
+	"github.com/doorstep-vote/doorstep/internal/tally"
 )
 
 // writeTx is the rules.View of its election: decisions read the state the
@@ -114,4 +116,14 @@ func (w *writeTx) Auditor(id string) (granted, revoked bool, err error) {
 		return false, false, err
 	}
 	return true, a.revoked, nil
+}
+
+func (w *writeTx) TallyHash() ([32]byte, bool, error) {
+	t, err := w.loadTotals()
+	if err != nil {
+		return [32]byte{}, false, err
+	}
+	info := w.bucket(bucketInfo)
+	res := tally.Decide(w.def, getI64(info.Get(keyRosterArea)), int(getI64(info.Get(keyRosterHead))), t)
+	return sha256.Sum256(res.CanonicalJSON()), true, nil
 }

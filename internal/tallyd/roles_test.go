@@ -122,6 +122,22 @@ func TestRoleTable(t *testing.T) {
 			_, err := elec.GetCommitteeState(c, &doorstepv1.GetCommitteeStateRequest{ElectionId: testElection}, o...)
 			return err
 		}},
+		{"ElectionService.WatchTally", all("committee", "auditor"), func(c context.Context, _ string, o []grpc.CallOption) error {
+			st, err := elec.WatchTally(c, &doorstepv1.WatchTallyRequest{ElectionId: testElection}, o...)
+			if err != nil {
+				return err
+			}
+			_, err = st.Recv() // the first overview comes at once
+			return err
+		}},
+		{"ElectionService.ListDevices", all("committee", "auditor"), func(c context.Context, _ string, o []grpc.CallOption) error {
+			_, err := elec.ListDevices(c, &doorstepv1.ListDevicesRequest{ElectionId: testElection}, o...)
+			return err
+		}},
+		{"ElectionService.ListComments", all("committee", "auditor"), func(c context.Context, _ string, o []grpc.CallOption) error {
+			_, err := elec.ListComments(c, &doorstepv1.ListCommentsRequest{ElectionId: testElection}, o...)
+			return err
+		}},
 		{"AuditService.GetCheckpoint", public, func(c context.Context, _ string, o []grpc.CallOption) error {
 			_, err := aud.GetCheckpoint(c, &doorstepv1.GetCheckpointRequest{ElectionId: testElection}, o...)
 			return err

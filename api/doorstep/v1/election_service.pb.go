@@ -9,6 +9,7 @@ package doorstepv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -20,6 +21,62 @@ const (
 	// Verify that runtime/protoimpl is sufficiently up-to-date.
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
+
+// ElectionState is an election's stage.
+type ElectionState int32
+
+const (
+	ElectionState_ELECTION_STATE_UNSPECIFIED ElectionState = 0
+	ElectionState_ELECTION_STATE_DEFINED     ElectionState = 1
+	ElectionState_ELECTION_STATE_OPEN        ElectionState = 2
+	ElectionState_ELECTION_STATE_CLOSED      ElectionState = 3
+	ElectionState_ELECTION_STATE_CERTIFIED   ElectionState = 4
+)
+
+// Enum value maps for ElectionState.
+var (
+	ElectionState_name = map[int32]string{
+		0: "ELECTION_STATE_UNSPECIFIED",
+		1: "ELECTION_STATE_DEFINED",
+		2: "ELECTION_STATE_OPEN",
+		3: "ELECTION_STATE_CLOSED",
+		4: "ELECTION_STATE_CERTIFIED",
+	}
+	ElectionState_value = map[string]int32{
+		"ELECTION_STATE_UNSPECIFIED": 0,
+		"ELECTION_STATE_DEFINED":     1,
+		"ELECTION_STATE_OPEN":        2,
+		"ELECTION_STATE_CLOSED":      3,
+		"ELECTION_STATE_CERTIFIED":   4,
+	}
+)
+
+func (x ElectionState) Enum() *ElectionState {
+	p := new(ElectionState)
+	*p = x
+	return p
+}
+
+func (x ElectionState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ElectionState) Descriptor() protoreflect.EnumDescriptor {
+	return file_doorstep_v1_election_service_proto_enumTypes[0].Descriptor()
+}
+
+func (ElectionState) Type() protoreflect.EnumType {
+	return &file_doorstep_v1_election_service_proto_enumTypes[0]
+}
+
+func (x ElectionState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ElectionState.Descriptor instead.
+func (ElectionState) EnumDescriptor() ([]byte, []int) {
+	return file_doorstep_v1_election_service_proto_rawDescGZIP(), []int{0}
+}
 
 type CreateElectionRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -268,6 +325,7 @@ func (x *GetTallyRequest) GetElectionId() string {
 type GetTallyResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Tally         *Tally                 `protobuf:"bytes,1,opt,name=tally,proto3" json:"tally,omitempty"`
+	Status        *ElectionStatus        `protobuf:"bytes,2,opt,name=status,proto3" json:"status,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -309,6 +367,778 @@ func (x *GetTallyResponse) GetTally() *Tally {
 	return nil
 }
 
+func (x *GetTallyResponse) GetStatus() *ElectionStatus {
+	if x != nil {
+		return x.Status
+	}
+	return nil
+}
+
+// ElectionStatus says where an election stands and since when.
+type ElectionStatus struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	State        ElectionState          `protobuf:"varint,1,opt,name=state,proto3,enum=doorstep.v1.ElectionState" json:"state,omitempty"`
+	OpenedAt     *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=opened_at,json=openedAt,proto3" json:"opened_at,omitempty"`
+	ClosedAt     *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=closed_at,json=closedAt,proto3" json:"closed_at,omitempty"`
+	CertifiedAt  *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=certified_at,json=certifiedAt,proto3" json:"certified_at,omitempty"`
+	SyncDeadline *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=sync_deadline,json=syncDeadline,proto3" json:"sync_deadline,omitempty"`
+	// objection_ends is when the committee may certify: the close plus the
+	// objection period, and not before the sync deadline.
+	ObjectionEnds *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=objection_ends,json=objectionEnds,proto3" json:"objection_ends,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ElectionStatus) Reset() {
+	*x = ElectionStatus{}
+	mi := &file_doorstep_v1_election_service_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ElectionStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ElectionStatus) ProtoMessage() {}
+
+func (x *ElectionStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_doorstep_v1_election_service_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ElectionStatus.ProtoReflect.Descriptor instead.
+func (*ElectionStatus) Descriptor() ([]byte, []int) {
+	return file_doorstep_v1_election_service_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *ElectionStatus) GetState() ElectionState {
+	if x != nil {
+		return x.State
+	}
+	return ElectionState_ELECTION_STATE_UNSPECIFIED
+}
+
+func (x *ElectionStatus) GetOpenedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.OpenedAt
+	}
+	return nil
+}
+
+func (x *ElectionStatus) GetClosedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ClosedAt
+	}
+	return nil
+}
+
+func (x *ElectionStatus) GetCertifiedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CertifiedAt
+	}
+	return nil
+}
+
+func (x *ElectionStatus) GetSyncDeadline() *timestamppb.Timestamp {
+	if x != nil {
+		return x.SyncDeadline
+	}
+	return nil
+}
+
+func (x *ElectionStatus) GetObjectionEnds() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ObjectionEnds
+	}
+	return nil
+}
+
+type WatchTallyRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ElectionId    string                 `protobuf:"bytes,1,opt,name=election_id,json=electionId,proto3" json:"election_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchTallyRequest) Reset() {
+	*x = WatchTallyRequest{}
+	mi := &file_doorstep_v1_election_service_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchTallyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchTallyRequest) ProtoMessage() {}
+
+func (x *WatchTallyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_doorstep_v1_election_service_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchTallyRequest.ProtoReflect.Descriptor instead.
+func (*WatchTallyRequest) Descriptor() ([]byte, []int) {
+	return file_doorstep_v1_election_service_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *WatchTallyRequest) GetElectionId() string {
+	if x != nil {
+		return x.ElectionId
+	}
+	return ""
+}
+
+type WatchTallyResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Overview      *ElectionOverview      `protobuf:"bytes,1,opt,name=overview,proto3" json:"overview,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchTallyResponse) Reset() {
+	*x = WatchTallyResponse{}
+	mi := &file_doorstep_v1_election_service_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchTallyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchTallyResponse) ProtoMessage() {}
+
+func (x *WatchTallyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_doorstep_v1_election_service_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchTallyResponse.ProtoReflect.Descriptor instead.
+func (*WatchTallyResponse) Descriptor() ([]byte, []int) {
+	return file_doorstep_v1_election_service_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *WatchTallyResponse) GetOverview() *ElectionOverview {
+	if x != nil {
+		return x.Overview
+	}
+	return nil
+}
+
+// ElectionOverview is what the committee watches during the day.
+type ElectionOverview struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Tally     *Tally                 `protobuf:"bytes,1,opt,name=tally,proto3" json:"tally,omitempty"`
+	Status    *ElectionStatus        `protobuf:"bytes,2,opt,name=status,proto3" json:"status,omitempty"`
+	Buildings []*BuildingTurnout     `protobuf:"bytes,3,rep,name=buildings,proto3" json:"buildings,omitempty"`
+	// split_owners is how many owners' headcount votes wait for the committee.
+	SplitOwners   uint64           `protobuf:"varint,4,opt,name=split_owners,json=splitOwners,proto3" json:"split_owners,omitempty"`
+	Devices       []*DeviceSummary `protobuf:"bytes,5,rep,name=devices,proto3" json:"devices,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ElectionOverview) Reset() {
+	*x = ElectionOverview{}
+	mi := &file_doorstep_v1_election_service_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ElectionOverview) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ElectionOverview) ProtoMessage() {}
+
+func (x *ElectionOverview) ProtoReflect() protoreflect.Message {
+	mi := &file_doorstep_v1_election_service_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ElectionOverview.ProtoReflect.Descriptor instead.
+func (*ElectionOverview) Descriptor() ([]byte, []int) {
+	return file_doorstep_v1_election_service_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *ElectionOverview) GetTally() *Tally {
+	if x != nil {
+		return x.Tally
+	}
+	return nil
+}
+
+func (x *ElectionOverview) GetStatus() *ElectionStatus {
+	if x != nil {
+		return x.Status
+	}
+	return nil
+}
+
+func (x *ElectionOverview) GetBuildings() []*BuildingTurnout {
+	if x != nil {
+		return x.Buildings
+	}
+	return nil
+}
+
+func (x *ElectionOverview) GetSplitOwners() uint64 {
+	if x != nil {
+		return x.SplitOwners
+	}
+	return 0
+}
+
+func (x *ElectionOverview) GetDevices() []*DeviceSummary {
+	if x != nil {
+		return x.Devices
+	}
+	return nil
+}
+
+// BuildingTurnout is one building's part of the roster and of the count.
+type BuildingTurnout struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Building      string                 `protobuf:"bytes,1,opt,name=building,proto3" json:"building,omitempty"`
+	Units         uint64                 `protobuf:"varint,2,opt,name=units,proto3" json:"units,omitempty"`
+	Area          int64                  `protobuf:"varint,3,opt,name=area,proto3" json:"area,omitempty"`
+	UnitsCounted  uint64                 `protobuf:"varint,4,opt,name=units_counted,json=unitsCounted,proto3" json:"units_counted,omitempty"`
+	AreaCounted   int64                  `protobuf:"varint,5,opt,name=area_counted,json=areaCounted,proto3" json:"area_counted,omitempty"`
+	UnitsHeld     uint64                 `protobuf:"varint,6,opt,name=units_held,json=unitsHeld,proto3" json:"units_held,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BuildingTurnout) Reset() {
+	*x = BuildingTurnout{}
+	mi := &file_doorstep_v1_election_service_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BuildingTurnout) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BuildingTurnout) ProtoMessage() {}
+
+func (x *BuildingTurnout) ProtoReflect() protoreflect.Message {
+	mi := &file_doorstep_v1_election_service_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BuildingTurnout.ProtoReflect.Descriptor instead.
+func (*BuildingTurnout) Descriptor() ([]byte, []int) {
+	return file_doorstep_v1_election_service_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *BuildingTurnout) GetBuilding() string {
+	if x != nil {
+		return x.Building
+	}
+	return ""
+}
+
+func (x *BuildingTurnout) GetUnits() uint64 {
+	if x != nil {
+		return x.Units
+	}
+	return 0
+}
+
+func (x *BuildingTurnout) GetArea() int64 {
+	if x != nil {
+		return x.Area
+	}
+	return 0
+}
+
+func (x *BuildingTurnout) GetUnitsCounted() uint64 {
+	if x != nil {
+		return x.UnitsCounted
+	}
+	return 0
+}
+
+func (x *BuildingTurnout) GetAreaCounted() int64 {
+	if x != nil {
+		return x.AreaCounted
+	}
+	return 0
+}
+
+func (x *BuildingTurnout) GetUnitsHeld() uint64 {
+	if x != nil {
+		return x.UnitsHeld
+	}
+	return 0
+}
+
+// DeviceSummary is one canvasser's device as the server knows it.
+type DeviceSummary struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	DeviceId   string                 `protobuf:"bytes,1,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
+	Label      string                 `protobuf:"bytes,2,opt,name=label,proto3" json:"label,omitempty"`
+	EnrolledAt *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=enrolled_at,json=enrolledAt,proto3" json:"enrolled_at,omitempty"`
+	// last_sync is when the device last pushed or asked for its state.
+	LastSync *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=last_sync,json=lastSync,proto3" json:"last_sync,omitempty"`
+	// records_held is the highest record number the server holds of it;
+	// high_seq the highest with none missing below; gaps how many are.
+	RecordsHeld uint64 `protobuf:"varint,5,opt,name=records_held,json=recordsHeld,proto3" json:"records_held,omitempty"`
+	HighSeq     uint64 `protobuf:"varint,6,opt,name=high_seq,json=highSeq,proto3" json:"high_seq,omitempty"`
+	Gaps        uint64 `protobuf:"varint,7,opt,name=gaps,proto3" json:"gaps,omitempty"`
+	Revoked     bool   `protobuf:"varint,8,opt,name=revoked,proto3" json:"revoked,omitempty"`
+	// unsent is what the device said at its last sync it still holds
+	// unanswered (unsent_known: it said).
+	Unsent      uint64 `protobuf:"varint,9,opt,name=unsent,proto3" json:"unsent,omitempty"`
+	UnsentKnown bool   `protobuf:"varint,10,opt,name=unsent_known,json=unsentKnown,proto3" json:"unsent_known,omitempty"`
+	// clock_offset_ms is the server's clock minus the device's at its last
+	// push that said its time.
+	ClockOffsetMs int64 `protobuf:"zigzag64,11,opt,name=clock_offset_ms,json=clockOffsetMs,proto3" json:"clock_offset_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeviceSummary) Reset() {
+	*x = DeviceSummary{}
+	mi := &file_doorstep_v1_election_service_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeviceSummary) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeviceSummary) ProtoMessage() {}
+
+func (x *DeviceSummary) ProtoReflect() protoreflect.Message {
+	mi := &file_doorstep_v1_election_service_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeviceSummary.ProtoReflect.Descriptor instead.
+func (*DeviceSummary) Descriptor() ([]byte, []int) {
+	return file_doorstep_v1_election_service_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *DeviceSummary) GetDeviceId() string {
+	if x != nil {
+		return x.DeviceId
+	}
+	return ""
+}
+
+func (x *DeviceSummary) GetLabel() string {
+	if x != nil {
+		return x.Label
+	}
+	return ""
+}
+
+func (x *DeviceSummary) GetEnrolledAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EnrolledAt
+	}
+	return nil
+}
+
+func (x *DeviceSummary) GetLastSync() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastSync
+	}
+	return nil
+}
+
+func (x *DeviceSummary) GetRecordsHeld() uint64 {
+	if x != nil {
+		return x.RecordsHeld
+	}
+	return 0
+}
+
+func (x *DeviceSummary) GetHighSeq() uint64 {
+	if x != nil {
+		return x.HighSeq
+	}
+	return 0
+}
+
+func (x *DeviceSummary) GetGaps() uint64 {
+	if x != nil {
+		return x.Gaps
+	}
+	return 0
+}
+
+func (x *DeviceSummary) GetRevoked() bool {
+	if x != nil {
+		return x.Revoked
+	}
+	return false
+}
+
+func (x *DeviceSummary) GetUnsent() uint64 {
+	if x != nil {
+		return x.Unsent
+	}
+	return 0
+}
+
+func (x *DeviceSummary) GetUnsentKnown() bool {
+	if x != nil {
+		return x.UnsentKnown
+	}
+	return false
+}
+
+func (x *DeviceSummary) GetClockOffsetMs() int64 {
+	if x != nil {
+		return x.ClockOffsetMs
+	}
+	return 0
+}
+
+type ListDevicesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ElectionId    string                 `protobuf:"bytes,1,opt,name=election_id,json=electionId,proto3" json:"election_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListDevicesRequest) Reset() {
+	*x = ListDevicesRequest{}
+	mi := &file_doorstep_v1_election_service_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListDevicesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListDevicesRequest) ProtoMessage() {}
+
+func (x *ListDevicesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_doorstep_v1_election_service_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListDevicesRequest.ProtoReflect.Descriptor instead.
+func (*ListDevicesRequest) Descriptor() ([]byte, []int) {
+	return file_doorstep_v1_election_service_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *ListDevicesRequest) GetElectionId() string {
+	if x != nil {
+		return x.ElectionId
+	}
+	return ""
+}
+
+type ListDevicesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Devices       []*DeviceSummary       `protobuf:"bytes,1,rep,name=devices,proto3" json:"devices,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListDevicesResponse) Reset() {
+	*x = ListDevicesResponse{}
+	mi := &file_doorstep_v1_election_service_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListDevicesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListDevicesResponse) ProtoMessage() {}
+
+func (x *ListDevicesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_doorstep_v1_election_service_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListDevicesResponse.ProtoReflect.Descriptor instead.
+func (*ListDevicesResponse) Descriptor() ([]byte, []int) {
+	return file_doorstep_v1_election_service_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *ListDevicesResponse) GetDevices() []*DeviceSummary {
+	if x != nil {
+		return x.Devices
+	}
+	return nil
+}
+
+type ListCommentsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ElectionId    string                 `protobuf:"bytes,1,opt,name=election_id,json=electionId,proto3" json:"election_id,omitempty"`
+	PageToken     string                 `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	PageSize      int32                  `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListCommentsRequest) Reset() {
+	*x = ListCommentsRequest{}
+	mi := &file_doorstep_v1_election_service_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListCommentsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListCommentsRequest) ProtoMessage() {}
+
+func (x *ListCommentsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_doorstep_v1_election_service_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListCommentsRequest.ProtoReflect.Descriptor instead.
+func (*ListCommentsRequest) Descriptor() ([]byte, []int) {
+	return file_doorstep_v1_election_service_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *ListCommentsRequest) GetElectionId() string {
+	if x != nil {
+		return x.ElectionId
+	}
+	return ""
+}
+
+func (x *ListCommentsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+func (x *ListCommentsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+type ListCommentsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Comments      []*ResidentComment     `protobuf:"bytes,1,rep,name=comments,proto3" json:"comments,omitempty"`
+	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListCommentsResponse) Reset() {
+	*x = ListCommentsResponse{}
+	mi := &file_doorstep_v1_election_service_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListCommentsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListCommentsResponse) ProtoMessage() {}
+
+func (x *ListCommentsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_doorstep_v1_election_service_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListCommentsResponse.ProtoReflect.Descriptor instead.
+func (*ListCommentsResponse) Descriptor() ([]byte, []int) {
+	return file_doorstep_v1_election_service_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *ListCommentsResponse) GetComments() []*ResidentComment {
+	if x != nil {
+		return x.Comments
+	}
+	return nil
+}
+
+func (x *ListCommentsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+// ResidentComment is what a resident asked to pass on, from an accepted
+// ballot.
+type ResidentComment struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	UnitId   string                 `protobuf:"bytes,1,opt,name=unit_id,json=unitId,proto3" json:"unit_id,omitempty"`
+	Building string                 `protobuf:"bytes,2,opt,name=building,proto3" json:"building,omitempty"`
+	Comment  string                 `protobuf:"bytes,3,opt,name=comment,proto3" json:"comment,omitempty"`
+	// author_time is the device's clock when it made the ballot.
+	AuthorTime    *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=author_time,json=authorTime,proto3" json:"author_time,omitempty"`
+	DeviceId      string                 `protobuf:"bytes,5,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
+	DeviceLabel   string                 `protobuf:"bytes,6,opt,name=device_label,json=deviceLabel,proto3" json:"device_label,omitempty"`
+	RecordId      string                 `protobuf:"bytes,7,opt,name=record_id,json=recordId,proto3" json:"record_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResidentComment) Reset() {
+	*x = ResidentComment{}
+	mi := &file_doorstep_v1_election_service_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResidentComment) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResidentComment) ProtoMessage() {}
+
+func (x *ResidentComment) ProtoReflect() protoreflect.Message {
+	mi := &file_doorstep_v1_election_service_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResidentComment.ProtoReflect.Descriptor instead.
+func (*ResidentComment) Descriptor() ([]byte, []int) {
+	return file_doorstep_v1_election_service_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *ResidentComment) GetUnitId() string {
+	if x != nil {
+		return x.UnitId
+	}
+	return ""
+}
+
+func (x *ResidentComment) GetBuilding() string {
+	if x != nil {
+		return x.Building
+	}
+	return ""
+}
+
+func (x *ResidentComment) GetComment() string {
+	if x != nil {
+		return x.Comment
+	}
+	return ""
+}
+
+func (x *ResidentComment) GetAuthorTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.AuthorTime
+	}
+	return nil
+}
+
+func (x *ResidentComment) GetDeviceId() string {
+	if x != nil {
+		return x.DeviceId
+	}
+	return ""
+}
+
+func (x *ResidentComment) GetDeviceLabel() string {
+	if x != nil {
+		return x.DeviceLabel
+	}
+	return ""
+}
+
+func (x *ResidentComment) GetRecordId() string {
+	if x != nil {
+		return x.RecordId
+	}
+	return ""
+}
+
 type ListContestedUnitsRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	ElectionId    string                 `protobuf:"bytes,1,opt,name=election_id,json=electionId,proto3" json:"election_id,omitempty"`
@@ -320,7 +1150,7 @@ type ListContestedUnitsRequest struct {
 
 func (x *ListContestedUnitsRequest) Reset() {
 	*x = ListContestedUnitsRequest{}
-	mi := &file_doorstep_v1_election_service_proto_msgTypes[6]
+	mi := &file_doorstep_v1_election_service_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -332,7 +1162,7 @@ func (x *ListContestedUnitsRequest) String() string {
 func (*ListContestedUnitsRequest) ProtoMessage() {}
 
 func (x *ListContestedUnitsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_doorstep_v1_election_service_proto_msgTypes[6]
+	mi := &file_doorstep_v1_election_service_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -345,7 +1175,7 @@ func (x *ListContestedUnitsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListContestedUnitsRequest.ProtoReflect.Descriptor instead.
 func (*ListContestedUnitsRequest) Descriptor() ([]byte, []int) {
-	return file_doorstep_v1_election_service_proto_rawDescGZIP(), []int{6}
+	return file_doorstep_v1_election_service_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ListContestedUnitsRequest) GetElectionId() string {
@@ -371,18 +1201,26 @@ func (x *ListContestedUnitsRequest) GetPageSize() int32 {
 
 // ContestedBallot is one live ballot of a contested unit.
 type ContestedBallot struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	RecordId      string                 `protobuf:"bytes,1,opt,name=record_id,json=recordId,proto3" json:"record_id,omitempty"`
-	DeviceId      string                 `protobuf:"bytes,2,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
-	Hlc           uint64                 `protobuf:"varint,3,opt,name=hlc,proto3" json:"hlc,omitempty"`
-	Selections    []*Selection           `protobuf:"bytes,4,rep,name=selections,proto3" json:"selections,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	RecordId    string                 `protobuf:"bytes,1,opt,name=record_id,json=recordId,proto3" json:"record_id,omitempty"`
+	DeviceId    string                 `protobuf:"bytes,2,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
+	Hlc         uint64                 `protobuf:"varint,3,opt,name=hlc,proto3" json:"hlc,omitempty"`
+	Selections  []*Selection           `protobuf:"bytes,4,rep,name=selections,proto3" json:"selections,omitempty"`
+	DeviceLabel string                 `protobuf:"bytes,5,opt,name=device_label,json=deviceLabel,proto3" json:"device_label,omitempty"`
+	// author_time is the device's clock when it made the ballot.
+	AuthorTime *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=author_time,json=authorTime,proto3" json:"author_time,omitempty"`
+	Comment    string                 `protobuf:"bytes,7,opt,name=comment,proto3" json:"comment,omitempty"`
+	SignerKind SignerKind             `protobuf:"varint,8,opt,name=signer_kind,json=signerKind,proto3,enum=doorstep.v1.SignerKind" json:"signer_kind,omitempty"`
+	SignerName string                 `protobuf:"bytes,9,opt,name=signer_name,json=signerName,proto3" json:"signer_name,omitempty"`
+	// late_doubtful: a late ballot whose time claim the server doubted.
+	LateDoubtful  bool `protobuf:"varint,10,opt,name=late_doubtful,json=lateDoubtful,proto3" json:"late_doubtful,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ContestedBallot) Reset() {
 	*x = ContestedBallot{}
-	mi := &file_doorstep_v1_election_service_proto_msgTypes[7]
+	mi := &file_doorstep_v1_election_service_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -394,7 +1232,7 @@ func (x *ContestedBallot) String() string {
 func (*ContestedBallot) ProtoMessage() {}
 
 func (x *ContestedBallot) ProtoReflect() protoreflect.Message {
-	mi := &file_doorstep_v1_election_service_proto_msgTypes[7]
+	mi := &file_doorstep_v1_election_service_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -407,7 +1245,7 @@ func (x *ContestedBallot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContestedBallot.ProtoReflect.Descriptor instead.
 func (*ContestedBallot) Descriptor() ([]byte, []int) {
-	return file_doorstep_v1_election_service_proto_rawDescGZIP(), []int{7}
+	return file_doorstep_v1_election_service_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ContestedBallot) GetRecordId() string {
@@ -438,6 +1276,48 @@ func (x *ContestedBallot) GetSelections() []*Selection {
 	return nil
 }
 
+func (x *ContestedBallot) GetDeviceLabel() string {
+	if x != nil {
+		return x.DeviceLabel
+	}
+	return ""
+}
+
+func (x *ContestedBallot) GetAuthorTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.AuthorTime
+	}
+	return nil
+}
+
+func (x *ContestedBallot) GetComment() string {
+	if x != nil {
+		return x.Comment
+	}
+	return ""
+}
+
+func (x *ContestedBallot) GetSignerKind() SignerKind {
+	if x != nil {
+		return x.SignerKind
+	}
+	return SignerKind_SIGNER_KIND_UNSPECIFIED
+}
+
+func (x *ContestedBallot) GetSignerName() string {
+	if x != nil {
+		return x.SignerName
+	}
+	return ""
+}
+
+func (x *ContestedBallot) GetLateDoubtful() bool {
+	if x != nil {
+		return x.LateDoubtful
+	}
+	return false
+}
+
 type ContestedUnit struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	UnitId        string                 `protobuf:"bytes,1,opt,name=unit_id,json=unitId,proto3" json:"unit_id,omitempty"`
@@ -448,7 +1328,7 @@ type ContestedUnit struct {
 
 func (x *ContestedUnit) Reset() {
 	*x = ContestedUnit{}
-	mi := &file_doorstep_v1_election_service_proto_msgTypes[8]
+	mi := &file_doorstep_v1_election_service_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -460,7 +1340,7 @@ func (x *ContestedUnit) String() string {
 func (*ContestedUnit) ProtoMessage() {}
 
 func (x *ContestedUnit) ProtoReflect() protoreflect.Message {
-	mi := &file_doorstep_v1_election_service_proto_msgTypes[8]
+	mi := &file_doorstep_v1_election_service_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -473,7 +1353,7 @@ func (x *ContestedUnit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContestedUnit.ProtoReflect.Descriptor instead.
 func (*ContestedUnit) Descriptor() ([]byte, []int) {
-	return file_doorstep_v1_election_service_proto_rawDescGZIP(), []int{8}
+	return file_doorstep_v1_election_service_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ContestedUnit) GetUnitId() string {
@@ -492,17 +1372,20 @@ func (x *ContestedUnit) GetBallots() []*ContestedBallot {
 
 // SplitOwner is an owner whose units' ballots disagree on an item.
 type SplitOwner struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	OwnerKey      string                 `protobuf:"bytes,1,opt,name=owner_key,json=ownerKey,proto3" json:"owner_key,omitempty"`
-	ItemId        string                 `protobuf:"bytes,2,opt,name=item_id,json=itemId,proto3" json:"item_id,omitempty"`
-	UnitIds       []string               `protobuf:"bytes,3,rep,name=unit_ids,json=unitIds,proto3" json:"unit_ids,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	OwnerKey string                 `protobuf:"bytes,1,opt,name=owner_key,json=ownerKey,proto3" json:"owner_key,omitempty"`
+	ItemId   string                 `protobuf:"bytes,2,opt,name=item_id,json=itemId,proto3" json:"item_id,omitempty"`
+	UnitIds  []string               `protobuf:"bytes,3,rep,name=unit_ids,json=unitIds,proto3" json:"unit_ids,omitempty"`
+	// choices are the owner's units' counted answers on the item, one per
+	// unit that counts, in unit order.
+	Choices       []*UnitChoice `protobuf:"bytes,4,rep,name=choices,proto3" json:"choices,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SplitOwner) Reset() {
 	*x = SplitOwner{}
-	mi := &file_doorstep_v1_election_service_proto_msgTypes[9]
+	mi := &file_doorstep_v1_election_service_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -514,7 +1397,7 @@ func (x *SplitOwner) String() string {
 func (*SplitOwner) ProtoMessage() {}
 
 func (x *SplitOwner) ProtoReflect() protoreflect.Message {
-	mi := &file_doorstep_v1_election_service_proto_msgTypes[9]
+	mi := &file_doorstep_v1_election_service_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -527,7 +1410,7 @@ func (x *SplitOwner) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SplitOwner.ProtoReflect.Descriptor instead.
 func (*SplitOwner) Descriptor() ([]byte, []int) {
-	return file_doorstep_v1_election_service_proto_rawDescGZIP(), []int{9}
+	return file_doorstep_v1_election_service_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *SplitOwner) GetOwnerKey() string {
@@ -551,6 +1434,66 @@ func (x *SplitOwner) GetUnitIds() []string {
 	return nil
 }
 
+func (x *SplitOwner) GetChoices() []*UnitChoice {
+	if x != nil {
+		return x.Choices
+	}
+	return nil
+}
+
+// UnitChoice is one unit's counted answer on one item.
+type UnitChoice struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	UnitId        string                 `protobuf:"bytes,1,opt,name=unit_id,json=unitId,proto3" json:"unit_id,omitempty"`
+	Selection     *Selection             `protobuf:"bytes,2,opt,name=selection,proto3" json:"selection,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnitChoice) Reset() {
+	*x = UnitChoice{}
+	mi := &file_doorstep_v1_election_service_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnitChoice) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnitChoice) ProtoMessage() {}
+
+func (x *UnitChoice) ProtoReflect() protoreflect.Message {
+	mi := &file_doorstep_v1_election_service_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnitChoice.ProtoReflect.Descriptor instead.
+func (*UnitChoice) Descriptor() ([]byte, []int) {
+	return file_doorstep_v1_election_service_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *UnitChoice) GetUnitId() string {
+	if x != nil {
+		return x.UnitId
+	}
+	return ""
+}
+
+func (x *UnitChoice) GetSelection() *Selection {
+	if x != nil {
+		return x.Selection
+	}
+	return nil
+}
+
 type ListContestedUnitsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Units         []*ContestedUnit       `protobuf:"bytes,1,rep,name=units,proto3" json:"units,omitempty"`
@@ -562,7 +1505,7 @@ type ListContestedUnitsResponse struct {
 
 func (x *ListContestedUnitsResponse) Reset() {
 	*x = ListContestedUnitsResponse{}
-	mi := &file_doorstep_v1_election_service_proto_msgTypes[10]
+	mi := &file_doorstep_v1_election_service_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -574,7 +1517,7 @@ func (x *ListContestedUnitsResponse) String() string {
 func (*ListContestedUnitsResponse) ProtoMessage() {}
 
 func (x *ListContestedUnitsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_doorstep_v1_election_service_proto_msgTypes[10]
+	mi := &file_doorstep_v1_election_service_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -587,7 +1530,7 @@ func (x *ListContestedUnitsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListContestedUnitsResponse.ProtoReflect.Descriptor instead.
 func (*ListContestedUnitsResponse) Descriptor() ([]byte, []int) {
-	return file_doorstep_v1_election_service_proto_rawDescGZIP(), []int{10}
+	return file_doorstep_v1_election_service_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ListContestedUnitsResponse) GetUnits() []*ContestedUnit {
@@ -620,7 +1563,7 @@ type GetCommitteeStateRequest struct {
 
 func (x *GetCommitteeStateRequest) Reset() {
 	*x = GetCommitteeStateRequest{}
-	mi := &file_doorstep_v1_election_service_proto_msgTypes[11]
+	mi := &file_doorstep_v1_election_service_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -632,7 +1575,7 @@ func (x *GetCommitteeStateRequest) String() string {
 func (*GetCommitteeStateRequest) ProtoMessage() {}
 
 func (x *GetCommitteeStateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_doorstep_v1_election_service_proto_msgTypes[11]
+	mi := &file_doorstep_v1_election_service_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -645,7 +1588,7 @@ func (x *GetCommitteeStateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCommitteeStateRequest.ProtoReflect.Descriptor instead.
 func (*GetCommitteeStateRequest) Descriptor() ([]byte, []int) {
-	return file_doorstep_v1_election_service_proto_rawDescGZIP(), []int{11}
+	return file_doorstep_v1_election_service_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *GetCommitteeStateRequest) GetElectionId() string {
@@ -665,7 +1608,7 @@ type GetCommitteeStateResponse struct {
 
 func (x *GetCommitteeStateResponse) Reset() {
 	*x = GetCommitteeStateResponse{}
-	mi := &file_doorstep_v1_election_service_proto_msgTypes[12]
+	mi := &file_doorstep_v1_election_service_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -677,7 +1620,7 @@ func (x *GetCommitteeStateResponse) String() string {
 func (*GetCommitteeStateResponse) ProtoMessage() {}
 
 func (x *GetCommitteeStateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_doorstep_v1_election_service_proto_msgTypes[12]
+	mi := &file_doorstep_v1_election_service_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -690,7 +1633,7 @@ func (x *GetCommitteeStateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCommitteeStateResponse.ProtoReflect.Descriptor instead.
 func (*GetCommitteeStateResponse) Descriptor() ([]byte, []int) {
-	return file_doorstep_v1_election_service_proto_rawDescGZIP(), []int{12}
+	return file_doorstep_v1_election_service_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *GetCommitteeStateResponse) GetHighSeq() uint64 {
@@ -711,7 +1654,7 @@ var File_doorstep_v1_election_service_proto protoreflect.FileDescriptor
 
 const file_doorstep_v1_election_service_proto_rawDesc = "" +
 	"\n" +
-	"\"doorstep/v1/election_service.proto\x12\vdoorstep.v1\x1a\x18doorstep/v1/record.proto\x1a\x18doorstep/v1/result.proto\x1a\x17doorstep/v1/tally.proto\"J\n" +
+	"\"doorstep/v1/election_service.proto\x12\vdoorstep.v1\x1a\x18doorstep/v1/record.proto\x1a\x18doorstep/v1/result.proto\x1a\x17doorstep/v1/tally.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"J\n" +
 	"\x15CreateElectionRequest\x121\n" +
 	"\x06record\x18\x01 \x01(\v2\x19.doorstep.v1.SignedRecordR\x06record\"\x84\x01\n" +
 	"\x16CreateElectionResponse\x121\n" +
@@ -730,30 +1673,109 @@ const file_doorstep_v1_election_service_proto_rawDesc = "" +
 	"checkpoint\"2\n" +
 	"\x0fGetTallyRequest\x12\x1f\n" +
 	"\velection_id\x18\x01 \x01(\tR\n" +
-	"electionId\"<\n" +
+	"electionId\"q\n" +
 	"\x10GetTallyResponse\x12(\n" +
-	"\x05tally\x18\x01 \x01(\v2\x12.doorstep.v1.TallyR\x05tally\"x\n" +
+	"\x05tally\x18\x01 \x01(\v2\x12.doorstep.v1.TallyR\x05tally\x123\n" +
+	"\x06status\x18\x02 \x01(\v2\x1b.doorstep.v1.ElectionStatusR\x06status\"\xf7\x02\n" +
+	"\x0eElectionStatus\x120\n" +
+	"\x05state\x18\x01 \x01(\x0e2\x1a.doorstep.v1.ElectionStateR\x05state\x127\n" +
+	"\topened_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\bopenedAt\x127\n" +
+	"\tclosed_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\bclosedAt\x12=\n" +
+	"\fcertified_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\vcertifiedAt\x12?\n" +
+	"\rsync_deadline\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\fsyncDeadline\x12A\n" +
+	"\x0eobjection_ends\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\robjectionEnds\"4\n" +
+	"\x11WatchTallyRequest\x12\x1f\n" +
+	"\velection_id\x18\x01 \x01(\tR\n" +
+	"electionId\"O\n" +
+	"\x12WatchTallyResponse\x129\n" +
+	"\boverview\x18\x01 \x01(\v2\x1d.doorstep.v1.ElectionOverviewR\boverview\"\x86\x02\n" +
+	"\x10ElectionOverview\x12(\n" +
+	"\x05tally\x18\x01 \x01(\v2\x12.doorstep.v1.TallyR\x05tally\x123\n" +
+	"\x06status\x18\x02 \x01(\v2\x1b.doorstep.v1.ElectionStatusR\x06status\x12:\n" +
+	"\tbuildings\x18\x03 \x03(\v2\x1c.doorstep.v1.BuildingTurnoutR\tbuildings\x12!\n" +
+	"\fsplit_owners\x18\x04 \x01(\x04R\vsplitOwners\x124\n" +
+	"\adevices\x18\x05 \x03(\v2\x1a.doorstep.v1.DeviceSummaryR\adevices\"\xbe\x01\n" +
+	"\x0fBuildingTurnout\x12\x1a\n" +
+	"\bbuilding\x18\x01 \x01(\tR\bbuilding\x12\x14\n" +
+	"\x05units\x18\x02 \x01(\x04R\x05units\x12\x12\n" +
+	"\x04area\x18\x03 \x01(\x03R\x04area\x12#\n" +
+	"\runits_counted\x18\x04 \x01(\x04R\funitsCounted\x12!\n" +
+	"\farea_counted\x18\x05 \x01(\x03R\vareaCounted\x12\x1d\n" +
+	"\n" +
+	"units_held\x18\x06 \x01(\x04R\tunitsHeld\"\x87\x03\n" +
+	"\rDeviceSummary\x12\x1b\n" +
+	"\tdevice_id\x18\x01 \x01(\tR\bdeviceId\x12\x14\n" +
+	"\x05label\x18\x02 \x01(\tR\x05label\x12;\n" +
+	"\venrolled_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"enrolledAt\x127\n" +
+	"\tlast_sync\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\blastSync\x12!\n" +
+	"\frecords_held\x18\x05 \x01(\x04R\vrecordsHeld\x12\x19\n" +
+	"\bhigh_seq\x18\x06 \x01(\x04R\ahighSeq\x12\x12\n" +
+	"\x04gaps\x18\a \x01(\x04R\x04gaps\x12\x18\n" +
+	"\arevoked\x18\b \x01(\bR\arevoked\x12\x16\n" +
+	"\x06unsent\x18\t \x01(\x04R\x06unsent\x12!\n" +
+	"\funsent_known\x18\n" +
+	" \x01(\bR\vunsentKnown\x12&\n" +
+	"\x0fclock_offset_ms\x18\v \x01(\x12R\rclockOffsetMs\"5\n" +
+	"\x12ListDevicesRequest\x12\x1f\n" +
+	"\velection_id\x18\x01 \x01(\tR\n" +
+	"electionId\"K\n" +
+	"\x13ListDevicesResponse\x124\n" +
+	"\adevices\x18\x01 \x03(\v2\x1a.doorstep.v1.DeviceSummaryR\adevices\"r\n" +
+	"\x13ListCommentsRequest\x12\x1f\n" +
+	"\velection_id\x18\x01 \x01(\tR\n" +
+	"electionId\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tR\tpageToken\x12\x1b\n" +
+	"\tpage_size\x18\x03 \x01(\x05R\bpageSize\"x\n" +
+	"\x14ListCommentsResponse\x128\n" +
+	"\bcomments\x18\x01 \x03(\v2\x1c.doorstep.v1.ResidentCommentR\bcomments\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xfa\x01\n" +
+	"\x0fResidentComment\x12\x17\n" +
+	"\aunit_id\x18\x01 \x01(\tR\x06unitId\x12\x1a\n" +
+	"\bbuilding\x18\x02 \x01(\tR\bbuilding\x12\x18\n" +
+	"\acomment\x18\x03 \x01(\tR\acomment\x12;\n" +
+	"\vauthor_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"authorTime\x12\x1b\n" +
+	"\tdevice_id\x18\x05 \x01(\tR\bdeviceId\x12!\n" +
+	"\fdevice_label\x18\x06 \x01(\tR\vdeviceLabel\x12\x1b\n" +
+	"\trecord_id\x18\a \x01(\tR\brecordId\"x\n" +
 	"\x19ListContestedUnitsRequest\x12\x1f\n" +
 	"\velection_id\x18\x01 \x01(\tR\n" +
 	"electionId\x12\x1d\n" +
 	"\n" +
 	"page_token\x18\x02 \x01(\tR\tpageToken\x12\x1b\n" +
-	"\tpage_size\x18\x03 \x01(\x05R\bpageSize\"\x95\x01\n" +
+	"\tpage_size\x18\x03 \x01(\x05R\bpageSize\"\x8f\x03\n" +
 	"\x0fContestedBallot\x12\x1b\n" +
 	"\trecord_id\x18\x01 \x01(\tR\brecordId\x12\x1b\n" +
 	"\tdevice_id\x18\x02 \x01(\tR\bdeviceId\x12\x10\n" +
 	"\x03hlc\x18\x03 \x01(\x04R\x03hlc\x126\n" +
 	"\n" +
 	"selections\x18\x04 \x03(\v2\x16.doorstep.v1.SelectionR\n" +
-	"selections\"`\n" +
+	"selections\x12!\n" +
+	"\fdevice_label\x18\x05 \x01(\tR\vdeviceLabel\x12;\n" +
+	"\vauthor_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"authorTime\x12\x18\n" +
+	"\acomment\x18\a \x01(\tR\acomment\x128\n" +
+	"\vsigner_kind\x18\b \x01(\x0e2\x17.doorstep.v1.SignerKindR\n" +
+	"signerKind\x12\x1f\n" +
+	"\vsigner_name\x18\t \x01(\tR\n" +
+	"signerName\x12#\n" +
+	"\rlate_doubtful\x18\n" +
+	" \x01(\bR\flateDoubtful\"`\n" +
 	"\rContestedUnit\x12\x17\n" +
 	"\aunit_id\x18\x01 \x01(\tR\x06unitId\x126\n" +
-	"\aballots\x18\x02 \x03(\v2\x1c.doorstep.v1.ContestedBallotR\aballots\"]\n" +
+	"\aballots\x18\x02 \x03(\v2\x1c.doorstep.v1.ContestedBallotR\aballots\"\x90\x01\n" +
 	"\n" +
 	"SplitOwner\x12\x1b\n" +
 	"\towner_key\x18\x01 \x01(\tR\bownerKey\x12\x17\n" +
 	"\aitem_id\x18\x02 \x01(\tR\x06itemId\x12\x19\n" +
-	"\bunit_ids\x18\x03 \x03(\tR\aunitIds\"\xb2\x01\n" +
+	"\bunit_ids\x18\x03 \x03(\tR\aunitIds\x121\n" +
+	"\achoices\x18\x04 \x03(\v2\x17.doorstep.v1.UnitChoiceR\achoices\"[\n" +
+	"\n" +
+	"UnitChoice\x12\x17\n" +
+	"\aunit_id\x18\x01 \x01(\tR\x06unitId\x124\n" +
+	"\tselection\x18\x02 \x01(\v2\x16.doorstep.v1.SelectionR\tselection\"\xb2\x01\n" +
 	"\x1aListContestedUnitsResponse\x120\n" +
 	"\x05units\x18\x01 \x03(\v2\x1a.doorstep.v1.ContestedUnitR\x05units\x12:\n" +
 	"\fsplit_owners\x18\x02 \x03(\v2\x17.doorstep.v1.SplitOwnerR\vsplitOwners\x12&\n" +
@@ -763,13 +1785,23 @@ const file_doorstep_v1_election_service_proto_rawDesc = "" +
 	"electionId\"S\n" +
 	"\x19GetCommitteeStateResponse\x12\x19\n" +
 	"\bhigh_seq\x18\x01 \x01(\x04R\ahighSeq\x12\x1b\n" +
-	"\thigh_hash\x18\x02 \x01(\fR\bhighHash2\xf3\x03\n" +
+	"\thigh_hash\x18\x02 \x01(\fR\bhighHash*\x9d\x01\n" +
+	"\rElectionState\x12\x1e\n" +
+	"\x1aELECTION_STATE_UNSPECIFIED\x10\x00\x12\x1a\n" +
+	"\x16ELECTION_STATE_DEFINED\x10\x01\x12\x17\n" +
+	"\x13ELECTION_STATE_OPEN\x10\x02\x12\x19\n" +
+	"\x15ELECTION_STATE_CLOSED\x10\x03\x12\x1c\n" +
+	"\x18ELECTION_STATE_CERTIFIED\x10\x042\xeb\x05\n" +
 	"\x0fElectionService\x12Y\n" +
 	"\x0eCreateElection\x12\".doorstep.v1.CreateElectionRequest\x1a#.doorstep.v1.CreateElectionResponse\x12q\n" +
 	"\x16SubmitCommitteeRecords\x12*.doorstep.v1.SubmitCommitteeRecordsRequest\x1a+.doorstep.v1.SubmitCommitteeRecordsResponse\x12G\n" +
 	"\bGetTally\x12\x1c.doorstep.v1.GetTallyRequest\x1a\x1d.doorstep.v1.GetTallyResponse\x12e\n" +
 	"\x12ListContestedUnits\x12&.doorstep.v1.ListContestedUnitsRequest\x1a'.doorstep.v1.ListContestedUnitsResponse\x12b\n" +
-	"\x11GetCommitteeState\x12%.doorstep.v1.GetCommitteeStateRequest\x1a&.doorstep.v1.GetCommitteeStateResponseB>Z<github.com/doorstep-vote/doorstep/api/doorstep/v1;doorstepv1b\x06proto3"
+	"\x11GetCommitteeState\x12%.doorstep.v1.GetCommitteeStateRequest\x1a&.doorstep.v1.GetCommitteeStateResponse\x12O\n" +
+	"\n" +
+	"WatchTally\x12\x1e.doorstep.v1.WatchTallyRequest\x1a\x1f.doorstep.v1.WatchTallyResponse0\x01\x12P\n" +
+	"\vListDevices\x12\x1f.doorstep.v1.ListDevicesRequest\x1a .doorstep.v1.ListDevicesResponse\x12S\n" +
+	"\fListComments\x12 .doorstep.v1.ListCommentsRequest\x1a!.doorstep.v1.ListCommentsResponseB>Z<github.com/doorstep-vote/doorstep/api/doorstep/v1;doorstepv1b\x06proto3"
 
 var (
 	file_doorstep_v1_election_service_proto_rawDescOnce sync.Once
@@ -783,54 +1815,97 @@ func file_doorstep_v1_election_service_proto_rawDescGZIP() []byte {
 	return file_doorstep_v1_election_service_proto_rawDescData
 }
 
-var file_doorstep_v1_election_service_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_doorstep_v1_election_service_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_doorstep_v1_election_service_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_doorstep_v1_election_service_proto_goTypes = []any{
-	(*CreateElectionRequest)(nil),          // 0: doorstep.v1.CreateElectionRequest
-	(*CreateElectionResponse)(nil),         // 1: doorstep.v1.CreateElectionResponse
-	(*SubmitCommitteeRecordsRequest)(nil),  // 2: doorstep.v1.SubmitCommitteeRecordsRequest
-	(*SubmitCommitteeRecordsResponse)(nil), // 3: doorstep.v1.SubmitCommitteeRecordsResponse
-	(*GetTallyRequest)(nil),                // 4: doorstep.v1.GetTallyRequest
-	(*GetTallyResponse)(nil),               // 5: doorstep.v1.GetTallyResponse
-	(*ListContestedUnitsRequest)(nil),      // 6: doorstep.v1.ListContestedUnitsRequest
-	(*ContestedBallot)(nil),                // 7: doorstep.v1.ContestedBallot
-	(*ContestedUnit)(nil),                  // 8: doorstep.v1.ContestedUnit
-	(*SplitOwner)(nil),                     // 9: doorstep.v1.SplitOwner
-	(*ListContestedUnitsResponse)(nil),     // 10: doorstep.v1.ListContestedUnitsResponse
-	(*GetCommitteeStateRequest)(nil),       // 11: doorstep.v1.GetCommitteeStateRequest
-	(*GetCommitteeStateResponse)(nil),      // 12: doorstep.v1.GetCommitteeStateResponse
-	(*SignedRecord)(nil),                   // 13: doorstep.v1.SignedRecord
-	(*RecordResult)(nil),                   // 14: doorstep.v1.RecordResult
-	(*Checkpoint)(nil),                     // 15: doorstep.v1.Checkpoint
-	(*Tally)(nil),                          // 16: doorstep.v1.Tally
-	(*Selection)(nil),                      // 17: doorstep.v1.Selection
+	(ElectionState)(0),                     // 0: doorstep.v1.ElectionState
+	(*CreateElectionRequest)(nil),          // 1: doorstep.v1.CreateElectionRequest
+	(*CreateElectionResponse)(nil),         // 2: doorstep.v1.CreateElectionResponse
+	(*SubmitCommitteeRecordsRequest)(nil),  // 3: doorstep.v1.SubmitCommitteeRecordsRequest
+	(*SubmitCommitteeRecordsResponse)(nil), // 4: doorstep.v1.SubmitCommitteeRecordsResponse
+	(*GetTallyRequest)(nil),                // 5: doorstep.v1.GetTallyRequest
+	(*GetTallyResponse)(nil),               // 6: doorstep.v1.GetTallyResponse
+	(*ElectionStatus)(nil),                 // 7: doorstep.v1.ElectionStatus
+	(*WatchTallyRequest)(nil),              // 8: doorstep.v1.WatchTallyRequest
+	(*WatchTallyResponse)(nil),             // 9: doorstep.v1.WatchTallyResponse
+	(*ElectionOverview)(nil),               // 10: doorstep.v1.ElectionOverview
+	(*BuildingTurnout)(nil),                // 11: doorstep.v1.BuildingTurnout
+	(*DeviceSummary)(nil),                  // 12: doorstep.v1.DeviceSummary
+	(*ListDevicesRequest)(nil),             // 13: doorstep.v1.ListDevicesRequest
+	(*ListDevicesResponse)(nil),            // 14: doorstep.v1.ListDevicesResponse
+	(*ListCommentsRequest)(nil),            // 15: doorstep.v1.ListCommentsRequest
+	(*ListCommentsResponse)(nil),           // 16: doorstep.v1.ListCommentsResponse
+	(*ResidentComment)(nil),                // 17: doorstep.v1.ResidentComment
+	(*ListContestedUnitsRequest)(nil),      // 18: doorstep.v1.ListContestedUnitsRequest
+	(*ContestedBallot)(nil),                // 19: doorstep.v1.ContestedBallot
+	(*ContestedUnit)(nil),                  // 20: doorstep.v1.ContestedUnit
+	(*SplitOwner)(nil),                     // 21: doorstep.v1.SplitOwner
+	(*UnitChoice)(nil),                     // 22: doorstep.v1.UnitChoice
+	(*ListContestedUnitsResponse)(nil),     // 23: doorstep.v1.ListContestedUnitsResponse
+	(*GetCommitteeStateRequest)(nil),       // 24: doorstep.v1.GetCommitteeStateRequest
+	(*GetCommitteeStateResponse)(nil),      // 25: doorstep.v1.GetCommitteeStateResponse
+	(*SignedRecord)(nil),                   // 26: doorstep.v1.SignedRecord
+	(*RecordResult)(nil),                   // 27: doorstep.v1.RecordResult
+	(*Checkpoint)(nil),                     // 28: doorstep.v1.Checkpoint
+	(*Tally)(nil),                          // 29: doorstep.v1.Tally
+	(*timestamppb.Timestamp)(nil),          // 30: google.protobuf.Timestamp
+	(*Selection)(nil),                      // 31: doorstep.v1.Selection
+	(SignerKind)(0),                        // 32: doorstep.v1.SignerKind
 }
 var file_doorstep_v1_election_service_proto_depIdxs = []int32{
-	13, // 0: doorstep.v1.CreateElectionRequest.record:type_name -> doorstep.v1.SignedRecord
-	14, // 1: doorstep.v1.CreateElectionResponse.result:type_name -> doorstep.v1.RecordResult
-	15, // 2: doorstep.v1.CreateElectionResponse.checkpoint:type_name -> doorstep.v1.Checkpoint
-	13, // 3: doorstep.v1.SubmitCommitteeRecordsRequest.records:type_name -> doorstep.v1.SignedRecord
-	14, // 4: doorstep.v1.SubmitCommitteeRecordsResponse.results:type_name -> doorstep.v1.RecordResult
-	15, // 5: doorstep.v1.SubmitCommitteeRecordsResponse.checkpoint:type_name -> doorstep.v1.Checkpoint
-	16, // 6: doorstep.v1.GetTallyResponse.tally:type_name -> doorstep.v1.Tally
-	17, // 7: doorstep.v1.ContestedBallot.selections:type_name -> doorstep.v1.Selection
-	7,  // 8: doorstep.v1.ContestedUnit.ballots:type_name -> doorstep.v1.ContestedBallot
-	8,  // 9: doorstep.v1.ListContestedUnitsResponse.units:type_name -> doorstep.v1.ContestedUnit
-	9,  // 10: doorstep.v1.ListContestedUnitsResponse.split_owners:type_name -> doorstep.v1.SplitOwner
-	0,  // 11: doorstep.v1.ElectionService.CreateElection:input_type -> doorstep.v1.CreateElectionRequest
-	2,  // 12: doorstep.v1.ElectionService.SubmitCommitteeRecords:input_type -> doorstep.v1.SubmitCommitteeRecordsRequest
-	4,  // 13: doorstep.v1.ElectionService.GetTally:input_type -> doorstep.v1.GetTallyRequest
-	6,  // 14: doorstep.v1.ElectionService.ListContestedUnits:input_type -> doorstep.v1.ListContestedUnitsRequest
-	11, // 15: doorstep.v1.ElectionService.GetCommitteeState:input_type -> doorstep.v1.GetCommitteeStateRequest
-	1,  // 16: doorstep.v1.ElectionService.CreateElection:output_type -> doorstep.v1.CreateElectionResponse
-	3,  // 17: doorstep.v1.ElectionService.SubmitCommitteeRecords:output_type -> doorstep.v1.SubmitCommitteeRecordsResponse
-	5,  // 18: doorstep.v1.ElectionService.GetTally:output_type -> doorstep.v1.GetTallyResponse
-	10, // 19: doorstep.v1.ElectionService.ListContestedUnits:output_type -> doorstep.v1.ListContestedUnitsResponse
-	12, // 20: doorstep.v1.ElectionService.GetCommitteeState:output_type -> doorstep.v1.GetCommitteeStateResponse
-	16, // [16:21] is the sub-list for method output_type
-	11, // [11:16] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	26, // 0: doorstep.v1.CreateElectionRequest.record:type_name -> doorstep.v1.SignedRecord
+	27, // 1: doorstep.v1.CreateElectionResponse.result:type_name -> doorstep.v1.RecordResult
+	28, // 2: doorstep.v1.CreateElectionResponse.checkpoint:type_name -> doorstep.v1.Checkpoint
+	26, // 3: doorstep.v1.SubmitCommitteeRecordsRequest.records:type_name -> doorstep.v1.SignedRecord
+	27, // 4: doorstep.v1.SubmitCommitteeRecordsResponse.results:type_name -> doorstep.v1.RecordResult
+	28, // 5: doorstep.v1.SubmitCommitteeRecordsResponse.checkpoint:type_name -> doorstep.v1.Checkpoint
+	29, // 6: doorstep.v1.GetTallyResponse.tally:type_name -> doorstep.v1.Tally
+	7,  // 7: doorstep.v1.GetTallyResponse.status:type_name -> doorstep.v1.ElectionStatus
+	0,  // 8: doorstep.v1.ElectionStatus.state:type_name -> doorstep.v1.ElectionState
+	30, // 9: doorstep.v1.ElectionStatus.opened_at:type_name -> google.protobuf.Timestamp
+	30, // 10: doorstep.v1.ElectionStatus.closed_at:type_name -> google.protobuf.Timestamp
+	30, // 11: doorstep.v1.ElectionStatus.certified_at:type_name -> google.protobuf.Timestamp
+	30, // 12: doorstep.v1.ElectionStatus.sync_deadline:type_name -> google.protobuf.Timestamp
+	30, // 13: doorstep.v1.ElectionStatus.objection_ends:type_name -> google.protobuf.Timestamp
+	10, // 14: doorstep.v1.WatchTallyResponse.overview:type_name -> doorstep.v1.ElectionOverview
+	29, // 15: doorstep.v1.ElectionOverview.tally:type_name -> doorstep.v1.Tally
+	7,  // 16: doorstep.v1.ElectionOverview.status:type_name -> doorstep.v1.ElectionStatus
+	11, // 17: doorstep.v1.ElectionOverview.buildings:type_name -> doorstep.v1.BuildingTurnout
+	12, // 18: doorstep.v1.ElectionOverview.devices:type_name -> doorstep.v1.DeviceSummary
+	30, // 19: doorstep.v1.DeviceSummary.enrolled_at:type_name -> google.protobuf.Timestamp
+	30, // 20: doorstep.v1.DeviceSummary.last_sync:type_name -> google.protobuf.Timestamp
+	12, // 21: doorstep.v1.ListDevicesResponse.devices:type_name -> doorstep.v1.DeviceSummary
+	17, // 22: doorstep.v1.ListCommentsResponse.comments:type_name -> doorstep.v1.ResidentComment
+	30, // 23: doorstep.v1.ResidentComment.author_time:type_name -> google.protobuf.Timestamp
+	31, // 24: doorstep.v1.ContestedBallot.selections:type_name -> doorstep.v1.Selection
+	30, // 25: doorstep.v1.ContestedBallot.author_time:type_name -> google.protobuf.Timestamp
+	32, // 26: doorstep.v1.ContestedBallot.signer_kind:type_name -> doorstep.v1.SignerKind
+	19, // 27: doorstep.v1.ContestedUnit.ballots:type_name -> doorstep.v1.ContestedBallot
+	22, // 28: doorstep.v1.SplitOwner.choices:type_name -> doorstep.v1.UnitChoice
+	31, // 29: doorstep.v1.UnitChoice.selection:type_name -> doorstep.v1.Selection
+	20, // 30: doorstep.v1.ListContestedUnitsResponse.units:type_name -> doorstep.v1.ContestedUnit
+	21, // 31: doorstep.v1.ListContestedUnitsResponse.split_owners:type_name -> doorstep.v1.SplitOwner
+	1,  // 32: doorstep.v1.ElectionService.CreateElection:input_type -> doorstep.v1.CreateElectionRequest
+	3,  // 33: doorstep.v1.ElectionService.SubmitCommitteeRecords:input_type -> doorstep.v1.SubmitCommitteeRecordsRequest
+	5,  // 34: doorstep.v1.ElectionService.GetTally:input_type -> doorstep.v1.GetTallyRequest
+	18, // 35: doorstep.v1.ElectionService.ListContestedUnits:input_type -> doorstep.v1.ListContestedUnitsRequest
+	24, // 36: doorstep.v1.ElectionService.GetCommitteeState:input_type -> doorstep.v1.GetCommitteeStateRequest
+	8,  // 37: doorstep.v1.ElectionService.WatchTally:input_type -> doorstep.v1.WatchTallyRequest
+	13, // 38: doorstep.v1.ElectionService.ListDevices:input_type -> doorstep.v1.ListDevicesRequest
+	15, // 39: doorstep.v1.ElectionService.ListComments:input_type -> doorstep.v1.ListCommentsRequest
+	2,  // 40: doorstep.v1.ElectionService.CreateElection:output_type -> doorstep.v1.CreateElectionResponse
+	4,  // 41: doorstep.v1.ElectionService.SubmitCommitteeRecords:output_type -> doorstep.v1.SubmitCommitteeRecordsResponse
+	6,  // 42: doorstep.v1.ElectionService.GetTally:output_type -> doorstep.v1.GetTallyResponse
+	23, // 43: doorstep.v1.ElectionService.ListContestedUnits:output_type -> doorstep.v1.ListContestedUnitsResponse
+	25, // 44: doorstep.v1.ElectionService.GetCommitteeState:output_type -> doorstep.v1.GetCommitteeStateResponse
+	9,  // 45: doorstep.v1.ElectionService.WatchTally:output_type -> doorstep.v1.WatchTallyResponse
+	14, // 46: doorstep.v1.ElectionService.ListDevices:output_type -> doorstep.v1.ListDevicesResponse
+	16, // 47: doorstep.v1.ElectionService.ListComments:output_type -> doorstep.v1.ListCommentsResponse
+	40, // [40:48] is the sub-list for method output_type
+	32, // [32:40] is the sub-list for method input_type
+	32, // [32:32] is the sub-list for extension type_name
+	32, // [32:32] is the sub-list for extension extendee
+	0,  // [0:32] is the sub-list for field type_name
 }
 
 func init() { file_doorstep_v1_election_service_proto_init() }
@@ -846,13 +1921,14 @@ func file_doorstep_v1_election_service_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_doorstep_v1_election_service_proto_rawDesc), len(file_doorstep_v1_election_service_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   13,
+			NumEnums:      1,
+			NumMessages:   25,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_doorstep_v1_election_service_proto_goTypes,
 		DependencyIndexes: file_doorstep_v1_election_service_proto_depIdxs,
+		EnumInfos:         file_doorstep_v1_election_service_proto_enumTypes,
 		MessageInfos:      file_doorstep_v1_election_service_proto_msgTypes,
 	}.Build()
 	File_doorstep_v1_election_service_proto = out.File

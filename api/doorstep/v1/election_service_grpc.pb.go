@@ -24,6 +24,9 @@ const (
 	ElectionService_GetTally_FullMethodName               = "/doorstep.v1.ElectionService/GetTally"
 	ElectionService_ListContestedUnits_FullMethodName     = "/doorstep.v1.ElectionService/ListContestedUnits"
 	ElectionService_GetCommitteeState_FullMethodName      = "/doorstep.v1.ElectionService/GetCommitteeState"
+	ElectionService_WatchTally_FullMethodName             = "/doorstep.v1.ElectionService/WatchTally"
+	ElectionService_ListDevices_FullMethodName            = "/doorstep.v1.ElectionService/ListDevices"
+	ElectionService_ListComments_FullMethodName           = "/doorstep.v1.ElectionService/ListComments"
 )
 
 // ElectionServiceClient is the client API for ElectionService service.
@@ -45,6 +48,16 @@ type ElectionServiceClient interface {
 	ListContestedUnits(ctx context.Context, in *ListContestedUnitsRequest, opts ...grpc.CallOption) (*ListContestedUnitsResponse, error)
 	// GetCommitteeState tells the committee's machine its next author_seq.
 	GetCommitteeState(ctx context.Context, in *GetCommitteeStateRequest, opts ...grpc.CallOption) (*GetCommitteeStateResponse, error)
+	// WatchTally sends the election's overview at once, then again whenever
+	// it changes, a few times a second at most, each naming the checkpoint it
+	// was computed at. A watcher that falls behind gets the latest overview,
+	// not a backlog. The stream ends when the caller's access does.
+	WatchTally(ctx context.Context, in *WatchTallyRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchTallyResponse], error)
+	// ListDevices lists the election's devices with their labels, last sync
+	// and what they still hold unsent.
+	ListDevices(ctx context.Context, in *ListDevicesRequest, opts ...grpc.CallOption) (*ListDevicesResponse, error)
+	// ListComments lists the residents' comments on accepted ballots.
+	ListComments(ctx context.Context, in *ListCommentsRequest, opts ...grpc.CallOption) (*ListCommentsResponse, error)
 }
 
 type electionServiceClient struct {
@@ -105,6 +118,45 @@ func (c *electionServiceClient) GetCommitteeState(ctx context.Context, in *GetCo
 	return out, nil
 }
 
+func (c *electionServiceClient) WatchTally(ctx context.Context, in *WatchTallyRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchTallyResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &ElectionService_ServiceDesc.Streams[0], ElectionService_WatchTally_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[WatchTallyRequest, WatchTallyResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ElectionService_WatchTallyClient = grpc.ServerStreamingClient[WatchTallyResponse]
+
+func (c *electionServiceClient) ListDevices(ctx context.Context, in *ListDevicesRequest, opts ...grpc.CallOption) (*ListDevicesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListDevicesResponse)
+	err := c.cc.Invoke(ctx, ElectionService_ListDevices_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *electionServiceClient) ListComments(ctx context.Context, in *ListCommentsRequest, opts ...grpc.CallOption) (*ListCommentsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListCommentsResponse)
+	err := c.cc.Invoke(ctx, ElectionService_ListComments_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ElectionServiceServer is the server API for ElectionService service.
 // All implementations must embed UnimplementedElectionServiceServer
 // for forward compatibility.
@@ -124,6 +176,16 @@ type ElectionServiceServer interface {
 	ListContestedUnits(context.Context, *ListContestedUnitsRequest) (*ListContestedUnitsResponse, error)
 	// GetCommitteeState tells the committee's machine its next author_seq.
 	GetCommitteeState(context.Context, *GetCommitteeStateRequest) (*GetCommitteeStateResponse, error)
+	// WatchTally sends the election's overview at once, then again whenever
+	// it changes, a few times a second at most, each naming the checkpoint it
+	// was computed at. A watcher that falls behind gets the latest overview,
+	// not a backlog. The stream ends when the caller's access does.
+	WatchTally(*WatchTallyRequest, grpc.ServerStreamingServer[WatchTallyResponse]) error
+	// ListDevices lists the election's devices with their labels, last sync
+	// and what they still hold unsent.
+	ListDevices(context.Context, *ListDevicesRequest) (*ListDevicesResponse, error)
+	// ListComments lists the residents' comments on accepted ballots.
+	ListComments(context.Context, *ListCommentsRequest) (*ListCommentsResponse, error)
 	mustEmbedUnimplementedElectionServiceServer()
 }
 
@@ -148,6 +210,15 @@ func (UnimplementedElectionServiceServer) ListContestedUnits(context.Context, *L
 }
 func (UnimplementedElectionServiceServer) GetCommitteeState(context.Context, *GetCommitteeStateRequest) (*GetCommitteeStateResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetCommitteeState not implemented")
+}
+func (UnimplementedElectionServiceServer) WatchTally(*WatchTallyRequest, grpc.ServerStreamingServer[WatchTallyResponse]) error {
+	return status.Error(codes.Unimplemented, "method WatchTally not implemented")
+}
+func (UnimplementedElectionServiceServer) ListDevices(context.Context, *ListDevicesRequest) (*ListDevicesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListDevices not implemented")
+}
+func (UnimplementedElectionServiceServer) ListComments(context.Context, *ListCommentsRequest) (*ListCommentsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListComments not implemented")
 }
 func (UnimplementedElectionServiceServer) mustEmbedUnimplementedElectionServiceServer() {}
 func (UnimplementedElectionServiceServer) testEmbeddedByValue()                         {}
@@ -260,6 +331,53 @@ func _ElectionService_GetCommitteeState_Handler(srv interface{}, ctx context.Con
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ElectionService_WatchTally_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(WatchTallyRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(ElectionServiceServer).WatchTally(m, &grpc.GenericServerStream[WatchTallyRequest, WatchTallyResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ElectionService_WatchTallyServer = grpc.ServerStreamingServer[WatchTallyResponse]
+
+func _ElectionService_ListDevices_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListDevicesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ElectionServiceServer).ListDevices(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ElectionService_ListDevices_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ElectionServiceServer).ListDevices(ctx, req.(*ListDevicesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ElectionService_ListComments_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListCommentsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ElectionServiceServer).ListComments(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ElectionService_ListComments_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ElectionServiceServer).ListComments(ctx, req.(*ListCommentsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ElectionService_ServiceDesc is the grpc.ServiceDesc for ElectionService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -287,7 +405,21 @@ var ElectionService_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "GetCommitteeState",
 			Handler:    _ElectionService_GetCommitteeState_Handler,
 		},
+		{
+			MethodName: "ListDevices",
+			Handler:    _ElectionService_ListDevices_Handler,
+		},
+		{
+			MethodName: "ListComments",
+			Handler:    _ElectionService_ListComments_Handler,
+		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "WatchTally",
+			Handler:       _ElectionService_WatchTally_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "doorstep/v1/election_service.proto",
 }

@@ -764,6 +764,7 @@ type CommitteeAction struct {
 	//	*CommitteeAction_Adjudication
 	//	*CommitteeAction_AuditorGrant
 	//	*CommitteeAction_AuditorRevocation
+	//	*CommitteeAction_Certify
 	Action        isCommitteeAction_Action `protobuf_oneof:"action"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -887,6 +888,15 @@ func (x *CommitteeAction) GetAuditorRevocation() *AuditorRevocation {
 	return nil
 }
 
+func (x *CommitteeAction) GetCertify() *CertifyResult {
+	if x != nil {
+		if x, ok := x.Action.(*CommitteeAction_Certify); ok {
+			return x.Certify
+		}
+	}
+	return nil
+}
+
 type isCommitteeAction_Action interface {
 	isCommitteeAction_Action()
 }
@@ -927,6 +937,10 @@ type CommitteeAction_AuditorRevocation struct {
 	AuditorRevocation *AuditorRevocation `protobuf:"bytes,9,opt,name=auditor_revocation,json=auditorRevocation,proto3,oneof"`
 }
 
+type CommitteeAction_Certify struct {
+	Certify *CertifyResult `protobuf:"bytes,10,opt,name=certify,proto3,oneof"`
+}
+
 func (*CommitteeAction_DefineElection) isCommitteeAction_Action() {}
 
 func (*CommitteeAction_Roster) isCommitteeAction_Action() {}
@@ -945,6 +959,8 @@ func (*CommitteeAction_AuditorGrant) isCommitteeAction_Action() {}
 
 func (*CommitteeAction_AuditorRevocation) isCommitteeAction_Action() {}
 
+func (*CommitteeAction_Certify) isCommitteeAction_Action() {}
+
 // ElectionDefinition is the ballot sheet and the rules of one election.
 type ElectionDefinition struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
@@ -959,9 +975,12 @@ type ElectionDefinition struct {
 	// rules_version names the rule set the tally follows.
 	RulesVersion string `protobuf:"bytes,7,opt,name=rules_version,json=rulesVersion,proto3" json:"rules_version,omitempty"`
 	// future_skew_ms flags records dated further than this ahead of the server.
-	FutureSkewMs  int64 `protobuf:"varint,8,opt,name=future_skew_ms,json=futureSkewMs,proto3" json:"future_skew_ms,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	FutureSkewMs int64 `protobuf:"varint,8,opt,name=future_skew_ms,json=futureSkewMs,proto3" json:"future_skew_ms,omitempty"`
+	// objection_period_ms is how long the preliminary results notice (公示)
+	// stays up after the close before the committee may certify the result.
+	ObjectionPeriodMs int64 `protobuf:"varint,9,opt,name=objection_period_ms,json=objectionPeriodMs,proto3" json:"objection_period_ms,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *ElectionDefinition) Reset() {
@@ -1046,6 +1065,13 @@ func (x *ElectionDefinition) GetRulesVersion() string {
 func (x *ElectionDefinition) GetFutureSkewMs() int64 {
 	if x != nil {
 		return x.FutureSkewMs
+	}
+	return 0
+}
+
+func (x *ElectionDefinition) GetObjectionPeriodMs() int64 {
+	if x != nil {
+		return x.ObjectionPeriodMs
 	}
 	return 0
 }
@@ -1607,6 +1633,61 @@ func (x *AuditorGrant) GetLabel() string {
 	return ""
 }
 
+// CertifyResult is the committee's certification of the final result,
+// after the objection period: the tally it certifies (the SHA-256 of its
+// canonical JSON) at a log size. Nothing changes the count after it.
+type CertifyResult struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	LogSize       uint64                 `protobuf:"varint,1,opt,name=log_size,json=logSize,proto3" json:"log_size,omitempty"`
+	TallySha256   []byte                 `protobuf:"bytes,2,opt,name=tally_sha256,json=tallySha256,proto3" json:"tally_sha256,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CertifyResult) Reset() {
+	*x = CertifyResult{}
+	mi := &file_doorstep_v1_record_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CertifyResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CertifyResult) ProtoMessage() {}
+
+func (x *CertifyResult) ProtoReflect() protoreflect.Message {
+	mi := &file_doorstep_v1_record_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CertifyResult.ProtoReflect.Descriptor instead.
+func (*CertifyResult) Descriptor() ([]byte, []int) {
+	return file_doorstep_v1_record_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *CertifyResult) GetLogSize() uint64 {
+	if x != nil {
+		return x.LogSize
+	}
+	return 0
+}
+
+func (x *CertifyResult) GetTallySha256() []byte {
+	if x != nil {
+		return x.TallySha256
+	}
+	return nil
+}
+
 // AuditorRevocation ends an auditor's access.
 type AuditorRevocation struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1618,7 +1699,7 @@ type AuditorRevocation struct {
 
 func (x *AuditorRevocation) Reset() {
 	*x = AuditorRevocation{}
-	mi := &file_doorstep_v1_record_proto_msgTypes[16]
+	mi := &file_doorstep_v1_record_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1630,7 +1711,7 @@ func (x *AuditorRevocation) String() string {
 func (*AuditorRevocation) ProtoMessage() {}
 
 func (x *AuditorRevocation) ProtoReflect() protoreflect.Message {
-	mi := &file_doorstep_v1_record_proto_msgTypes[16]
+	mi := &file_doorstep_v1_record_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1643,7 +1724,7 @@ func (x *AuditorRevocation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditorRevocation.ProtoReflect.Descriptor instead.
 func (*AuditorRevocation) Descriptor() ([]byte, []int) {
-	return file_doorstep_v1_record_proto_rawDescGZIP(), []int{16}
+	return file_doorstep_v1_record_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *AuditorRevocation) GetAuditorId() string {
@@ -1671,7 +1752,7 @@ type OpenElection struct {
 
 func (x *OpenElection) Reset() {
 	*x = OpenElection{}
-	mi := &file_doorstep_v1_record_proto_msgTypes[17]
+	mi := &file_doorstep_v1_record_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1683,7 +1764,7 @@ func (x *OpenElection) String() string {
 func (*OpenElection) ProtoMessage() {}
 
 func (x *OpenElection) ProtoReflect() protoreflect.Message {
-	mi := &file_doorstep_v1_record_proto_msgTypes[17]
+	mi := &file_doorstep_v1_record_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1696,7 +1777,7 @@ func (x *OpenElection) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpenElection.ProtoReflect.Descriptor instead.
 func (*OpenElection) Descriptor() ([]byte, []int) {
-	return file_doorstep_v1_record_proto_rawDescGZIP(), []int{17}
+	return file_doorstep_v1_record_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *OpenElection) GetRosterSha256() []byte {
@@ -1716,7 +1797,7 @@ type CloseElection struct {
 
 func (x *CloseElection) Reset() {
 	*x = CloseElection{}
-	mi := &file_doorstep_v1_record_proto_msgTypes[18]
+	mi := &file_doorstep_v1_record_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1728,7 +1809,7 @@ func (x *CloseElection) String() string {
 func (*CloseElection) ProtoMessage() {}
 
 func (x *CloseElection) ProtoReflect() protoreflect.Message {
-	mi := &file_doorstep_v1_record_proto_msgTypes[18]
+	mi := &file_doorstep_v1_record_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1741,7 +1822,7 @@ func (x *CloseElection) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloseElection.ProtoReflect.Descriptor instead.
 func (*CloseElection) Descriptor() ([]byte, []int) {
-	return file_doorstep_v1_record_proto_rawDescGZIP(), []int{18}
+	return file_doorstep_v1_record_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *CloseElection) GetClosedAt() *timestamppb.Timestamp {
@@ -1768,7 +1849,7 @@ type Adjudication struct {
 
 func (x *Adjudication) Reset() {
 	*x = Adjudication{}
-	mi := &file_doorstep_v1_record_proto_msgTypes[19]
+	mi := &file_doorstep_v1_record_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1780,7 +1861,7 @@ func (x *Adjudication) String() string {
 func (*Adjudication) ProtoMessage() {}
 
 func (x *Adjudication) ProtoReflect() protoreflect.Message {
-	mi := &file_doorstep_v1_record_proto_msgTypes[19]
+	mi := &file_doorstep_v1_record_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1793,7 +1874,7 @@ func (x *Adjudication) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Adjudication.ProtoReflect.Descriptor instead.
 func (*Adjudication) Descriptor() ([]byte, []int) {
-	return file_doorstep_v1_record_proto_rawDescGZIP(), []int{19}
+	return file_doorstep_v1_record_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Adjudication) GetSubject() isAdjudication_Subject {
@@ -1856,7 +1937,7 @@ type UnitDecision struct {
 
 func (x *UnitDecision) Reset() {
 	*x = UnitDecision{}
-	mi := &file_doorstep_v1_record_proto_msgTypes[20]
+	mi := &file_doorstep_v1_record_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1868,7 +1949,7 @@ func (x *UnitDecision) String() string {
 func (*UnitDecision) ProtoMessage() {}
 
 func (x *UnitDecision) ProtoReflect() protoreflect.Message {
-	mi := &file_doorstep_v1_record_proto_msgTypes[20]
+	mi := &file_doorstep_v1_record_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1881,7 +1962,7 @@ func (x *UnitDecision) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnitDecision.ProtoReflect.Descriptor instead.
 func (*UnitDecision) Descriptor() ([]byte, []int) {
-	return file_doorstep_v1_record_proto_rawDescGZIP(), []int{20}
+	return file_doorstep_v1_record_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *UnitDecision) GetUnitId() string {
@@ -1913,7 +1994,7 @@ type OwnerDecision struct {
 
 func (x *OwnerDecision) Reset() {
 	*x = OwnerDecision{}
-	mi := &file_doorstep_v1_record_proto_msgTypes[21]
+	mi := &file_doorstep_v1_record_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1925,7 +2006,7 @@ func (x *OwnerDecision) String() string {
 func (*OwnerDecision) ProtoMessage() {}
 
 func (x *OwnerDecision) ProtoReflect() protoreflect.Message {
-	mi := &file_doorstep_v1_record_proto_msgTypes[21]
+	mi := &file_doorstep_v1_record_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1938,7 +2019,7 @@ func (x *OwnerDecision) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OwnerDecision.ProtoReflect.Descriptor instead.
 func (*OwnerDecision) Descriptor() ([]byte, []int) {
-	return file_doorstep_v1_record_proto_rawDescGZIP(), []int{21}
+	return file_doorstep_v1_record_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *OwnerDecision) GetOwnerKey() string {
@@ -2015,7 +2096,7 @@ const file_doorstep_v1_record_proto_rawDesc = "" +
 	"\x05Visit\x12\x17\n" +
 	"\aunit_id\x18\x01 \x01(\tR\x06unitId\x123\n" +
 	"\aoutcome\x18\x02 \x01(\x0e2\x19.doorstep.v1.VisitOutcomeR\aoutcome\x12\x12\n" +
-	"\x04note\x18\x03 \x01(\tR\x04note\"\xd5\x04\n" +
+	"\x04note\x18\x03 \x01(\tR\x04note\"\x8d\x05\n" +
 	"\x0fCommitteeAction\x12J\n" +
 	"\x0fdefine_election\x18\x01 \x01(\v2\x1f.doorstep.v1.ElectionDefinitionH\x00R\x0edefineElection\x122\n" +
 	"\x06roster\x18\x02 \x01(\v2\x18.doorstep.v1.RosterChunkH\x00R\x06roster\x12>\n" +
@@ -2029,8 +2110,10 @@ const file_doorstep_v1_record_proto_rawDesc = "" +
 	"\x05close\x18\x06 \x01(\v2\x1a.doorstep.v1.CloseElectionH\x00R\x05close\x12?\n" +
 	"\fadjudication\x18\a \x01(\v2\x19.doorstep.v1.AdjudicationH\x00R\fadjudication\x12@\n" +
 	"\rauditor_grant\x18\b \x01(\v2\x19.doorstep.v1.AuditorGrantH\x00R\fauditorGrant\x12O\n" +
-	"\x12auditor_revocation\x18\t \x01(\v2\x1e.doorstep.v1.AuditorRevocationH\x00R\x11auditorRevocationB\b\n" +
-	"\x06action\"\xf5\x02\n" +
+	"\x12auditor_revocation\x18\t \x01(\v2\x1e.doorstep.v1.AuditorRevocationH\x00R\x11auditorRevocation\x126\n" +
+	"\acertify\x18\n" +
+	" \x01(\v2\x1a.doorstep.v1.CertifyResultH\x00R\acertifyB\b\n" +
+	"\x06action\"\xa5\x03\n" +
 	"\x12ElectionDefinition\x12\x1f\n" +
 	"\velection_id\x18\x01 \x01(\tR\n" +
 	"electionId\x12\x14\n" +
@@ -2040,7 +2123,8 @@ const file_doorstep_v1_record_proto_rawDesc = "" +
 	"\x0econtest_policy\x18\x05 \x01(\x0e2\x1a.doorstep.v1.ContestPolicyR\rcontestPolicy\x12?\n" +
 	"\rsync_deadline\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\fsyncDeadline\x12#\n" +
 	"\rrules_version\x18\a \x01(\tR\frulesVersion\x12$\n" +
-	"\x0efuture_skew_ms\x18\b \x01(\x03R\ffutureSkewMs\"\xae\x01\n" +
+	"\x0efuture_skew_ms\x18\b \x01(\x03R\ffutureSkewMs\x12.\n" +
+	"\x13objection_period_ms\x18\t \x01(\x03R\x11objectionPeriodMs\"\xae\x01\n" +
 	"\x04Item\x12\x17\n" +
 	"\aitem_id\x18\x01 \x01(\tR\x06itemId\x12\x14\n" +
 	"\x05title\x18\x02 \x01(\tR\x05title\x12-\n" +
@@ -2078,7 +2162,10 @@ const file_doorstep_v1_record_proto_rawDesc = "" +
 	"\fAuditorGrant\x12\x1d\n" +
 	"\n" +
 	"public_key\x18\x01 \x01(\fR\tpublicKey\x12\x14\n" +
-	"\x05label\x18\x02 \x01(\tR\x05label\"J\n" +
+	"\x05label\x18\x02 \x01(\tR\x05label\"M\n" +
+	"\rCertifyResult\x12\x19\n" +
+	"\blog_size\x18\x01 \x01(\x04R\alogSize\x12!\n" +
+	"\ftally_sha256\x18\x02 \x01(\fR\vtallySha256\"J\n" +
 	"\x11AuditorRevocation\x12\x1d\n" +
 	"\n" +
 	"auditor_id\x18\x01 \x01(\tR\tauditorId\x12\x16\n" +
@@ -2141,7 +2228,7 @@ func file_doorstep_v1_record_proto_rawDescGZIP() []byte {
 }
 
 var file_doorstep_v1_record_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_doorstep_v1_record_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_doorstep_v1_record_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_doorstep_v1_record_proto_goTypes = []any{
 	(SignerKind)(0),               // 0: doorstep.v1.SignerKind
 	(Choice)(0),                   // 1: doorstep.v1.Choice
@@ -2164,16 +2251,17 @@ var file_doorstep_v1_record_proto_goTypes = []any{
 	(*EnrollmentGrant)(nil),       // 18: doorstep.v1.EnrollmentGrant
 	(*DeviceRevocation)(nil),      // 19: doorstep.v1.DeviceRevocation
 	(*AuditorGrant)(nil),          // 20: doorstep.v1.AuditorGrant
-	(*AuditorRevocation)(nil),     // 21: doorstep.v1.AuditorRevocation
-	(*OpenElection)(nil),          // 22: doorstep.v1.OpenElection
-	(*CloseElection)(nil),         // 23: doorstep.v1.CloseElection
-	(*Adjudication)(nil),          // 24: doorstep.v1.Adjudication
-	(*UnitDecision)(nil),          // 25: doorstep.v1.UnitDecision
-	(*OwnerDecision)(nil),         // 26: doorstep.v1.OwnerDecision
-	(*timestamppb.Timestamp)(nil), // 27: google.protobuf.Timestamp
+	(*CertifyResult)(nil),         // 21: doorstep.v1.CertifyResult
+	(*AuditorRevocation)(nil),     // 22: doorstep.v1.AuditorRevocation
+	(*OpenElection)(nil),          // 23: doorstep.v1.OpenElection
+	(*CloseElection)(nil),         // 24: doorstep.v1.CloseElection
+	(*Adjudication)(nil),          // 25: doorstep.v1.Adjudication
+	(*UnitDecision)(nil),          // 26: doorstep.v1.UnitDecision
+	(*OwnerDecision)(nil),         // 27: doorstep.v1.OwnerDecision
+	(*timestamppb.Timestamp)(nil), // 28: google.protobuf.Timestamp
 }
 var file_doorstep_v1_record_proto_depIdxs = []int32{
-	27, // 0: doorstep.v1.Record.author_time:type_name -> google.protobuf.Timestamp
+	28, // 0: doorstep.v1.Record.author_time:type_name -> google.protobuf.Timestamp
 	7,  // 1: doorstep.v1.Record.ballot:type_name -> doorstep.v1.Ballot
 	9,  // 2: doorstep.v1.Record.visit:type_name -> doorstep.v1.Visit
 	10, // 3: doorstep.v1.Record.committee:type_name -> doorstep.v1.CommitteeAction
@@ -2185,29 +2273,30 @@ var file_doorstep_v1_record_proto_depIdxs = []int32{
 	17, // 9: doorstep.v1.CommitteeAction.roster:type_name -> doorstep.v1.RosterChunk
 	18, // 10: doorstep.v1.CommitteeAction.enrollment:type_name -> doorstep.v1.EnrollmentGrant
 	19, // 11: doorstep.v1.CommitteeAction.revocation:type_name -> doorstep.v1.DeviceRevocation
-	22, // 12: doorstep.v1.CommitteeAction.open:type_name -> doorstep.v1.OpenElection
-	23, // 13: doorstep.v1.CommitteeAction.close:type_name -> doorstep.v1.CloseElection
-	24, // 14: doorstep.v1.CommitteeAction.adjudication:type_name -> doorstep.v1.Adjudication
+	23, // 12: doorstep.v1.CommitteeAction.open:type_name -> doorstep.v1.OpenElection
+	24, // 13: doorstep.v1.CommitteeAction.close:type_name -> doorstep.v1.CloseElection
+	25, // 14: doorstep.v1.CommitteeAction.adjudication:type_name -> doorstep.v1.Adjudication
 	20, // 15: doorstep.v1.CommitteeAction.auditor_grant:type_name -> doorstep.v1.AuditorGrant
-	21, // 16: doorstep.v1.CommitteeAction.auditor_revocation:type_name -> doorstep.v1.AuditorRevocation
-	12, // 17: doorstep.v1.ElectionDefinition.items:type_name -> doorstep.v1.Item
-	4,  // 18: doorstep.v1.ElectionDefinition.contest_policy:type_name -> doorstep.v1.ContestPolicy
-	27, // 19: doorstep.v1.ElectionDefinition.sync_deadline:type_name -> google.protobuf.Timestamp
-	13, // 20: doorstep.v1.Item.motion:type_name -> doorstep.v1.Motion
-	14, // 21: doorstep.v1.Item.candidates:type_name -> doorstep.v1.CandidateElection
-	3,  // 22: doorstep.v1.Motion.threshold:type_name -> doorstep.v1.ThresholdClass
-	15, // 23: doorstep.v1.CandidateElection.candidates:type_name -> doorstep.v1.Candidate
-	16, // 24: doorstep.v1.RosterChunk.units:type_name -> doorstep.v1.Unit
-	27, // 25: doorstep.v1.EnrollmentGrant.expires:type_name -> google.protobuf.Timestamp
-	27, // 26: doorstep.v1.CloseElection.closed_at:type_name -> google.protobuf.Timestamp
-	25, // 27: doorstep.v1.Adjudication.unit:type_name -> doorstep.v1.UnitDecision
-	26, // 28: doorstep.v1.Adjudication.owner:type_name -> doorstep.v1.OwnerDecision
-	1,  // 29: doorstep.v1.OwnerDecision.choice:type_name -> doorstep.v1.Choice
-	30, // [30:30] is the sub-list for method output_type
-	30, // [30:30] is the sub-list for method input_type
-	30, // [30:30] is the sub-list for extension type_name
-	30, // [30:30] is the sub-list for extension extendee
-	0,  // [0:30] is the sub-list for field type_name
+	22, // 16: doorstep.v1.CommitteeAction.auditor_revocation:type_name -> doorstep.v1.AuditorRevocation
+	21, // 17: doorstep.v1.CommitteeAction.certify:type_name -> doorstep.v1.CertifyResult
+	12, // 18: doorstep.v1.ElectionDefinition.items:type_name -> doorstep.v1.Item
+	4,  // 19: doorstep.v1.ElectionDefinition.contest_policy:type_name -> doorstep.v1.ContestPolicy
+	28, // 20: doorstep.v1.ElectionDefinition.sync_deadline:type_name -> google.protobuf.Timestamp
+	13, // 21: doorstep.v1.Item.motion:type_name -> doorstep.v1.Motion
+	14, // 22: doorstep.v1.Item.candidates:type_name -> doorstep.v1.CandidateElection
+	3,  // 23: doorstep.v1.Motion.threshold:type_name -> doorstep.v1.ThresholdClass
+	15, // 24: doorstep.v1.CandidateElection.candidates:type_name -> doorstep.v1.Candidate
+	16, // 25: doorstep.v1.RosterChunk.units:type_name -> doorstep.v1.Unit
+	28, // 26: doorstep.v1.EnrollmentGrant.expires:type_name -> google.protobuf.Timestamp
+	28, // 27: doorstep.v1.CloseElection.closed_at:type_name -> google.protobuf.Timestamp
+	26, // 28: doorstep.v1.Adjudication.unit:type_name -> doorstep.v1.UnitDecision
+	27, // 29: doorstep.v1.Adjudication.owner:type_name -> doorstep.v1.OwnerDecision
+	1,  // 30: doorstep.v1.OwnerDecision.choice:type_name -> doorstep.v1.Choice
+	31, // [31:31] is the sub-list for method output_type
+	31, // [31:31] is the sub-list for method input_type
+	31, // [31:31] is the sub-list for extension type_name
+	31, // [31:31] is the sub-list for extension extendee
+	0,  // [0:31] is the sub-list for field type_name
 }
 
 func init() { file_doorstep_v1_record_proto_init() }
@@ -2230,12 +2319,13 @@ func file_doorstep_v1_record_proto_init() {
 		(*CommitteeAction_Adjudication)(nil),
 		(*CommitteeAction_AuditorGrant)(nil),
 		(*CommitteeAction_AuditorRevocation)(nil),
+		(*CommitteeAction_Certify)(nil),
 	}
 	file_doorstep_v1_record_proto_msgTypes[7].OneofWrappers = []any{
 		(*Item_Motion)(nil),
 		(*Item_Candidates)(nil),
 	}
-	file_doorstep_v1_record_proto_msgTypes[19].OneofWrappers = []any{
+	file_doorstep_v1_record_proto_msgTypes[20].OneofWrappers = []any{
 		(*Adjudication_Unit)(nil),
 		(*Adjudication_Owner)(nil),
 	}
@@ -2245,7 +2335,7 @@ func file_doorstep_v1_record_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_doorstep_v1_record_proto_rawDesc), len(file_doorstep_v1_record_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   22,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -408,9 +408,12 @@ func (x *GetElectionResponse) GetCommitteeRecords() []*SignedRecord {
 }
 
 type GetDeviceStateRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	ElectionId    string                 `protobuf:"bytes,1,opt,name=election_id,json=electionId,proto3" json:"election_id,omitempty"`
-	DeviceId      string                 `protobuf:"bytes,2,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	ElectionId string                 `protobuf:"bytes,1,opt,name=election_id,json=electionId,proto3" json:"election_id,omitempty"`
+	DeviceId   string                 `protobuf:"bytes,2,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
+	// unsent is how many records the device holds that it has not had an
+	// answer for, so the committee sees who must sync before the close.
+	Unsent        *uint64 `protobuf:"varint,3,opt,name=unsent,proto3,oneof" json:"unsent,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -457,6 +460,13 @@ func (x *GetDeviceStateRequest) GetDeviceId() string {
 		return x.DeviceId
 	}
 	return ""
+}
+
+func (x *GetDeviceStateRequest) GetUnsent() uint64 {
+	if x != nil && x.Unsent != nil {
+		return *x.Unsent
+	}
+	return 0
 }
 
 type GetDeviceStateResponse struct {
@@ -551,7 +561,10 @@ type PushRecordsRequest struct {
 	ElectionId string                 `protobuf:"bytes,1,opt,name=election_id,json=electionId,proto3" json:"election_id,omitempty"`
 	Records    []*SignedRecord        `protobuf:"bytes,2,rep,name=records,proto3" json:"records,omitempty"`
 	// device_time is the device's clock when it sent the batch, for the offset.
-	DeviceTime    *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=device_time,json=deviceTime,proto3" json:"device_time,omitempty"`
+	DeviceTime *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=device_time,json=deviceTime,proto3" json:"device_time,omitempty"`
+	// unsent is how many records the device still holds unanswered besides
+	// this batch's.
+	Unsent        *uint64 `protobuf:"varint,4,opt,name=unsent,proto3,oneof" json:"unsent,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -605,6 +618,13 @@ func (x *PushRecordsRequest) GetDeviceTime() *timestamppb.Timestamp {
 		return x.DeviceTime
 	}
 	return nil
+}
+
+func (x *PushRecordsRequest) GetUnsent() uint64 {
+	if x != nil && x.Unsent != nil {
+		return *x.Unsent
+	}
+	return 0
 }
 
 type PushRecordsResponse struct {
@@ -879,11 +899,13 @@ const file_doorstep_v1_sync_service_proto_rawDesc = "" +
 	"\velection_id\x18\x01 \x01(\tR\n" +
 	"electionId\"]\n" +
 	"\x13GetElectionResponse\x12F\n" +
-	"\x11committee_records\x18\x01 \x03(\v2\x19.doorstep.v1.SignedRecordR\x10committeeRecords\"U\n" +
+	"\x11committee_records\x18\x01 \x03(\v2\x19.doorstep.v1.SignedRecordR\x10committeeRecords\"}\n" +
 	"\x15GetDeviceStateRequest\x12\x1f\n" +
 	"\velection_id\x18\x01 \x01(\tR\n" +
 	"electionId\x12\x1b\n" +
-	"\tdevice_id\x18\x02 \x01(\tR\bdeviceId\"\xe3\x01\n" +
+	"\tdevice_id\x18\x02 \x01(\tR\bdeviceId\x12\x1b\n" +
+	"\x06unsent\x18\x03 \x01(\x04H\x00R\x06unsent\x88\x01\x01B\t\n" +
+	"\a_unsent\"\xe3\x01\n" +
 	"\x16GetDeviceStateResponse\x12\x19\n" +
 	"\bhigh_seq\x18\x01 \x01(\x04R\ahighSeq\x12\x1b\n" +
 	"\thigh_hash\x18\x02 \x01(\fR\bhighHash\x12!\n" +
@@ -891,13 +913,15 @@ const file_doorstep_v1_sync_service_proto_rawDesc = "" +
 	"\amax_seq\x18\x04 \x01(\x04R\x06maxSeq\x12\x18\n" +
 	"\arevoked\x18\x05 \x01(\bR\arevoked\x12;\n" +
 	"\vserver_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"serverTime\"\xa7\x01\n" +
+	"serverTime\"\xcf\x01\n" +
 	"\x12PushRecordsRequest\x12\x1f\n" +
 	"\velection_id\x18\x01 \x01(\tR\n" +
 	"electionId\x123\n" +
 	"\arecords\x18\x02 \x03(\v2\x19.doorstep.v1.SignedRecordR\arecords\x12;\n" +
 	"\vdevice_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"deviceTime\"\xc0\x01\n" +
+	"deviceTime\x12\x1b\n" +
+	"\x06unsent\x18\x04 \x01(\x04H\x00R\x06unsent\x88\x01\x01B\t\n" +
+	"\a_unsent\"\xc0\x01\n" +
 	"\x13PushRecordsResponse\x123\n" +
 	"\aresults\x18\x01 \x03(\v2\x19.doorstep.v1.RecordResultR\aresults\x127\n" +
 	"\n" +
@@ -1008,6 +1032,8 @@ func file_doorstep_v1_sync_service_proto_init() {
 	}
 	file_doorstep_v1_record_proto_init()
 	file_doorstep_v1_result_proto_init()
+	file_doorstep_v1_sync_service_proto_msgTypes[6].OneofWrappers = []any{}
+	file_doorstep_v1_sync_service_proto_msgTypes[8].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{

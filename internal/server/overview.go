@@ -1,0 +1,182 @@
+package server
+
+import (
+	"context"
+	"strconv"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
+	"github.com/doorstep-vote/doorstep/internal/rules"
+	"github.com/doorstep-vote/doorstep/internal/store"
+)
+
+// The committee's day: the overview it watches, its devices and the
+// residents' comments.
+
+// watchInterval is the least time between two overviews sent to one
+// watcher: changes in between are coalesced into the next.
+const watchInterval = 250 * time.Millisecond
+
+// watchLimit ends a watch after a while, so that its signed call cannot
+// outlive the caller's access for long; the watcher signs a new call.
+const watchLimit = 10 * time.Minute
+
+var electionStates = map[rules.State]doorstepv1.ElectionState{
+	rules.StateDefined:   doorstepv1.ElectionState_ELECTION_STATE_DEFINED,
+	rules.StateOpen:      doorstepv1.ElectionState_ELECTION_STATE_OPEN,
+	rules.StateClosed:    doorstepv1.ElectionState_ELECTION_STATE_CLOSED,
+	rules.StateCertified: doorstepv1.ElectionState_ELECTION_STATE_CERTIFIED,
+}
+
+func timeProto(t time.Time) *timestamppb.Timestamp {
+	if t.IsZero() {
+		return nil
+	}
+	return timestamppb.New(t)
+}
+
+func statusProto(st store.Status) *doorstepv1.ElectionStatus {
+	return &doorstepv1.ElectionStatus{
+		State: electionStates[st.State], OpenedAt: timeProto(st.OpenedAt), ClosedAt: timeProto(st.ClosedAt),
+		CertifiedAt: timeProto(st.CertifiedAt), SyncDeadline: timeProto(st.SyncDeadline), ObjectionEnds: timeProto(st.ObjectionEnds),
+	}
+}
+
+func deviceProto(d store.Device) *doorstepv1.DeviceSummary {
+	return &doorstepv1.DeviceSummary{
+		DeviceId: d.ID, Label: d.Label, EnrolledAt: timeProto(d.EnrolledAt), LastSync: timeProto(d.LastSync),
+		RecordsHeld: d.RecordsHeld, HighSeq: d.HighSeq, Gaps: d.Gaps, Revoked: d.Revoked,
+		Unsent: d.Unsent, UnsentKnown: d.UnsentKnown, ClockOffsetMs: d.ClockOffset.Milliseconds(),
+	}
+}
+
+func overviewProto(o *store.Overview) *doorstepv1.ElectionOverview {
+	out := &doorstepv1.ElectionOverview{Tally: TallyProto(o.Tally, o.Checkpoint), Status: statusProto(o.Status), SplitOwners: uint64(o.SplitOwners)}
+	for _, b := range o.Buildings {
+		out.Buildings = append(out.Buildings, &doorstepv1.BuildingTurnout{Building: b.Name, Units: b.Units, Area: b.Area,
+			UnitsCounted: b.Counted, AreaCounted: b.AreaCounted, UnitsHeld: b.Held})
+	}
+	for _, d := range o.Devices {
+		out.Devices = append(out.Devices, deviceProto(d))
+	}
+	return out
+}
+
+// overviews shares one overview per election and state among its
+// watchers: a thousand of them cost one read per change, not a thousand.
+type overviews struct {
+	mu   sync.Mutex
+	last map[string]cachedOverview // guarded by mu
+}
+
+type cachedOverview struct {
+	version uint64
+	msg     *doorstepv1.WatchTallyResponse
+}
+
+func (o *overviews) get(ctx context.Context, st *store.Store, electionID string, version uint64) (*doorstepv1.WatchTallyResponse, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if c, ok := o.last[electionID]; ok && c.version == version {
+		return c.msg, nil
+	}
+	ov, err := st.Overview(ctx, electionID)
+	if err != nil {
+		return nil, err
+	}
+	msg := &doorstepv1.WatchTallyResponse{Overview: overviewProto(ov)}
+	if o.last == nil {
+		o.last = make(map[string]cachedOverview)
+	}
+	o.last[electionID] = cachedOverview{version: version, msg: msg}
+	return msg, nil
+}
+
+func (x *electionService) WatchTally(req *doorstepv1.WatchTallyRequest, stream doorstepv1.ElectionService_WatchTallyServer) error {
+	ctx := stream.Context()
+	id := req.GetElectionId()
+	c, _ := callerFrom(ctx)
+	end := time.NewTimer(watchLimit)
+	defer end.Stop()
+	for {
+		// Take the change signal before reading, so that a change during
+		// the read is not missed.
+		changed, version := x.s.store.Changed(id), x.s.store.Version(id)
+		msg, err := x.s.overviews.get(ctx, x.s.store, id, version)
+		if err != nil {
+			return err
+		}
+		if err := stream.Send(msg); err != nil {
+			return err
+		}
+		sent := time.Now()
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return nil
+		case <-end.C:
+			return nil // the watcher signs a new call to go on
+		}
+		if c.role == roleAuditor {
+			if _, revoked, _ := x.s.store.AuditorKey(id, c.KeyID); revoked {
+				return status.Error(codes.PermissionDenied, "the committee revoked this auditor's access")
+			}
+		}
+		// Coalesce: whatever else changes until the interval is up goes
+		// into the next overview.
+		if wait := watchInterval - time.Since(sent); wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+				return nil
+			}
+		}
+	}
+}
+
+func (x *electionService) ListDevices(ctx context.Context, req *doorstepv1.ListDevicesRequest) (*doorstepv1.ListDevicesResponse, error) {
+	ds, err := x.s.store.Devices(ctx, req.GetElectionId())
+	if err != nil {
+		return nil, err
+	}
+	out := &doorstepv1.ListDevicesResponse{}
+	for _, d := range ds {
+		out.Devices = append(out.Devices, deviceProto(d))
+	}
+	return out, nil
+}
+
+func (x *electionService) ListComments(ctx context.Context, req *doorstepv1.ListCommentsRequest) (*doorstepv1.ListCommentsResponse, error) {
+	after := int64(-1)
+	if tok := req.GetPageToken(); tok != "" {
+		pos, err := decodeToken("m", tok)
+		if err != nil {
+			return nil, err
+		}
+		n, err := parseUint(pos)
+		if err != nil {
+			return nil, err
+		}
+		after = int64(n)
+	}
+	cs, next, err := x.s.store.Comments(ctx, req.GetElectionId(), after, pageSize(req.GetPageSize(), 200, 1000))
+	if err != nil {
+		return nil, err
+	}
+	out := &doorstepv1.ListCommentsResponse{}
+	for _, c := range cs {
+		out.Comments = append(out.Comments, &doorstepv1.ResidentComment{UnitId: c.UnitID, Building: c.Building, Comment: c.Text,
+			AuthorTime: timeProto(c.AuthorTime), DeviceId: c.DeviceID, DeviceLabel: c.DeviceLabel, RecordId: c.RecordID})
+	}
+	if next >= 0 {
+		out.NextPageToken = encodeToken("m", strconv.FormatInt(next, 10))
+	}
+	return out, nil
+}
