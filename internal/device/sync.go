@@ -406,8 +406,18 @@ func (d *Device) refreshElection(ctx context.Context, cl doorstepv1.SyncServiceC
 // push sends every record the server lacks, in batches, and stores each
 // answer. It reports whether the committee has revoked the device.
 func (d *Device) push(ctx context.Context, cl doorstepv1.SyncServiceClient, enr Enrollment, rep *SyncReport) (revoked bool, err error) {
+	// The device says how much it holds unanswered, so that the committee
+	// sees who must sync before the close.
+	var pending uint64
+	if err := d.st.read(func(r *rtx) error {
+		ps, err := r.pendingSeqs()
+		pending = uint64(len(ps))
+		return err
+	}); err != nil {
+		return false, fmt.Errorf("read the outbox: %w", err)
+	}
 	cctx, cancel := d.callCtx(ctx)
-	st, err := cl.GetDeviceState(cctx, &doorstepv1.GetDeviceStateRequest{ElectionId: enr.ElectionID, DeviceId: enr.DeviceID}, d.callOpts()...)
+	st, err := cl.GetDeviceState(cctx, &doorstepv1.GetDeviceStateRequest{ElectionId: enr.ElectionID, DeviceId: enr.DeviceID, Unsent: &pending}, d.callOpts()...)
 	cancel()
 	if err != nil {
 		return false, callErr(ctx, enr.Server, "ask the server what it holds from this device", err)
@@ -447,10 +457,12 @@ func (d *Device) push(ctx context.Context, cl doorstepv1.SyncServiceClient, enr 
 			return false, fmt.Errorf("read the outbox: %w", err)
 		}
 		cctx, cancel := d.callCtx(ctx)
+		after := uint64(len(seqs) - len(batch))
 		resp, err := cl.PushRecords(cctx, &doorstepv1.PushRecordsRequest{
 			ElectionId: enr.ElectionID,
 			Records:    batch,
 			DeviceTime: timestamppb.New(d.now()),
+			Unsent:     &after,
 		}, d.callOpts()...)
 		cancel()
 		if err != nil {

@@ -65,6 +65,11 @@ func (x *syncService) GetDeviceState(ctx context.Context, req *doorstepv1.GetDev
 	if err != nil {
 		return nil, err
 	}
+	if req.Unsent != nil && c.KeyID == req.GetDeviceId() {
+		if err := x.s.store.NoteSync(ctx, req.GetElectionId(), c.KeyID, req.GetUnsent()); err != nil {
+			return nil, err
+		}
+	}
 	return &doorstepv1.GetDeviceStateResponse{
 		HighSeq: ch.HighSeq, HighHash: ch.HighHash, MaxSeq: ch.MaxSeq, Revoked: ch.Revoked, MissingSeqs: ch.MissingSeqs,
 		ServerTime: timestamppb.New(x.s.now()),

@@ -49,14 +49,37 @@ type prepared struct {
 // noteSync keeps what a device's push said of it, for the committee's
 // list of devices.
 func (w *writeTx) noteSync(m PushMeta, now time.Time) error {
-	d := devSync{at: now.UnixMilli()}
+	sb := w.bucket(bucketDevSync)
+	var d devSync
+	if v := sb.Get([]byte(m.Pusher)); v != nil {
+		// What this push does not say, the last one did.
+		d, _ = decodeDevSync(v)
+	}
+	d.at = now.UnixMilli()
 	if m.Unsent != nil {
 		d.unsent, d.unsentKnown = *m.Unsent, true
 	}
 	if m.Offset != nil {
 		d.offsetMs, d.offsetKnown = m.Offset.Milliseconds(), true
 	}
-	return w.bucket(bucketDevSync).Put([]byte(m.Pusher), d.encode())
+	return sb.Put([]byte(m.Pusher), d.encode())
+}
+
+// NoteSync keeps that device asked for its state at the start of a sync,
+// holding unsent records unanswered: the committee sees who must still
+// sync, and when each last did, even a device with nothing to push.
+func (s *Store) NoteSync(ctx context.Context, electionID, device string, unsent uint64) error {
+	if s.cached(electionID) == nil {
+		return errNoElection(electionID)
+	}
+	j := &job{election: electionID, records: 1}
+	j.run = func(w *writeTx) error {
+		if w.eb == nil {
+			return nil
+		}
+		return w.noteSync(PushMeta{Pusher: device, Unsent: &unsent}, w.s.now())
+	}
+	return s.submit(ctx, j)
 }
 
 // arrival is how the records of one push arrived.
