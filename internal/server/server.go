@@ -34,6 +34,7 @@ type Server struct {
 	replays  callauth.Replays
 	// overviews are shared among the watchers of an election.
 	overviews overviews
+	limits    Limits
 }
 
 // Config is what the services need besides the store.
@@ -43,11 +44,14 @@ type Config struct {
 	// OperatorToken is the secret that lets the operator create
 	// elections; empty lets no one.
 	OperatorToken string
+	// Limits bound what one connection may take; zero fields take the
+	// defaults.
+	Limits Limits
 }
 
 // New returns the services for st.
 func New(st *store.Store, cfg Config) *Server {
-	s := &Server{store: st, log: cfg.Logger, now: cfg.Now}
+	s := &Server{store: st, log: cfg.Logger, now: cfg.Now, limits: cfg.Limits.withDefaults()}
 	if cfg.OperatorToken != "" {
 		h := sha256.Sum256([]byte(cfg.OperatorToken))
 		s.operator = h[:]
@@ -56,17 +60,35 @@ func New(st *store.Store, cfg Config) *Server {
 }
 
 // NewGRPCServer builds the gRPC server with every service registered:
-// Doorstep's two, health and reflection (so grpcurl and load balancers
+// Doorstep's three, health and reflection (so grpcurl and load balancers
 // work), with limits and keepalive suited to phones on mobile links.
+//
+// The limits keep what a caller can hold bounded before it has proved
+// anything: a new connection has HandshakeTimeout to finish TLS and
+// HTTP/2's opening, an established one is closed after MaxConnectionIdle
+// without a call (or sooner if it stops answering pings), and it may have
+// MaxConcurrentStreams calls in flight with MaxHeaderListBytes of metadata
+// each. The cap on connections themselves is the listener's
+// (internal/connlimit).
 func (s *Server) NewGRPCServer(hs *health.Server, opts ...grpc.ServerOption) *grpc.Server {
 	gs := grpc.NewServer(append([]grpc.ServerOption{
 		grpc.MaxRecvMsgSize(signed.MaxMessageBytes),
 		grpc.MaxSendMsgSize(signed.MaxMessageBytes),
+		grpc.ConnectionTimeout(s.limits.HandshakeTimeout),
+		grpc.MaxConcurrentStreams(s.limits.MaxConcurrentStreams),
+		grpc.MaxHeaderListSize(MaxHeaderListBytes),
 		grpc.KeepaliveParams(keepalive.ServerParameters{
-			// Phones drop off without closing; find out and free the stream.
+			MaxConnectionIdle: MaxConnectionIdle,
+			// Phones drop off without closing; find out and free the
+			// connection: one that does not answer a ping within Timeout
+			// is closed, idle or not.
 			Time:    60 * time.Second,
 			Timeout: 20 * time.Second,
 		}),
+		// Pings more often than MinTime are abuse (gRPC closes the
+		// connection after a few); clients ping every 30 s at most.
+		// Pings without a call are allowed, for other gRPC clients: they
+		// do not keep a connection from MaxConnectionIdle.
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
 			MinTime:             20 * time.Second,
 			PermitWithoutStream: true,

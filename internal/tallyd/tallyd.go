@@ -30,6 +30,7 @@ import (
 	"github.com/doorstep-vote/doorstep/internal/atomicfile"
 	"github.com/doorstep-vote/doorstep/internal/ballotlog"
 	"github.com/doorstep-vote/doorstep/internal/client"
+	"github.com/doorstep-vote/doorstep/internal/connlimit"
 	"github.com/doorstep-vote/doorstep/internal/server"
 	"github.com/doorstep-vote/doorstep/internal/servercert"
 	"github.com/doorstep-vote/doorstep/internal/store"
@@ -77,7 +78,25 @@ type Config struct {
 	// often under ingest load; DefaultGCPercent trades a few more MB for
 	// about a tenth more throughput.
 	GCPercent int
+	// MaxConns caps the connections held open at once (DefaultMaxConns
+	// when 0, and lower if the process may not open that many files);
+	// past it a new connection is closed at once, counted and logged. It
+	// keeps a flood of connections from using up the process's
+	// descriptors and memory (see internal/connlimit).
+	MaxConns int
+	// HandshakeTimeout bounds a new connection's TLS handshake and HTTP/2
+	// opening, so one that stalls frees its place under MaxConns
+	// (server.DefaultHandshakeTimeout when 0).
+	HandshakeTimeout time.Duration
+	// MaxConcurrentStreams bounds the calls in flight on one connection
+	// (server.DefaultMaxConcurrentStreams when 0).
+	MaxConcurrentStreams uint32
 }
+
+// DefaultMaxConns is cmd/tallyd's cap on open connections: far above an
+// election's devices and auditors (each holds one), far below the
+// descriptors and memory of a small machine.
+const DefaultMaxConns = 2000
 
 // DefaultGCPercent is cmd/tallyd's garbage collector setting.
 const DefaultGCPercent = 400
@@ -116,6 +135,9 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	if cfg.Stderr == nil {
 		cfg.Stderr = io.Discard
+	}
+	if cfg.MaxConns <= 0 {
+		cfg.MaxConns = DefaultMaxConns
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("make data folder: %w", err)
@@ -159,7 +181,15 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		// Printed once, on first start; the file keeps it for the operator.
 		fmt.Fprintf(cfg.Stderr, "tallyd: made the operator token, which lets its holder create elections on this server; it is in %s (mode 0600):\n  %s\n", filepath.Join(cfg.DataDir, OperatorTokenFile), op)
 	}
-	gs := server.New(st, server.Config{Logger: cfg.Logger, Now: cfg.Now, OperatorToken: op}).NewGRPCServer(hs, grpc.Creds(transport))
+	maxConns := connlimit.FitDescriptors(cfg.MaxConns)
+	if maxConns < cfg.MaxConns {
+		cfg.Logger.Warn("holding fewer connections than configured: the process may open too few files; raise its limit (ulimit -n, or LimitNOFILE= for systemd)",
+			"max_conns", cfg.MaxConns, "holding_at_most", maxConns)
+	}
+	// The wall clock, not cfg.Now: it only spaces out log lines.
+	lis = connlimit.NewListener(lis, maxConns, cfg.Logger, time.Now)
+	limits := server.Limits{MaxConcurrentStreams: cfg.MaxConcurrentStreams, HandshakeTimeout: cfg.HandshakeTimeout}
+	gs := server.New(st, server.Config{Logger: cfg.Logger, Now: cfg.Now, OperatorToken: op, Limits: limits}).NewGRPCServer(hs, grpc.Creds(transport))
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	s := &Server{cfg: cfg, store: st, lis: lis, pin: pin, operator: op, done: make(chan error, 1), prevGC: -2}
 	if cfg.GCPercent > 0 {

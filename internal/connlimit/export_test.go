@@ -1,0 +1,4 @@
+package connlimit
+
+// Fit is fit, for the external tests.
+var Fit = fit
