@@ -82,7 +82,12 @@ func (x *auditService) GetConsistencyProof(ctx context.Context, req *doorstepv1.
 	return &doorstepv1.GetConsistencyProofResponse{Proof: hashBytes(p)}, nil
 }
 
+// LookupReceipt is public, so it is limited per caller address before
+// anything else (a refused lookup costs a map look-up, no store read).
 func (x *auditService) LookupReceipt(ctx context.Context, req *doorstepv1.LookupReceiptRequest) (*doorstepv1.LookupReceiptResponse, error) {
+	if !x.s.receipts.allow(ctx) {
+		return nil, errTooManyLookups
+	}
 	if err := election.CheckID("election_id", req.GetElectionId()); err != nil {
 		return nil, err
 	}

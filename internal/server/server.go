@@ -35,6 +35,8 @@ type Server struct {
 	// overviews are shared among the watchers of an election.
 	overviews overviews
 	limits    Limits
+	// receipts limits LookupReceipt per caller address.
+	receipts *addrLimiter
 }
 
 // Config is what the services need besides the store.
@@ -51,7 +53,8 @@ type Config struct {
 
 // New returns the services for st.
 func New(st *store.Store, cfg Config) *Server {
-	s := &Server{store: st, log: cfg.Logger, now: cfg.Now, limits: cfg.Limits.withDefaults()}
+	s := &Server{store: st, log: cfg.Logger, now: cfg.Now, limits: cfg.Limits.withDefaults(),
+		receipts: newAddrLimiter(receiptLookupsPerSecond, receiptLookupBurst, receiptAddresses, cfg.Now)}
 	if cfg.OperatorToken != "" {
 		h := sha256.Sum256([]byte(cfg.OperatorToken))
 		s.operator = h[:]
