@@ -16,6 +16,8 @@ import (
 	"strings"
 
 	"golang.org/x/mod/sumdb/note"
+
+	"github.com/doorstep-vote/doorstep/internal/ballotlog"
 )
 
 // Format names this version of the election record layout; it is the
@@ -33,10 +35,10 @@ const (
 	ContestedFile     = "contested.csv"
 )
 
-// MaxEntryBytes bounds one log entry in the log file: the largest entry a
-// server can write (a committee record of 4 MiB, wrapped) fits with room,
-// and a corrupt length cannot make a reader allocate gigabytes.
-const MaxEntryBytes = 8 << 20
+// MaxEntryBytes bounds one log entry in the log file: it is the largest
+// entry a server logs (ballotlog.MaxEntryBytes), and a corrupt length
+// cannot make a reader allocate more.
+const MaxEntryBytes = ballotlog.MaxEntryBytes
 
 // Manifest is manifest.json: what a person needs to know about the record
 // at a glance. Everything in it is derived from the log and the checkpoint,

@@ -8,7 +8,23 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
+	"github.com/doorstep-vote/doorstep/internal/signed"
 )
+
+// MaxEntryBytes bounds one encoded log entry, and so one frame of the
+// election record's log (api/SPEC.md sections 10 and 11). The largest
+// entry the server logs is a committee record: its body, at most
+// signed.MaxCommitteeBodyBytes, and its 64-byte signature, with the
+// decision (record id, status, reason, flags, a message of a few hundred
+// bytes at most, receipt code, index), the time and the election id.
+// EntryMargin covers all that but the body many times over. The total is
+// well under signed.MaxMessageBytes less the few bytes a
+// StreamLogEntriesResponse adds, so every entry can be streamed.
+const MaxEntryBytes = signed.MaxCommitteeBodyBytes + EntryMargin
+
+// EntryMargin is what MaxEntryBytes allows an entry besides its record's
+// body.
+const EntryMargin = 64 << 10
 
 // ErrMalformedEntry is returned (wrapped) by [DecodeEntry] and [EncodeEntry]
 // for bytes that are not a well-formed log entry.

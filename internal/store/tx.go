@@ -109,6 +109,14 @@ func (w *writeTx) appendLog(e *doorstepv1.LogEntry) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("encode log entry: %w", err)
 	}
+	if len(data) > ballotlog.MaxEntryBytes {
+		// Bodies are bounded at the door and what the server adds is
+		// small: only bytes a sender put beside the body and signature
+		// (fields SignedRecord does not have, which no signature covers)
+		// reach this. An entry past the bound could be neither streamed
+		// nor exported, so it is never logged; the call fails instead.
+		return 0, fmt.Errorf("store: log entry %d would be %d bytes, over the %d-byte bound (ballotlog.MaxEntryBytes)", idx, len(data), ballotlog.MaxEntryBytes)
+	}
 	hashes, err := ballotlog.HashesToStore(idx, data, w.hashReader())
 	if err != nil {
 		return 0, fmt.Errorf("log hashes: %w", err)
