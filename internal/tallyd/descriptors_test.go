@@ -72,21 +72,30 @@ func TestDescriptorFlood(t *testing.T) {
 			cmd.Wait()
 		}
 	}()
-	out := bufio.NewScanner(stdout)
-	var addr, pin string
+	// The child's first line of its own is its address and pin; the rest
+	// of its output is kept for a failure's report.
+	first := make(chan []string, 1)
 	var rest strings.Builder
-	for out.Scan() {
-		if f := strings.Fields(out.Text()); len(f) == 3 && f[0] == "flood-server" {
-			addr, pin = f[1], f[2]
-			break
+	outDone := make(chan struct{})
+	go func() {
+		defer close(outDone)
+		out := bufio.NewScanner(stdout)
+		for out.Scan() {
+			if f := strings.Fields(out.Text()); len(f) == 3 && f[0] == "flood-server" {
+				first <- f
+				continue
+			}
+			rest.WriteString(out.Text() + "\n")
 		}
-		rest.WriteString(out.Text() + "\n")
-	}
-	if addr == "" {
+		close(first)
+	}()
+	f, ok := <-first
+	if !ok {
+		<-outDone
 		cmd.Wait()
 		t.Fatalf("the server process did not start:\n%s%s", rest.String(), stderr.String())
 	}
-	go io.Copy(&rest, stdout)
+	addr, pin := f[1], f[2]
 
 	var held []net.Conn
 	for i := range flood {
@@ -117,6 +126,7 @@ func TestDescriptorFlood(t *testing.T) {
 		}
 	}
 	stdin.Close()
+	<-outDone
 	if err := cmd.Wait(); err != nil {
 		t.Errorf("server process: %v", err)
 	}
@@ -149,7 +159,7 @@ func floodServer(t *testing.T, files string) {
 		t.Fatal(err)
 	}
 	srv, err := tallyd.Start(context.Background(), tallyd.Config{
-		DataDir: t.TempDir(), Listen: "127.0.0.1:0", HandshakeTimeout: time.Second,
+		DataDir: t.TempDir(), Listen: "127.0.0.1:0", HandshakeTimeout: 2 * time.Second,
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, nil)),
 	})
 	if err != nil {
