@@ -47,7 +47,14 @@ type harness struct {
 
 func startHarness(t *testing.T, dir string, c *clock) *harness {
 	t.Helper()
-	srv, err := tallyd.Start(context.Background(), tallyd.Config{DataDir: dir, Listen: "127.0.0.1:0", Now: c.Now})
+	return startHarnessWith(t, tallyd.Config{DataDir: dir, Listen: "127.0.0.1:0", Now: c.Now}, c)
+}
+
+// startHarnessWith starts tallyd with cfg, whose clock is c.
+func startHarnessWith(t *testing.T, cfg tallyd.Config, c *clock) *harness {
+	t.Helper()
+	dir := cfg.DataDir
+	srv, err := tallyd.Start(context.Background(), cfg)
 	if err != nil {
 		t.Fatalf("start tallyd: %v", err)
 	}

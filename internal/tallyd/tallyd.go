@@ -40,6 +40,8 @@ import (
 const (
 	DefaultDataDir = "./doorstep-data"
 	DefaultListen  = "127.0.0.1:7070"
+	// DefaultWebListen is cmd/tallyd's address for the browser side.
+	DefaultWebListen = "127.0.0.1:7443"
 	// DefaultOrigin names this server's logs in checkpoints.
 	DefaultOrigin = "doorstep.local"
 )
@@ -91,6 +93,10 @@ type Config struct {
 	// MaxConcurrentStreams bounds the calls in flight on one connection
 	// (server.DefaultMaxConcurrentStreams when 0).
 	MaxConcurrentStreams uint32
+	// WebListen, when set, is where the browser side is served: the web
+	// front ends, and Connect and gRPC-Web for them, with the same
+	// certificate as Listen (plaintext, like Listen, only on loopback).
+	WebListen string
 }
 
 // DefaultMaxConns is cmd/tallyd's cap on open connections: far above an
@@ -111,6 +117,7 @@ type Server struct {
 	operator string
 	done     chan error
 	stop     func()
+	web      *webServer // nil when WebListen is empty
 	// prevGC is the GC setting to restore at Close; -2 when unchanged.
 	prevGC int
 }
@@ -161,10 +168,14 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	transport, pin, err := transportFor(cfg)
+	tlsCfg, pin, err := tlsFor(cfg)
 	if err != nil {
 		st.Close()
 		return nil, err
+	}
+	transport := insecure.NewCredentials()
+	if tlsCfg != nil {
+		transport = credentials.NewTLS(tlsCfg)
 	}
 	lis, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -195,9 +206,27 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.GCPercent > 0 {
 		s.prevGC = debug.SetGCPercent(cfg.GCPercent)
 	}
+	if cfg.WebListen != "" {
+		h, err := webHandler(gs, frontEnds())
+		if err == nil {
+			// Its own cap: a flood of browsers does not lock out devices.
+			limit := func(l net.Listener) net.Listener { return connlimit.NewListener(l, maxConns, cfg.Logger, time.Now) }
+			s.web, err = startWeb(cfg.WebListen, h, tlsCfg, limit, cfg.Logger)
+		}
+		if err != nil {
+			lis.Close()
+			st.Close()
+			return nil, err
+		}
+	}
 	go func() { s.done <- gs.Serve(lis) }()
 	s.stop = func() {
 		hs.Shutdown()
+		if s.web != nil {
+			if err := s.web.stop(); err != nil {
+				cfg.Logger.Warn("stopping the web server", "err", err)
+			}
+		}
 		stopped := make(chan struct{})
 		go func() { gs.GracefulStop(); close(stopped) }()
 		select {
@@ -207,7 +236,18 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		}
 	}
 	cfg.Logger.Info("tallyd serving", "addr", lis.Addr().String(), "data", cfg.DataDir, "fingerprint", fp, "tls_pin", pin)
+	if s.web != nil {
+		cfg.Logger.Info("tallyd serving the web", "addr", s.WebAddr())
+	}
 	return s, nil
+}
+
+// WebAddr is the address of the browser side, "" when not served.
+func (s *Server) WebAddr() string {
+	if s.web == nil {
+		return ""
+	}
+	return s.web.lis.Addr().String()
 }
 
 // Addr is the address the server listens on.
@@ -256,20 +296,30 @@ func (s *Server) Close() error {
 	return err
 }
 
-// transportFor returns the server's transport security and its pin.
-func transportFor(cfg Config) (credentials.TransportCredentials, string, error) {
+// tlsFor returns the TLS configuration both listeners serve (nil when
+// plaintext) and its certificate's pin.
+func tlsFor(cfg Config) (*tls.Config, string, error) {
 	host, _, err := net.SplitHostPort(cfg.Listen)
 	if err != nil {
 		return nil, "", fmt.Errorf("listen address %q: %w", cfg.Listen, err)
 	}
 	if cfg.Plaintext {
-		if !loopback(host) {
-			return nil, "", fmt.Errorf("plaintext is only served on a loopback address (127.0.0.1, ::1, localhost), not %q: drop --plaintext to serve TLS", cfg.Listen)
+		for _, addr := range []string{cfg.Listen, cfg.WebListen} {
+			if addr == "" {
+				continue
+			}
+			h, _, err := net.SplitHostPort(addr)
+			if err != nil {
+				return nil, "", fmt.Errorf("listen address %q: %w", addr, err)
+			}
+			if !loopback(h) {
+				return nil, "", fmt.Errorf("plaintext is only served on a loopback address (127.0.0.1, ::1, localhost), not %q: drop --plaintext to serve TLS", addr)
+			}
 		}
 		if cfg.TLSCert != "" || cfg.TLSKey != "" {
 			return nil, "", errors.New("--plaintext and --tls-cert/--tls-key do not go together")
 		}
-		return insecure.NewCredentials(), "", nil
+		return nil, "", nil
 	}
 	var cert tls.Certificate
 	switch {
@@ -291,7 +341,7 @@ func transportFor(cfg Config) (credentials.TransportCredentials, string, error) 
 	if err != nil {
 		return nil, "", err
 	}
-	return credentials.NewTLS(servercert.ServerConfig(cert)), pin, nil
+	return servercert.ServerConfig(cert), pin, nil
 }
 
 func loopback(host string) bool {
