@@ -68,13 +68,20 @@ func Main(ctx context.Context, env *Env, args []string) int {
 	}
 	cmd, rest, path := find(root(), args)
 	if cmd.Run == nil {
-		if len(rest) > 0 && rest[0] != "-h" && rest[0] != "--help" && rest[0] != "help" {
-			fmt.Fprintf(env.Stderr, "doorstep: unknown command %q\n\n", strings.Join(append(path, rest[0]), " "))
+		switch {
+		case len(rest) == 0 && len(path) == 1:
+			// doorstep alone is not a command: a script that left the
+			// command out must not pass. (A group alone lists its commands.)
+			fmt.Fprintf(env.Stderr, "doorstep: give one of the commands below\n\n")
 			printGroup(env.Stderr, cmd, path)
 			return 2
+		case len(rest) == 0 || rest[0] == "-h" || rest[0] == "--help" || rest[0] == "help":
+			printGroup(env.Stdout, cmd, path)
+			return 0
 		}
-		printGroup(env.Stdout, cmd, path)
-		return 0
+		fmt.Fprintf(env.Stderr, "doorstep: unknown command %q\n\n", strings.Join(append(path, rest[0]), " "))
+		printGroup(env.Stderr, cmd, path)
+		return 2
 	}
 	err := cmd.Run(ctx, env, rest)
 	switch {
@@ -133,12 +140,20 @@ func NewFlags(env *Env, name, usage, summary string) *flag.FlagSet {
 	return fs
 }
 
-// ParseFlags parses args, mapping a parse error to ErrUsage.
+// ParseFlags parses args, mapping a parse error to ErrUsage. --help
+// prints the command's usage to stdout; a mistake is said on stderr with
+// where to find the usage, and nothing goes to stdout.
 func ParseFlags(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
+	usage := fs.Usage
+	fs.Usage = func() {}
+	err := fs.Parse(args)
+	fs.Usage = usage
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		usage()
+		return err
+	case err != nil:
+		fmt.Fprintf(fs.Output(), "Run 'doorstep %s --help' for its flags.\n", fs.Name())
 		return ErrUsage
 	}
 	return nil

@@ -118,6 +118,7 @@ type Server struct {
 	done     chan error
 	stop     func()
 	web      *webServer // nil when WebListen is empty
+	admin    *admin     // nil when the admin socket could not be made
 	// prevGC is the GC setting to restore at Close; -2 when unchanged.
 	prevGC int
 }
@@ -203,6 +204,9 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	gs := server.New(st, server.Config{Logger: cfg.Logger, Now: cfg.Now, OperatorToken: op, Limits: limits}).NewGRPCServer(hs, grpc.Creds(transport))
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	s := &Server{cfg: cfg, store: st, lis: lis, pin: pin, operator: op, done: make(chan error, 1), prevGC: -2}
+	if s.admin, err = startAdmin(cfg.DataDir, st, cfg.Logger); err != nil {
+		cfg.Logger.Warn("serving no admin socket: tallyd backup works only while tallyd is stopped", "err", err)
+	}
 	if cfg.GCPercent > 0 {
 		s.prevGC = debug.SetGCPercent(cfg.GCPercent)
 	}
@@ -286,11 +290,16 @@ func (s *Server) Wait() error {
 // store.
 func (s *Server) Close() error {
 	s.stop()
+	if s.admin != nil {
+		s.admin.close()
+	}
 	err := s.store.Close()
 	if s.prevGC != -2 {
 		debug.SetGCPercent(s.prevGC)
 	}
-	if serr := s.Wait(); serr != nil && !errors.Is(serr, net.ErrClosed) {
+	// ErrServerStopped: Close came before Serve had begun, which is a
+	// clean stop too.
+	if serr := s.Wait(); serr != nil && !errors.Is(serr, net.ErrClosed) && !errors.Is(serr, grpc.ErrServerStopped) {
 		return serr
 	}
 	return err
