@@ -824,6 +824,7 @@ func (c *electionCheck) checkDevices() Finding {
 			author     string
 			contiguous uint64
 			contigHash []byte
+			contigHLC  uint64
 			gap        bool
 			max        uint64
 			prevBody   []byte
@@ -843,6 +844,8 @@ func (c *electionCheck) checkDevices() Finding {
 			if d.contiguous != w.contiguous || d.maxSeq != w.max || !bytes.Equal(d.contigHash, w.contigHash) {
 				f.problem("device %s: bucket devices says records 1 to %d held (hash %x), highest %d; bucket chain holds 1 to %d (hash %x), highest %d",
 					w.author, d.contiguous, short(d.contigHash), d.maxSeq, w.contiguous, short(w.contigHash), w.max)
+			} else if d.contigHLC != w.contigHLC {
+				f.problem("device %s: bucket devices says record %d has clock %d; bucket chain says %d", w.author, d.contiguous, d.contigHLC, w.contigHLC)
 			}
 		}
 		var cur *walk
@@ -854,19 +857,20 @@ func (c *electionCheck) checkDevices() Finding {
 				continue
 			}
 			author, seq := string(k[:len(k)-9]), binary.BigEndian.Uint64(k[len(k)-8:])
-			if len(v) != 64 {
-				f.problem("record %d of %s (bucket chain) is %d bytes, not two hashes", seq, author, len(v))
+			// Two hashes and, since schema 4, the record's hybrid clock.
+			if len(v) != 64 && len(v) != 72 {
+				f.problem("record %d of %s (bucket chain) is %d bytes, not two hashes and a clock", seq, author, len(v))
 				continue
 			}
 			if cur == nil || cur.author != author {
 				finish(cur)
 				cur = &walk{author: author}
 			}
-			if seq == cur.max+1 && cur.max > 0 && !bytes.Equal(v[32:], cur.prevBody) {
+			if seq == cur.max+1 && cur.max > 0 && !bytes.Equal(v[32:64], cur.prevBody) {
 				f.problem("record %d of %s (bucket chain) does not name record %d held before it", seq, author, cur.max)
 			}
 			if !cur.gap && seq == cur.contiguous+1 {
-				cur.contiguous, cur.contigHash = seq, v[:32]
+				cur.contiguous, cur.contigHash, cur.contigHLC = seq, v[:32], chainHLC(v)
 			} else {
 				cur.gap = true
 			}

@@ -162,6 +162,11 @@ func (s *Store) checkEnvelope(p *prepared, electionID, pusher string, committee 
 	if len(sr.GetBody()) > limit {
 		return door(rules.Reject(doorstepv1.ReasonCode_REASON_CODE_TOO_LARGE, "body", "the record is %d bytes; the limit is %d", len(sr.GetBody()), limit))
 	}
+	// Only the body and the signature are signed, and the record is logged
+	// as received: bytes beside them would enter the public log unsigned.
+	if n := len(sr.ProtoReflect().GetUnknown()); n > 0 {
+		return door(rules.Reject(doorstepv1.ReasonCode_REASON_CODE_MALFORMED, "record", "the signed record carries %d bytes besides its body and signature; send the body and the signature only", n))
+	}
 	// The author id picks the key; nothing else of the body is trusted or
 	// used until the signature over these exact bytes checks out.
 	rec, err := signed.Decode(sr.GetBody())

@@ -168,6 +168,28 @@ func TestLargestEntry(t *testing.T) {
 	if after := size(); after != before {
 		t.Fatalf("the log grew from %d to %d entries with a record padded past the entry bound", before, after)
 	}
+	// Padding of any size is refused at the door; the same record without
+	// it is taken.
+	small := proto.Clone(padded).(*doorstepv1.SignedRecord)
+	small.ProtoReflect().SetUnknown(protowire.AppendBytes(protowire.AppendTag(nil, 15, protowire.BytesType), make([]byte, 100)))
+	pr, err = h.sync.PushRecords(ctx(t), &doorstepv1.PushRecordsRequest{ElectionId: testElection, Records: []*doorstepv1.SignedRecord{small}}, h.as(dev))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := pr.GetResults()[0]; !r.GetRefused() || r.GetReason() != doorstepv1.ReasonCode_REASON_CODE_MALFORMED {
+		t.Errorf("a record padded by 100 bytes: %v; want it refused as malformed", r)
+	}
+	if after := size(); after != before {
+		t.Fatalf("the log grew from %d to %d entries with a padded record", before, after)
+	}
+	clean := &doorstepv1.SignedRecord{Body: padded.GetBody(), Signature: padded.GetSignature()}
+	pr, err = h.sync.PushRecords(ctx(t), &doorstepv1.PushRecordsRequest{ElectionId: testElection, Records: []*doorstepv1.SignedRecord{clean}}, h.as(dev))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := pr.GetResults()[0]; r.GetRefused() || r.GetStatus() != doorstepv1.RecordStatus_RECORD_STATUS_ACCEPTED {
+		t.Errorf("the same record without padding: %v; want it accepted", r)
+	}
 	h.committee(t, com.Committee(t, signedtest.Close()))
 
 	dir := filepath.Join(t.TempDir(), "record")
