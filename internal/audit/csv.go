@@ -14,8 +14,8 @@ import (
 
 // The CSVs are for people: they start with a UTF-8 byte order mark so that
 // spreadsheet programs read Chinese titles and names correctly, areas are
-// in m² with two decimals, and percentages are computed exactly and cut
-// (not rounded) to two decimals. They are derived from the log (and
+// in m² with two decimals, and percentages are rounded half up to two
+// decimals from the exact ratio (election.Percent). They are derived from the log (and
 // results.csv from tally.json), so Verify regenerates and compares them.
 
 const bom = "\uFEFF"
@@ -45,13 +45,9 @@ func writeCSV(rows [][]string) []byte {
 	return b.Bytes()
 }
 
-// percent is 100·a/b cut to two decimals, exactly.
-func percent(a, b int64) string {
-	if b == 0 {
-		return ""
-	}
-	return election.FormatArea(a * 10000 / b)
-}
+// percent is 100·a/b with election.Percent's rounding (half up, two
+// decimals), the same figure every screen shows.
+func percent(a, b int64) string { return election.Percent(a, b) }
 
 // participationCSV: one row per building and a total.
 func participationCSV(c *checked) []byte {

@@ -220,7 +220,7 @@ func cmPct(part, whole int64) string {
 	if whole == 0 {
 		return "-"
 	}
-	return fmt.Sprintf("%.2f%%", float64(part)*100/float64(whole))
+	return election.Percent(part, whole) + "%"
 }
 
 func cmOutcome(o doorstepv1.Outcome) string {
