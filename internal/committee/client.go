@@ -95,6 +95,48 @@ func (c *Client) Tally(ctx context.Context) (*doorstepv1.Tally, error) {
 	return resp.GetTally(), nil
 }
 
+// TallyStatus reads the election's live tally and where the election
+// stands (open, closed, certified, and since when).
+func (c *Client) TallyStatus(ctx context.Context) (*doorstepv1.Tally, *doorstepv1.ElectionStatus, error) {
+	cctx, cancel := c.call(ctx)
+	defer cancel()
+	resp, err := c.elec.GetTally(cctx, &doorstepv1.GetTallyRequest{ElectionId: c.electionID})
+	if err != nil {
+		return nil, nil, err
+	}
+	return resp.GetTally(), resp.GetStatus(), nil
+}
+
+// Devices lists the election's devices as the server knows them.
+func (c *Client) Devices(ctx context.Context) ([]*doorstepv1.DeviceSummary, error) {
+	cctx, cancel := c.call(ctx)
+	defer cancel()
+	resp, err := c.elec.ListDevices(cctx, &doorstepv1.ListDevicesRequest{ElectionId: c.electionID})
+	if err != nil {
+		return nil, err
+	}
+	return resp.GetDevices(), nil
+}
+
+// Comments lists every resident's comment on an accepted ballot, page by
+// page.
+func (c *Client) Comments(ctx context.Context) ([]*doorstepv1.ResidentComment, error) {
+	var out []*doorstepv1.ResidentComment
+	token := ""
+	for {
+		cctx, cancel := c.call(ctx)
+		resp, err := c.elec.ListComments(cctx, &doorstepv1.ListCommentsRequest{ElectionId: c.electionID, PageToken: token, PageSize: 500})
+		cancel()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, resp.GetComments()...)
+		if token = resp.GetNextPageToken(); token == "" {
+			return out, nil
+		}
+	}
+}
+
 // Contested lists every contested unit and split owner, page by page.
 func (c *Client) Contested(ctx context.Context) ([]*doorstepv1.ContestedUnit, []*doorstepv1.SplitOwner, error) {
 	var units []*doorstepv1.ContestedUnit
