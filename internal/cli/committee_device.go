@@ -20,6 +20,7 @@ import (
 func deviceCommands() []*Command {
 	return []*Command{
 		{Name: "enroll", Summary: "make a one-time enrollment code for a canvasser's device", Usage: "--election ID [--label NAME] [flags]", Run: runDeviceEnroll},
+		{Name: "list", Summary: "list the canvassers' devices: label, last sync, records held and unsent", Usage: "--election ID [--json] [--lang zh|en] [flags]", Run: runDeviceList},
 		{Name: "revoke", Summary: "stop accepting a device's records", Usage: "--election ID --device ID --reason TEXT [flags]", Run: runDeviceRevoke},
 	}
 }

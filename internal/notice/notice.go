@@ -132,25 +132,31 @@ type page struct {
 // T is the page's words, for the template.
 func (p *page) T(key string) string { return i18n.Lang(p.Lang).T(key) }
 
+// Check says whether a notice of this kind may be printed at status st:
+// a preliminary one after the close and before certification, the final
+// one after certification. It returns the state for convenience.
+func Check(st *doorstepv1.ElectionStatus, final bool) (doorstepv1.ElectionState, error) {
+	state := st.GetState()
+	switch {
+	case state == doorstepv1.ElectionState_ELECTION_STATE_CERTIFIED && !final:
+		return state, ErrCertified
+	case state == doorstepv1.ElectionState_ELECTION_STATE_CERTIFIED:
+		return state, nil
+	case final:
+		return state, ErrNotCertified
+	case state != doorstepv1.ElectionState_ELECTION_STATE_CLOSED:
+		return state, ErrNotClosed
+	}
+	return state, nil
+}
+
 func build(in Input) (*page, error) {
 	t, st, def := in.Tally, in.Status, in.Definition
 	if t == nil || st == nil || def == nil {
 		return nil, ErrIncomplete
 	}
-	switch st.GetState() {
-	case doorstepv1.ElectionState_ELECTION_STATE_CERTIFIED:
-		if !in.Final {
-			return nil, ErrCertified
-		}
-	case doorstepv1.ElectionState_ELECTION_STATE_CLOSED:
-		if in.Final {
-			return nil, ErrNotCertified
-		}
-	default:
-		if in.Final {
-			return nil, ErrNotCertified
-		}
-		return nil, ErrNotClosed
+	if _, err := Check(st, in.Final); err != nil {
+		return nil, err
 	}
 	l := in.Lang
 	loc := in.Location
