@@ -259,7 +259,7 @@ func TestCommitteeDay(t *testing.T) {
 
 	// No notice while the election is open.
 	notice := filepath.Join(dir, "notice.html")
-	if code, _, errs := e.run(t, "tally", "notice", "--election", exampleElection, "--out", notice); code != 1 || !strings.Contains(errs, "选举 "+exampleElection+" 尚未截止") {
+	if code, _, errs := e.run(t, "tally", "notice", "--election", exampleElection, "--out", notice); code != 1 || !strings.Contains(errs, "Election "+exampleElection+" is not closed yet") {
 		t.Errorf("notice while open: exit %d, stderr %q", code, errs)
 	}
 
@@ -273,12 +273,12 @@ func TestCommitteeDay(t *testing.T) {
 	cmWant(t, e.mustRun(t, "tally", "show", "--election", exampleElection, "--lang", "zh"), "选举状态：已截止", "公示期（异议期）至", "名册：288 户")
 
 	// The preliminary notice, in Chinese by default whatever the locale.
-	cmWant(t, e.mustRun(t, "tally", "notice", "--election", exampleElection, "--out", notice), notice)
+	cmWant(t, e.mustRun(t, "tally", "notice", "--election", exampleElection, "--out", notice), "Wrote the preliminary results notice (公示) to "+notice)
 	page := readFile(t, notice)
 	cmWant(t, page, "选举结果公示（初步）", "翠湖苑", "3-2-501 户", "计入选票 "+b1ID, "业主本人确认第一张", `<span data-fig="units.counted">2</span>`,
 		`<span data-fig="roster.units">288</span>`, "doorstep audit receipt --election "+exampleElection)
 	// The final one waits for the certification.
-	if code, _, errs := e.run(t, "tally", "notice", "--election", exampleElection, "--out", notice, "--final"); code != 1 || !strings.Contains(errs, "尚未确认") {
+	if code, _, errs := e.run(t, "tally", "notice", "--election", exampleElection, "--out", notice, "--final"); code != 1 || !strings.Contains(errs, "is not certified yet") {
 		t.Errorf("final notice before certification: exit %d, stderr %q", code, errs)
 	}
 
@@ -304,7 +304,7 @@ func TestCommitteeDay(t *testing.T) {
 	cmWant(t, e.mustRun(t, "tally", "show", "--election", exampleElection), "Election state: certified (final) on", "Counted: 2 units")
 
 	// The final notice, in English when asked.
-	cmWant(t, e.mustRun(t, "tally", "notice", "--election", exampleElection, "--out", notice, "--final", "--lang", "en"), "Results notice (final)")
+	cmWant(t, e.mustRun(t, "tally", "notice", "--election", exampleElection, "--out", notice, "--final", "--lang", "en"), "Wrote the final results notice to "+notice)
 	cmWant(t, readFile(t, notice), `lang="en"`, "Results notice (final)", "certified this result on", "ballot "+b1ID+" counts")
 	if code, _, errs := e.run(t, "tally", "notice", "--election", exampleElection, "--out", notice); code != 1 || !strings.Contains(errs, "--final") {
 		t.Errorf("preliminary notice after certification: exit %d, stderr %q", code, errs)

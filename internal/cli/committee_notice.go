@@ -12,11 +12,8 @@ import (
 
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
 	"github.com/doorstep-vote/doorstep/internal/atomicfile"
-	"github.com/doorstep-vote/doorstep/internal/ballotlog"
-	"github.com/doorstep-vote/doorstep/internal/committee"
 	"github.com/doorstep-vote/doorstep/internal/i18n"
 	"github.com/doorstep-vote/doorstep/internal/notice"
-	"github.com/doorstep-vote/doorstep/internal/signed"
 )
 
 func runElectionCertify(ctx context.Context, env *Env, args []string) error {
@@ -85,14 +82,16 @@ func runTallyNotice(ctx context.Context, env *Env, args []string) error {
 	if *out == "" {
 		return cmUsage(env, f.name, "--out is required, e.g. --out notice.html")
 	}
-	// The notice is posted for the owners: Chinese unless asked, whatever
-	// this machine's locale.
-	l := i18n.ZH
+	// The notice is posted for the owners: Chinese unless --lang says
+	// otherwise, whatever this machine's locale; what the command says
+	// to the person at the terminal follows --lang or the locale.
+	page := i18n.ZH
+	l, err := f.language(env, i18n.EN)
+	if err != nil {
+		return err
+	}
 	if f.lang != "" {
-		var err error
-		if l, err = f.language(env, i18n.ZH); err != nil {
-			return err
-		}
+		page = l
 	}
 	r, err := openCmReader(ctx, env, f)
 	if err != nil {
@@ -103,7 +102,7 @@ func runTallyNotice(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return r.rpcError("get the tally", err)
 	}
-	in := notice.Input{Lang: l, Tally: t, Status: st, Final: *final, Location: env.Now().Location(), Generated: env.Now()}
+	in := notice.Input{Lang: page, Tally: t, Status: st, Final: *final, Location: env.Now().Location(), Generated: env.Now()}
 	// Refuse before reading the log: a final notice needs the certification.
 	if _, err := notice.Check(in.Status, in.Final); err != nil {
 		return noticeRefusal(l, f.election, err)
@@ -113,14 +112,11 @@ func runTallyNotice(ctx context.Context, env *Env, args []string) error {
 	if in.Held, in.SplitOwners, err = r.Contested(ctx); err != nil {
 		return r.rpcError("list contested units", err)
 	}
-	def, settled, err := cmSettlements(ctx, r.Client, t.GetCheckpoint().GetSize())
-	if err != nil {
+	var lr notice.LogReader
+	if err := r.LogEntries(ctx, 0, t.GetCheckpoint().GetSize(), func(_ uint64, e []byte) error { return lr.Add(e) }); err != nil {
 		return r.rpcError("read the committee's decisions from the ballot log", err)
 	}
-	in.Definition, in.Settled = def, settled
-	if d := r.definition(); d != nil {
-		in.Definition = d
-	}
+	in.Definition, in.Settled = lr.Definition(), lr.Settled()
 	var b bytes.Buffer
 	if err := notice.Render(&b, in); err != nil {
 		return noticeRefusal(l, f.election, err)
@@ -128,64 +124,12 @@ func runTallyNotice(ctx context.Context, env *Env, args []string) error {
 	if err := atomicfile.Replace(*out, b.Bytes()); err != nil {
 		return fmt.Errorf("write %s: %w", *out, err)
 	}
-	kind := l.T("notice.title.preliminary")
+	kind := l.T("cli.notice.preliminary")
 	if *final {
-		kind = l.T("notice.title.final")
+		kind = l.T("cli.notice.final")
 	}
 	fmt.Fprintln(env.Stdout, l.T("cli.notice.written", kind, *out, t.GetCheckpoint().GetSize()))
 	return nil
-}
-
-// cmSettlements reads the ballot log up to size for the election's
-// definition and the committee's accepted adjudications, the latest per
-// unit or per owner and item (a later decision replaces an earlier one).
-func cmSettlements(ctx context.Context, c *committee.Client, size uint64) (*doorstepv1.ElectionDefinition, []notice.Settled, error) {
-	var def *doorstepv1.ElectionDefinition
-	var order []string
-	latest := map[string]notice.Settled{}
-	err := c.LogEntries(ctx, 0, size, func(_ uint64, raw []byte) error {
-		e, err := ballotlog.DecodeEntry(raw)
-		if err != nil {
-			return err
-		}
-		if e.GetRecord() == nil || e.GetResult().GetStatus() != doorstepv1.RecordStatus_RECORD_STATUS_ACCEPTED {
-			return nil
-		}
-		rec, err := signed.Decode(e.GetRecord().GetBody())
-		if err != nil {
-			return err
-		}
-		act := rec.GetCommittee()
-		if d := act.GetDefineElection(); d != nil {
-			def = d
-		}
-		a := act.GetAdjudication()
-		if a == nil {
-			return nil
-		}
-		var key string
-		switch sub := a.GetSubject().(type) {
-		case *doorstepv1.Adjudication_Unit:
-			key = "u\x00" + sub.Unit.GetUnitId()
-		case *doorstepv1.Adjudication_Owner:
-			key = "o\x00" + sub.Owner.GetOwnerKey() + "\x00" + sub.Owner.GetItemId()
-		default:
-			return nil
-		}
-		if _, seen := latest[key]; !seen {
-			order = append(order, key)
-		}
-		latest[key] = notice.Settled{Adjudication: a, At: e.GetReceived().AsTime()}
-		return nil
-	})
-	if err != nil {
-		return nil, nil, err
-	}
-	out := make([]notice.Settled, 0, len(order))
-	for _, k := range order {
-		out = append(out, latest[k])
-	}
-	return def, out, nil
 }
 
 // refusal is a refusal of the notice package in the committee's language;

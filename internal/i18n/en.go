@@ -183,6 +183,8 @@ var en = map[string]string{
 	"cli.certify.done":          "The result of election %s is certified and final (tally SHA-256 %s).",
 	"cli.certify.next":          "Next: print the final notice: doorstep tally notice --election %s --final --out notice.html",
 	"cli.notice.written":        "Wrote the %s to %s (ballot log checkpoint %d). Open it in a browser and print it (A4).",
+	"cli.notice.preliminary":    "preliminary results notice (公示)",
+	"cli.notice.final":          "final results notice",
 	"cli.notice.not_certified":  "The result of election %s is not certified yet: the final notice comes only after 'doorstep election certify'; during the objection period print the preliminary notice (without --final).",
 	"cli.notice.certified":      "The result of election %s is certified: print the final notice with --final.",
 	"cli.notice.not_closed":     "Election %s is not closed yet: the notice is posted after 'doorstep election close'.",

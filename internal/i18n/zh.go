@@ -184,6 +184,8 @@ var zh = map[string]string{
 	"cli.certify.done":          "选举 %s 的结果已确认为最终结果（计票结果哈希 %s）。",
 	"cli.certify.next":          "下一步：打印最终公告：doorstep tally notice --election %s --final --out notice.html",
 	"cli.notice.written":        "已写入%s：%s（选票日志检查点 %d）。用浏览器打开并打印（A4）。",
+	"cli.notice.preliminary":    "初步公示",
+	"cli.notice.final":          "最终公告",
 	"cli.notice.not_certified":  "选举 %s 的结果尚未确认：最终公告只能在 doorstep election certify 之后打印；公示期内请打印初步公示（不加 --final）。",
 	"cli.notice.certified":      "选举 %s 的结果已确认：请用 --final 打印最终公告。",
 	"cli.notice.not_closed":     "选举 %s 尚未截止：公示在 doorstep election close 之后张贴。",
