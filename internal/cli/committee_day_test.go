@@ -350,6 +350,16 @@ func TestCommitteeReadErrors(t *testing.T) {
 			}
 		})
 	}
+	// Another committee's machine: told the key is not this election's,
+	// not how devices join.
+	other := newCmEnv(t)
+	other.vars = e.vars
+	other.mustRun(t, "committee", "init")
+	code, _, errs := other.run(t, "tally", "show", "--election", exampleElection)
+	if code != 1 || !strings.Contains(errs, "does not accept this committee key for election "+exampleElection) || strings.Contains(errs, "enrollment code") {
+		t.Errorf("another committee's key: exit %d, stderr %q", code, errs)
+	}
+
 	// A server that does not answer: the read signed nothing, so it says
 	// nothing about sending it later.
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
@@ -358,7 +368,7 @@ func TestCommitteeReadErrors(t *testing.T) {
 	}
 	dead := lis.Addr().String()
 	lis.Close()
-	code, _, errs := e.run(t, "tally", "show", "--election", exampleElection, "--server", dead, "--server-pin", "sha256/"+strings.Repeat("A", 43), "--timeout", "2s")
+	code, _, errs = e.run(t, "tally", "show", "--election", exampleElection, "--server", dead, "--server-pin", "sha256/"+strings.Repeat("A", 43), "--timeout", "2s")
 	if code != 1 || strings.Contains(errs, "kept and sent next time") || !strings.Contains(errs, "cannot reach the tally server at "+dead) {
 		t.Errorf("unreachable server: exit %d, stderr %q", code, errs)
 	}

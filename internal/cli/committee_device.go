@@ -190,10 +190,20 @@ func runDeviceRevoke(ctx context.Context, env *Env, args []string) error {
 	if err := s.submit(ctx, &doorstepv1.CommitteeAction{Action: &doorstepv1.CommitteeAction_Revocation{Revocation: &doorstepv1.DeviceRevocation{DeviceId: device, AfterSeq: after, Reason: reason}}}); err != nil {
 		return err
 	}
+	// Name the canvasser too, as the committee knows them; the list is
+	// only for the message, so a failure to read it is not the revoke's.
+	named := device
+	if devs, err := s.Devices(ctx); err == nil {
+		for _, d := range devs {
+			if d.GetDeviceId() == device && d.GetLabel() != "" {
+				named = fmt.Sprintf("%s (%s)", device, d.GetLabel())
+			}
+		}
+	}
 	if after == 0 {
-		fmt.Fprintf(env.Stdout, "Revoked device %s in election %s: records it has not synced yet will be rejected.\n", device, f.election)
+		fmt.Fprintf(env.Stdout, "Revoked device %s in election %s: records it has not synced yet will be rejected.\n", named, f.election)
 	} else {
-		fmt.Fprintf(env.Stdout, "Revoked device %s in election %s: its records after number %d will be rejected.\n", device, f.election, after)
+		fmt.Fprintf(env.Stdout, "Revoked device %s in election %s: its records after number %d will be rejected.\n", named, f.election, after)
 	}
 	cmPrintCheckpoint(env, s.Checkpoint())
 	return nil
