@@ -319,6 +319,10 @@ func TestCommitteeDay(t *testing.T) {
 	if code, _, errs := e.run(t, "election", "certify", "--election", exampleElection, "--yes"); code != 1 || !strings.Contains(errs, "already certified") {
 		t.Errorf("certifying twice: exit %d, stderr %q", code, errs)
 	}
+	// Which devices are trusted may still change, and the canvasser is
+	// named as the committee knows them.
+	cmWant(t, e.mustRun(t, "device", "revoke", "--election", exampleElection, "--device", li.ID, "--reason", "手机丢失"), "Revoked device "+li.ID+" (李师傅)")
+	cmWant(t, e.mustRun(t, "device", "list", "--election", exampleElection, "--lang", "zh"), "李师傅", "是")
 }
 
 func readFile(t *testing.T, path string) string {

@@ -62,3 +62,28 @@ func TestLogReader(t *testing.T) {
 		t.Error("junk read as an entry")
 	}
 }
+
+// FuzzLogReader: whatever bytes come as an entry, reading them fails or
+// succeeds, and never panics.
+func FuzzLogReader(f *testing.F) {
+	cm := signedtest.NewAuthor("e", election.CommitteeAuthor, "committee", closed)
+	rec := cm.Committee(f, &doorstepv1.CommitteeAction{Action: &doorstepv1.CommitteeAction_Adjudication{Adjudication: &doorstepv1.Adjudication{
+		Subject: &doorstepv1.Adjudication_Unit{Unit: &doorstepv1.UnitDecision{UnitId: "1-1-101"}}, Reason: "r"}}})
+	raw, err := ballotlog.EncodeEntry(&doorstepv1.LogEntry{Record: rec, Result: &doorstepv1.RecordResult{Status: doorstepv1.RecordStatus_RECORD_STATUS_ACCEPTED}, Received: timestamppb.New(closed), ElectionId: "e"})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(raw)
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var r notice.LogReader
+		if err := r.Add(b); err != nil {
+			return
+		}
+		for _, s := range r.Settled() {
+			if s.Adjudication == nil {
+				t.Fatal("a settlement without its decision")
+			}
+		}
+	})
+}
