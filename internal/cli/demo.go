@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/doorstep-vote/doorstep/internal/demo"
+	"github.com/doorstep-vote/doorstep/internal/i18n"
 )
 
 // defaultDemoSeed draws the demo's ballots unless --seed says otherwise
@@ -52,5 +53,5 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "\nThe result, as 'doorstep tally show' prints it:\n\n")
-	return writeTally(env.Stdout, res.Tally, res.Definition)
+	return writeTally(env.Stdout, i18n.FromEnv(env.Getenv, i18n.EN), res.Tally, nil, res.Definition, env.Now())
 }
