@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -37,7 +38,12 @@ type Server struct {
 	limits    Limits
 	// receipts limits LookupReceipt per caller address.
 	receipts *addrLimiter
+	// watchers counts the WatchTally calls open, for metrics.
+	watchers atomic.Int64
 }
+
+// Watchers is the number of WatchTally calls open now.
+func (s *Server) Watchers() int64 { return s.watchers.Load() }
 
 // Config is what the services need besides the store.
 type Config struct {

@@ -1,0 +1,286 @@
+package tallyd_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"io/fs"
+	"log/slog"
+	mathrand "math/rand/v2"
+	"net/http"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
+	"github.com/doorstep-vote/doorstep/internal/device"
+	"github.com/doorstep-vote/doorstep/internal/enrollcode"
+	"github.com/doorstep-vote/doorstep/internal/signedtest"
+	"github.com/doorstep-vote/doorstep/internal/tallyd"
+)
+
+// logBuffer is a slog destination tests read while the server writes.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// scrape reads addr's /metrics in Prometheus's text format: each series
+// as printed (name{labels}) to its value.
+func scrape(t *testing.T, addr string) map[string]float64 {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatalf("scrape: %v", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("scrape: %s", resp.Status)
+	}
+	out := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<16), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if err != nil {
+			t.Fatalf("scrape: bad line %q", line)
+		}
+		out[line[:i]] = v
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// family sums the series of a metric family (name, or name{…).
+func family(m map[string]float64, name string) (sum float64, ok bool) {
+	for k, v := range m {
+		if k == name || strings.HasPrefix(k, name+"{") {
+			sum, ok = sum+v, true
+		}
+	}
+	return sum, ok
+}
+
+// newDevice opens a device that retries quickly and joins e on server;
+// it returns the device and its id.
+func newDevice(t *testing.T, e *crashElection, server, fingerprint, pin, label string, seed uint64) (*device.Device, string) {
+	t.Helper()
+	d, err := device.Open(filepath.Join(t.TempDir(), label), device.Options{Sync: device.SyncOptions{
+		BatchSize:   25,
+		CallTimeout: 5 * time.Second,
+		BackoffBase: 20 * time.Millisecond,
+		BackoffMax:  200 * time.Millisecond,
+		Jitter:      mathrand.New(mathrand.NewPCG(seed, 2)),
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	enr, err := d.Join(ctx(t), enrollcode.Code{Server: server, ElectionID: testElection, Token: e.token, Fingerprint: fingerprint, TLS: pin}, label)
+	if err != nil {
+		t.Fatalf("join: %v", err)
+	}
+	return d, enr.DeviceID
+}
+
+// record makes n records on d offline.
+func record(t *testing.T, d *device.Device, e *crashElection, n int, seed uint64) {
+	t.Helper()
+	if err := canvass(ctx(t), d, e.units, n, 0, mathrand.New(mathrand.NewPCG(seed, 3)), make(chan struct{}, 1)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestMetricsScrape serves metrics on loopback, pushes records of every
+// kind, scrapes /metrics over HTTP and checks that every family is there
+// and that the counters moved.
+func TestMetricsScrape(t *testing.T) {
+	srv, err := tallyd.Start(context.Background(), tallyd.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0", MetricsListen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	e := newCrashElection(t, 30)
+	ec := e.setUp(t, srv.Client(), srv.Addr(), srv.OperatorToken())
+	d, _ := newDevice(t, e, srv.Addr(), srv.Fingerprint(), srv.Pin(), "phone", 1)
+	record(t, d, e, 20, 1)
+	if _, err := d.Sync(ctx(t), 3); err != nil {
+		t.Fatalf("sync: %v", err)
+	}
+	// A second device pushes a record that is not one: refused at the door.
+	if _, err := ec.SubmitCommitteeRecords(ctx(t), &doorstepv1.SubmitCommitteeRecordsRequest{ElectionId: testElection,
+		Records: []*doorstepv1.SignedRecord{e.committee.Committee(t, signedtest.Grant("probe", "probe"))}}); err != nil {
+		t.Fatal(err)
+	}
+	sc := doorstepv1.NewSyncServiceClient(mustDial(t, srv.Client(), srv.Addr()))
+	probe := signedtest.NewAuthor(testElection, "", "metrics probe", time.Now())
+	enr, err := sc.Enroll(ctx(t), &doorstepv1.EnrollRequest{ElectionId: testElection, EnrollmentToken: signedtest.Token("probe"), DevicePublicKey: probe.Public(), Label: "probe"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := sc.PushRecords(ctx(t), &doorstepv1.PushRecordsRequest{ElectionId: testElection, Records: []*doorstepv1.SignedRecord{{Body: []byte("junk"), Signature: make([]byte, 64)}}},
+		signedCall(testElection, enr.GetDeviceId(), probe.Key, time.Now))
+	if err != nil || !resp.GetResults()[0].GetRefused() {
+		t.Fatalf("junk push: %v %v", resp, err)
+	}
+
+	m := scrape(t, srv.MetricsAddr())
+	for _, f := range []string{
+		"doorstep_records_total", "doorstep_records_replayed_total", "doorstep_records_refused_total",
+		"doorstep_commit_records_bucket", "doorstep_commit_duration_seconds_bucket", "doorstep_commit_fsync_duration_seconds_bucket",
+		"doorstep_commits_failed_total", "doorstep_disk_full_total", "doorstep_log_entries", "doorstep_store_file_bytes",
+		"doorstep_connections_open", "doorstep_connections_refused_total", "doorstep_grpc_streams_open", "doorstep_watchers",
+		"go_goroutines", "process_open_fds",
+	} {
+		if _, ok := family(m, f); !ok {
+			t.Errorf("/metrics has no %s", f)
+		}
+	}
+	for _, c := range []struct {
+		series string
+		min    float64
+	}{
+		{`doorstep_records_total{reason="none",status="accepted"}`, 1},
+		{`doorstep_commit_records_count`, 1},
+		{`doorstep_commit_records_sum`, 20},
+		{`doorstep_commit_fsync_duration_seconds_count`, 1},
+		{`doorstep_log_entries{election="` + testElection + `"}`, 25}, // 5 committee records and 20 of the device
+		{`doorstep_connections_open{listener="grpc"}`, 1},
+		{`doorstep_store_file_bytes`, 1},
+		{`doorstep_records_refused_total{reason="malformed"}`, 1},
+	} {
+		if got := m[c.series]; got < c.min {
+			t.Errorf("%s = %v, want at least %v", c.series, got, c.min)
+		}
+	}
+	if got, _ := family(m, "doorstep_records_total"); got < 20 {
+		t.Errorf("doorstep_records_total sums to %v; the device's 20 records were decided", got)
+	}
+	if got := m[`doorstep_disk_full_total`]; got != 0 {
+		t.Errorf("doorstep_disk_full_total = %v with room on the disk", got)
+	}
+}
+
+// fullDisk fails the store's commits as a full disk does while it is set.
+type fullDisk struct{ full atomic.Bool }
+
+func (f *fullDisk) fault() error {
+	if f.full.Load() {
+		return &fs.PathError{Op: "write", Path: tallyd.DBFile, Err: syscall.ENOSPC}
+	}
+	return nil
+}
+
+const diskFullWords = "the server is out of disk space; your ballots are kept on this device and will be sent again"
+
+// TestDiskFull fills the disk under a device that syncs through real
+// gRPC: it is told in words a canvasser understands, keeps every record
+// and retries with backoff; the operator's log says it once for the
+// burst; metrics count it; once there is room again the device finishes
+// by itself and the server holds every record once.
+func TestDiskFull(t *testing.T) {
+	var logs logBuffer
+	var disk fullDisk
+	srv, err := tallyd.Start(context.Background(), tallyd.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0",
+		Logger: slog.New(slog.NewTextHandler(&logs, nil)), CommitFault: disk.fault, MetricsListen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	e := newCrashElection(t, 40)
+	ec := e.setUp(t, srv.Client(), srv.Addr(), srv.OperatorToken())
+	d, id := newDevice(t, e, srv.Addr(), srv.Fingerprint(), srv.Pin(), "phone", 2)
+	record(t, d, e, 30, 2)
+	before, err := srv.Store().LogSize(ctx(t), testElection)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	disk.full.Store(true)
+	_, err = d.Sync(ctx(t), 1)
+	if status.Code(err) != codes.ResourceExhausted || !strings.Contains(err.Error(), diskFullWords) {
+		t.Fatalf("sync to a full disk: %v; want ResourceExhausted saying %q", err, diskFullWords)
+	}
+	st, err := d.Status()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Pending != 30 || !strings.Contains(st.LastError, "out of disk space") {
+		t.Fatalf("after the refused sync: %d of 30 records pending, last error %q", st.Pending, st.LastError)
+	}
+
+	// The device keeps trying, with backoff, while the disk stays full.
+	bg, stop := context.WithCancel(context.Background())
+	defer stop()
+	synced := make(chan error, 1)
+	go func() {
+		_, err := d.Sync(bg, 0)
+		synced <- err
+	}()
+	deadline := time.Now().Add(30 * time.Second)
+	for scrape(t, srv.MetricsAddr())["doorstep_disk_full_total"] < 4 {
+		if time.Now().After(deadline) {
+			t.Fatal("the device did not retry against the full disk")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := strings.Count(logs.String(), "out of disk space"); n != 1 {
+		t.Errorf("the log says the disk is full %d times in one burst; want once:\n%s", n, logs.String())
+	}
+	if n, _ := srv.Store().LogSize(ctx(t), testElection); n != before {
+		t.Errorf("the log grew from %d to %d entries while the disk was full", before, n)
+	}
+
+	disk.full.Store(false)
+	select {
+	case err := <-synced:
+		if err != nil {
+			t.Fatalf("sync once there is room: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the device did not finish once there was room")
+	}
+	if st, _ := d.Status(); st.Pending != 0 {
+		t.Errorf("%d records still pending", st.Pending)
+	}
+	if !strings.Contains(logs.String(), "writes work again") {
+		t.Errorf("the log does not say writes work again:\n%s", logs.String())
+	}
+	all := deviceRecords(t, d)
+	held := loggedIDs(t, srv.Store(), id)
+	for i, sr := range all {
+		if rid := signedtest.RecordID(t, sr); held[rid] != 1 {
+			t.Errorf("record %d (%s) is in the log %d times; want once", i+1, rid, held[rid])
+		}
+	}
+	if got, want := e.tallyJSON(t, ec), cleanReplay(t, e, d, all); !bytes.Equal(got, want) {
+		t.Errorf("tally after the full disk differs from a clean replay:\ngot  %s\nwant %s", got, want)
+	}
+}
