@@ -4,11 +4,14 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"io/fs"
 	"log/slog"
 	mathrand "math/rand/v2"
 	"net/http"
+	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,6 +26,7 @@ import (
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
 	"github.com/doorstep-vote/doorstep/internal/device"
 	"github.com/doorstep-vote/doorstep/internal/enrollcode"
+	"github.com/doorstep-vote/doorstep/internal/proctest"
 	"github.com/doorstep-vote/doorstep/internal/signedtest"
 	"github.com/doorstep-vote/doorstep/internal/tallyd"
 )
@@ -282,5 +286,95 @@ func TestDiskFull(t *testing.T) {
 	}
 	if got, want := e.tallyJSON(t, ec), cleanReplay(t, e, d, all); !bytes.Equal(got, want) {
 		t.Errorf("tally after the full disk differs from a clean replay:\ngot  %s\nwant %s", got, want)
+	}
+}
+
+// TestDiskFullTmpfs fills a real disk under a real tallyd process: a small
+// tmpfs holding its data folder. It needs root on Linux (CI runs so) and
+// is skipped where mounting is not permitted.
+func TestDiskFullTmpfs(t *testing.T) {
+	if runtime.GOOS != "linux" || os.Geteuid() != 0 {
+		t.Skip("mounting a tmpfs needs root on Linux")
+	}
+	mnt := filepath.Join(t.TempDir(), "small")
+	if err := os.Mkdir(mnt, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mount("tmpfs", mnt, "tmpfs", 0, "size=8m,mode=0700"); err != nil {
+		t.Skipf("cannot mount a tmpfs here: %v", err)
+	}
+	// Registered before the process starts, so it runs after the process
+	// is stopped; t.TempDir's removal runs after it.
+	t.Cleanup(func() {
+		if err := syscall.Unmount(mnt, 0); err != nil {
+			t.Errorf("unmount the tmpfs: %v", err)
+		}
+	})
+	srv := &tallydProc{t: t, bin: proctest.Build(t, proctest.Tallyd), dir: filepath.Join(mnt, "data"), addr: freeAddr(t)}
+	srv.start()
+	e := newCrashElection(t, 200)
+	ec := e.setUp(t, srv.client(), srv.addr, srv.operatorToken())
+	info, err := doorstepv1.NewSyncServiceClient(mustDial(t, srv.client(), srv.addr)).GetServerInfo(ctx(t), &doorstepv1.GetServerInfoRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, id := newDevice(t, e, srv.addr, info.GetFingerprint(), srv.client().Pin, "phone", 3)
+	record(t, d, e, 150, 3)
+
+	// Fill what is left of the tmpfs.
+	filler := filepath.Join(mnt, "filler")
+	f, err := os.Create(filler)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chunk := make([]byte, 64<<10)
+	for {
+		if _, err := f.Write(chunk); err != nil {
+			if !errors.Is(err, syscall.ENOSPC) {
+				t.Fatalf("fill the tmpfs: %v", err)
+			}
+			break
+		}
+	}
+	f.Close()
+
+	_, err = d.Sync(ctx(t), 1)
+	if status.Code(err) != codes.ResourceExhausted || !strings.Contains(err.Error(), diskFullWords) {
+		t.Fatalf("sync to a full tmpfs: %v; want ResourceExhausted saying %q", err, diskFullWords)
+	}
+	if st, _ := d.Status(); st.Pending == 0 {
+		t.Fatal("nothing pending after the refused sync")
+	}
+	if !strings.Contains(srv.p.Stderr(), "out of disk space") {
+		t.Errorf("tallyd's log does not say the disk is full:\n%s", srv.p.Stderr())
+	}
+
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	c, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := d.Sync(c, 0); err != nil {
+		t.Fatalf("sync once there is room: %v", err)
+	}
+	if st, _ := d.Status(); st.Pending != 0 {
+		t.Fatalf("%d records pending once there is room", st.Pending)
+	}
+	got := e.tallyJSON(t, ec)
+	all := deviceRecords(t, d)
+	srv.stop()
+	if !strings.Contains(srv.p.Stderr(), "writes work again") {
+		t.Errorf("tallyd's log does not say writes work again:\n%s", srv.p.Stderr())
+	}
+	st := openStore(t, srv.dir)
+	held := loggedIDs(t, st, id)
+	st.Close()
+	for i, sr := range all {
+		if rid := signedtest.RecordID(t, sr); held[rid] != 1 {
+			t.Errorf("record %d (%s) is in the log %d times; want once", i+1, rid, held[rid])
+		}
+	}
+	if want := cleanReplay(t, e, d, all); !bytes.Equal(got, want) {
+		t.Errorf("tally after the full tmpfs differs from a clean replay:\ngot  %s\nwant %s", got, want)
 	}
 }
