@@ -40,6 +40,8 @@ type Server struct {
 	receipts *addrLimiter
 	// watchers counts the WatchTally calls open, for metrics.
 	watchers atomic.Int64
+	// refusals limits the log lines of refusals.
+	refusals *refusalLimiter
 }
 
 // Watchers is the number of WatchTally calls open now.
@@ -59,8 +61,13 @@ type Config struct {
 
 // New returns the services for st.
 func New(st *store.Store, cfg Config) *Server {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
 	s := &Server{store: st, log: cfg.Logger, now: cfg.Now, limits: cfg.Limits.withDefaults(),
-		receipts: newAddrLimiter(receiptLookupsPerSecond, receiptLookupBurst, receiptAddresses, cfg.Now)}
+		receipts: newAddrLimiter(receiptLookupsPerSecond, receiptLookupBurst, receiptAddresses, cfg.Now),
+		// The wall clock, not cfg.Now: it only spaces out log lines.
+		refusals: newRefusalLimiter(cfg.Logger, time.Now, RefusalLogBurst, RefusalLogWindow)}
 	if cfg.OperatorToken != "" {
 		h := sha256.Sum256([]byte(cfg.OperatorToken))
 		s.operator = h[:]
@@ -102,8 +109,10 @@ func (s *Server) NewGRPCServer(hs *health.Server, opts ...grpc.ServerOption) *gr
 			MinTime:             20 * time.Second,
 			PermitWithoutStream: true,
 		}),
-		grpc.ChainUnaryInterceptor(s.recoverUnary, s.authUnary),
-		grpc.ChainStreamInterceptor(s.recoverStream, s.authStream),
+		// Refusals are logged outside the others, so they see the status
+		// the caller gets.
+		grpc.ChainUnaryInterceptor(s.logRefusalsUnary, s.recoverUnary, s.authUnary),
+		grpc.ChainStreamInterceptor(s.logRefusalsStream, s.recoverStream, s.authStream),
 	}, opts...)...)
 	doorstepv1.RegisterSyncServiceServer(gs, &syncService{s: s})
 	doorstepv1.RegisterElectionServiceServer(gs, &electionService{s: s})

@@ -20,13 +20,16 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
 	"github.com/doorstep-vote/doorstep/internal/device"
 	"github.com/doorstep-vote/doorstep/internal/enrollcode"
 	"github.com/doorstep-vote/doorstep/internal/proctest"
+	"github.com/doorstep-vote/doorstep/internal/server"
 	"github.com/doorstep-vote/doorstep/internal/signedtest"
 	"github.com/doorstep-vote/doorstep/internal/tallyd"
 )
@@ -377,4 +380,75 @@ func TestDiskFullTmpfs(t *testing.T) {
 	if want := cleanReplay(t, e, d, all); !bytes.Equal(got, want) {
 		t.Errorf("tally after the full tmpfs differs from a clean replay:\ngot  %s\nwant %s", got, want)
 	}
+}
+
+// TestRefusalLogLines: every refusal gets a log line naming a request id
+// that the caller gets in a header, and a flood is cut to the burst.
+func TestRefusalLogLines(t *testing.T) {
+	var logs logBuffer
+	srv, err := tallyd.Start(context.Background(), tallyd.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0",
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	e := newCrashElection(t, 10)
+	ec := e.setUp(t, srv.Client(), srv.Addr(), srv.OperatorToken())
+	if _, err := ec.SubmitCommitteeRecords(ctx(t), &doorstepv1.SubmitCommitteeRecordsRequest{ElectionId: testElection,
+		Records: []*doorstepv1.SignedRecord{e.committee.Committee(t, signedtest.Grant("probe", "probe"))}}); err != nil {
+		t.Fatal(err)
+	}
+	sc := doorstepv1.NewSyncServiceClient(mustDial(t, srv.Client(), srv.Addr()))
+	probe := signedtest.NewAuthor(testElection, "", "refusal probe", time.Now())
+	enr, err := sc.Enroll(ctx(t), &doorstepv1.EnrollRequest{ElectionId: testElection, EnrollmentToken: signedtest.Token("probe"), DevicePublicKey: probe.Public(), Label: "probe"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	junk := func(n int) *doorstepv1.PushRecordsRequest {
+		r := &doorstepv1.PushRecordsRequest{ElectionId: testElection}
+		for range n {
+			r.Records = append(r.Records, &doorstepv1.SignedRecord{Body: []byte("junk"), Signature: make([]byte, 64)})
+		}
+		return r
+	}
+	requestID := func(t *testing.T, md metadata.MD) string {
+		t.Helper()
+		v := md.Get(server.RequestIDKey)
+		if len(v) != 1 || len(v[0]) != 16 {
+			t.Fatalf("header %s: %q; want one request id", server.RequestIDKey, v)
+		}
+		return v[0]
+	}
+
+	t.Run("a call refused", func(t *testing.T) {
+		var md metadata.MD
+		_, err := sc.PushRecords(ctx(t), junk(1), grpc.Header(&md)) // not signed
+		if status.Code(err) != codes.Unauthenticated {
+			t.Fatalf("unsigned push: %v", err)
+		}
+		id := requestID(t, md)
+		if !strings.Contains(logs.String(), `msg="refused a call" request_id=`+id+" method=PushRecords") {
+			t.Errorf("no log line for request %s:\n%s", id, logs.String())
+		}
+	})
+	t.Run("records refused at the door, a flood cut to the burst", func(t *testing.T) {
+		var md metadata.MD
+		resp, err := sc.PushRecords(ctx(t), junk(100), grpc.Header(&md), signedCall(testElection, enr.GetDeviceId(), probe.Key, time.Now))
+		if err != nil || len(resp.GetResults()) != 100 {
+			t.Fatalf("junk push: %v", err)
+		}
+		id := requestID(t, md)
+		if n := strings.Count(logs.String(), `msg="refused a record at the door" request_id=`+id); n != server.RefusalLogBurst {
+			t.Errorf("%d log lines for 100 records refused at the door; want the burst, %d:\n%s", n, server.RefusalLogBurst, logs.String())
+		}
+	})
+	t.Run("an answered call has no request id", func(t *testing.T) {
+		var md metadata.MD
+		if _, err := sc.GetServerInfo(ctx(t), &doorstepv1.GetServerInfoRequest{}, grpc.Header(&md)); err != nil {
+			t.Fatal(err)
+		}
+		if v := md.Get(server.RequestIDKey); len(v) != 0 {
+			t.Errorf("request id %q on an answered call", v)
+		}
+	})
 }
