@@ -258,7 +258,7 @@ func TestDiskFull(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if n := strings.Count(logs.String(), "out of disk space"); n != 1 {
+	if n := strings.Count(logs.String(), "out of disk space: writes fail"); n != 1 {
 		t.Errorf("the log says the disk is full %d times in one burst; want once:\n%s", n, logs.String())
 	}
 	if n, _ := srv.Store().LogSize(ctx(t), testElection); n != before {
