@@ -138,10 +138,17 @@ func (s *Store) Close() error {
 // leave.
 func (s *Store) Check() error {
 	return s.db.View(func(tx *bolt.Tx) error {
+		var first error
+		// Read to the end: bbolt's checker goroutine sends every error it
+		// finds and stops only when they are read, so leaving after the
+		// first would leak it, and its read transaction would keep Close
+		// waiting for ever.
 		for err := range tx.Check() {
-			return err
+			if first == nil {
+				first = err
+			}
 		}
-		return nil
+		return first
 	})
 }
 

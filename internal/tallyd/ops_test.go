@@ -287,7 +287,7 @@ func TestDiskFull(t *testing.T) {
 			t.Errorf("record %d (%s) is in the log %d times; want once", i+1, rid, held[rid])
 		}
 	}
-	if got, want := e.tallyJSON(t, ec), cleanReplay(t, e, d, all); !bytes.Equal(got, want) {
+	if got, want := e.tallyJSON(t, ec), cleanReplay(t, e, []pushedBy{{d.PublicKey(), all}}); !bytes.Equal(got, want) {
 		t.Errorf("tally after the full disk differs from a clean replay:\ngot  %s\nwant %s", got, want)
 	}
 }
@@ -377,7 +377,7 @@ func TestDiskFullTmpfs(t *testing.T) {
 			t.Errorf("record %d (%s) is in the log %d times; want once", i+1, rid, held[rid])
 		}
 	}
-	if want := cleanReplay(t, e, d, all); !bytes.Equal(got, want) {
+	if want := cleanReplay(t, e, []pushedBy{{d.PublicKey(), all}}); !bytes.Equal(got, want) {
 		t.Errorf("tally after the full tmpfs differs from a clean replay:\ngot  %s\nwant %s", got, want)
 	}
 }
