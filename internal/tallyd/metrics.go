@@ -45,7 +45,7 @@ func newMetrics() *metrics {
 	m := &metrics{reg: prometheus.NewRegistry()}
 	m.records = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "doorstep_records_total",
-		Help: "Records decided and logged, by the store's status (accepted, duplicate, contested, late, rejected...) and reason (none when accepted). Replays and door refusals are counted apart.",
+		Help: "Records decided and logged, by the store's status (accepted, duplicate, superseded, contested, rejected) and reason (none when accepted; after_sync_deadline for a late ballot...). Replays and door refusals are counted apart.",
 	}, []string{"status", "reason"})
 	m.replayed = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "doorstep_records_replayed_total",
