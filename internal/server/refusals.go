@@ -136,6 +136,9 @@ func (n *refusalNoter) call(err error) {
 		return
 	}
 	n.requestID() // sent even when the line is not logged
+	if n.s.callRefused != nil {
+		n.s.callRefused(st.Code())
+	}
 	if !n.s.refusals.allow("call " + strings.ToLower(st.Code().String())) {
 		return
 	}

@@ -41,7 +41,8 @@ type Server struct {
 	// watchers counts the WatchTally calls open, for metrics.
 	watchers atomic.Int64
 	// refusals limits the log lines of refusals.
-	refusals *refusalLimiter
+	refusals    *refusalLimiter
+	callRefused func(codes.Code)
 }
 
 // Watchers is the number of WatchTally calls open now.
@@ -57,6 +58,10 @@ type Config struct {
 	// Limits bound what one connection may take; zero fields take the
 	// defaults.
 	Limits Limits
+	// CallRefused, when set, is told of every call refused (a code the
+	// refusal log lines name), logged or not: for metrics, which count
+	// what the rate-limited log leaves out. It must not block.
+	CallRefused func(codes.Code)
 }
 
 // New returns the services for st.
@@ -67,7 +72,7 @@ func New(st *store.Store, cfg Config) *Server {
 	s := &Server{store: st, log: cfg.Logger, now: cfg.Now, limits: cfg.Limits.withDefaults(),
 		receipts: newAddrLimiter(receiptLookupsPerSecond, receiptLookupBurst, receiptAddresses, cfg.Now),
 		// The wall clock, not cfg.Now: it only spaces out log lines.
-		refusals: newRefusalLimiter(cfg.Logger, time.Now, RefusalLogBurst, RefusalLogWindow)}
+		refusals: newRefusalLimiter(cfg.Logger, time.Now, RefusalLogBurst, RefusalLogWindow), callRefused: cfg.CallRefused}
 	if cfg.OperatorToken != "" {
 		h := sha256.Sum256([]byte(cfg.OperatorToken))
 		s.operator = h[:]

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/stats"
 
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
@@ -39,6 +40,7 @@ type metrics struct {
 	diskFull      prometheus.Counter
 	logEntries    *prometheus.GaugeVec
 	streams       prometheus.Gauge
+	callsRefused  *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -82,10 +84,17 @@ func newMetrics() *metrics {
 		Name: "doorstep_grpc_streams_open",
 		Help: "gRPC calls in flight (each is an HTTP/2 stream), WatchTally's included.",
 	})
-	m.reg.MustRegister(m.records, m.replayed, m.commitRecords, m.commitSeconds, m.writeSeconds, m.commitsFailed, m.diskFull, m.logEntries, m.streams,
+	m.callsRefused = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "doorstep_calls_refused_total",
+		Help: "Calls refused, by gRPC code (PermissionDenied, Unauthenticated, InvalidArgument, ResourceExhausted...): every one, where the log names the first 20 of a kind a minute.",
+	}, []string{"code"})
+	m.reg.MustRegister(m.callsRefused, m.records, m.replayed, m.commitRecords, m.commitSeconds, m.writeSeconds, m.commitsFailed, m.diskFull, m.logEntries, m.streams,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
+
+// callRefused counts a refused call.
+func (m *metrics) callRefused(c codes.Code) { m.callsRefused.WithLabelValues(c.String()).Inc() }
 
 // hooks are the store's hooks that fill m.
 func (m *metrics) hooks() store.Hooks {

@@ -157,13 +157,29 @@ func TestMetricsScrape(t *testing.T) {
 	if err != nil || !resp.GetResults()[0].GetRefused() {
 		t.Fatalf("junk push: %v %v", resp, err)
 	}
+	// And a call no one signed.
+	if _, err := sc.PushRecords(ctx(t), &doorstepv1.PushRecordsRequest{ElectionId: testElection}); status.Code(err) != codes.Unauthenticated {
+		t.Fatalf("unsigned push: %v", err)
+	}
+
+	// The committee watches the overview while the scrape runs.
+	wctx, cancel := context.WithCancel(ctx(t))
+	defer cancel()
+	watch, err := ec.WatchTally(wctx, &doorstepv1.WatchTallyRequest{ElectionId: testElection},
+		signedCall(testElection, e.committee.ID, e.committee.Key, time.Now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := watch.Recv(); err != nil {
+		t.Fatalf("watch: %v", err)
+	}
 
 	m := scrape(t, srv.MetricsAddr())
 	for _, f := range []string{
 		"doorstep_records_total", "doorstep_records_replayed_total", "doorstep_records_refused_total",
 		"doorstep_commit_records_bucket", "doorstep_commit_duration_seconds_bucket", "doorstep_commit_fsync_duration_seconds_bucket",
 		"doorstep_commits_failed_total", "doorstep_disk_full_total", "doorstep_log_entries", "doorstep_store_file_bytes",
-		"doorstep_connections_open", "doorstep_connections_refused_total", "doorstep_grpc_streams_open", "doorstep_watchers",
+		"doorstep_connections_open", "doorstep_connections_refused_total", "doorstep_grpc_streams_open", "doorstep_watchers", "doorstep_calls_refused_total",
 		"go_goroutines", "process_open_fds",
 	} {
 		if _, ok := family(m, f); !ok {
@@ -182,6 +198,9 @@ func TestMetricsScrape(t *testing.T) {
 		{`doorstep_connections_open{listener="grpc"}`, 1},
 		{`doorstep_store_file_bytes`, 1},
 		{`doorstep_records_refused_total{reason="malformed"}`, 1},
+		{`doorstep_calls_refused_total{code="Unauthenticated"}`, 1},
+		{`doorstep_watchers`, 1},
+		{`doorstep_grpc_streams_open`, 1}, // the watch
 	} {
 		if got := m[c.series]; got < c.min {
 			t.Errorf("%s = %v, want at least %v", c.series, got, c.min)

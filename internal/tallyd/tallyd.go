@@ -217,7 +217,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	lis = grpcLis
 	conns := map[string]connCounter{"grpc": grpcLis}
 	limits := server.Limits{MaxConcurrentStreams: cfg.MaxConcurrentStreams, HandshakeTimeout: cfg.HandshakeTimeout}
-	svc := server.New(st, server.Config{Logger: cfg.Logger, Now: cfg.Now, OperatorToken: op, Limits: limits})
+	svc := server.New(st, server.Config{Logger: cfg.Logger, Now: cfg.Now, OperatorToken: op, Limits: limits, CallRefused: m.callRefused})
 	gs := svc.NewGRPCServer(hs, grpc.Creds(transport), grpc.StatsHandler(streamCounter{open: m.streams}))
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	s := &Server{cfg: cfg, store: st, lis: lis, pin: pin, operator: op, done: make(chan error, 1), prevGC: -2, metrics: m}
