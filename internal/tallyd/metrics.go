@@ -213,16 +213,25 @@ type metricsServer struct {
 	done chan struct{}
 }
 
-// startMetrics serves m on addr. Metrics say how busy the server is and
-// name its elections, so they are served on loopback only unless the
-// operator allows other addresses (a private network's scraper).
-func startMetrics(addr string, anyAddr bool, m *metrics, log *slog.Logger) (*metricsServer, error) {
+// checkMetricsAddr refuses a metrics address that is not loopback unless
+// anyAddr: metrics say how busy the server is and name its elections, and
+// are served without a login, so other addresses only when the operator
+// allows them (a private network's scraper).
+func checkMetricsAddr(addr string, anyAddr bool) error {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
-		return nil, fmt.Errorf("metrics address %q: %w", addr, err)
+		return fmt.Errorf("metrics address %q: %w", addr, err)
 	}
 	if !anyAddr && !loopback(host) {
-		return nil, fmt.Errorf("metrics are served over plain HTTP without a login, so only on a loopback address (such as %s), not %q: give --metrics-allow-remote to serve them on another address, behind a firewall", DefaultMetricsListen, addr)
+		return fmt.Errorf("metrics are served over plain HTTP without a login, so only on a loopback address (such as %s), not %q: give --metrics-allow-remote to serve them on another address, behind a firewall", DefaultMetricsListen, addr)
+	}
+	return nil
+}
+
+// startMetrics serves m on addr.
+func startMetrics(addr string, anyAddr bool, m *metrics, log *slog.Logger) (*metricsServer, error) {
+	if err := checkMetricsAddr(addr, anyAddr); err != nil {
+		return nil, err
 	}
 	lis, err := net.Listen("tcp", addr)
 	if err != nil {

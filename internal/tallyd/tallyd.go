@@ -158,6 +158,12 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.MaxConns <= 0 {
 		cfg.MaxConns = DefaultMaxConns
 	}
+	if cfg.MetricsListen != "" {
+		// Before anything is opened: a wrong flag costs nothing.
+		if err := checkMetricsAddr(cfg.MetricsListen, cfg.MetricsAllowRemote); err != nil {
+			return nil, err
+		}
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("make data folder: %w", err)
 	}
@@ -252,6 +258,9 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 			}
 			if s.admin != nil {
 				s.admin.close()
+			}
+			if s.prevGC != -2 {
+				debug.SetGCPercent(s.prevGC)
 			}
 			lis.Close()
 			st.Close()
