@@ -129,7 +129,7 @@ func record(t *testing.T, d *device.Device, e *crashElection, n int, seed uint64
 // kind, scrapes /metrics over HTTP and checks that every family is there
 // and that the counters moved.
 func TestMetricsScrape(t *testing.T) {
-	srv, err := tallyd.Start(context.Background(), tallyd.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0", MetricsListen: "127.0.0.1:0"})
+	srv, err := tallyd.Start(context.Background(), tallyd.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0", WebListen: "127.0.0.1:0", MetricsListen: "127.0.0.1:0"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,6 +185,9 @@ func TestMetricsScrape(t *testing.T) {
 		if _, ok := family(m, f); !ok {
 			t.Errorf("/metrics has no %s", f)
 		}
+	}
+	if _, ok := m[`doorstep_connections_open{listener="web"}`]; !ok {
+		t.Error("/metrics has no connection gauge for the web port")
 	}
 	for _, c := range []struct {
 		series string
