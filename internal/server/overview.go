@@ -99,6 +99,8 @@ func (o *overviews) get(ctx context.Context, st *store.Store, electionID string,
 
 func (x *electionService) WatchTally(req *doorstepv1.WatchTallyRequest, stream doorstepv1.ElectionService_WatchTallyServer) error {
 	ctx := stream.Context()
+	x.s.watchers.Add(1)
+	defer x.s.watchers.Add(-1)
 	id := req.GetElectionId()
 	c, _ := callerFrom(ctx)
 	end := time.NewTimer(watchLimit)

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -37,7 +38,15 @@ type Server struct {
 	limits    Limits
 	// receipts limits LookupReceipt per caller address.
 	receipts *addrLimiter
+	// watchers counts the WatchTally calls open, for metrics.
+	watchers atomic.Int64
+	// refusals limits the log lines of refusals.
+	refusals    *refusalLimiter
+	callRefused func(codes.Code)
 }
+
+// Watchers is the number of WatchTally calls open now.
+func (s *Server) Watchers() int64 { return s.watchers.Load() }
 
 // Config is what the services need besides the store.
 type Config struct {
@@ -49,12 +58,21 @@ type Config struct {
 	// Limits bound what one connection may take; zero fields take the
 	// defaults.
 	Limits Limits
+	// CallRefused, when set, is told of every call refused (a code the
+	// refusal log lines name), logged or not: for metrics, which count
+	// what the rate-limited log leaves out. It must not block.
+	CallRefused func(codes.Code)
 }
 
 // New returns the services for st.
 func New(st *store.Store, cfg Config) *Server {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
 	s := &Server{store: st, log: cfg.Logger, now: cfg.Now, limits: cfg.Limits.withDefaults(),
-		receipts: newAddrLimiter(receiptLookupsPerSecond, receiptLookupBurst, receiptAddresses, cfg.Now)}
+		receipts: newAddrLimiter(receiptLookupsPerSecond, receiptLookupBurst, receiptAddresses, cfg.Now),
+		// The wall clock, not cfg.Now: it only spaces out log lines.
+		refusals: newRefusalLimiter(cfg.Logger, time.Now, RefusalLogBurst, RefusalLogWindow), callRefused: cfg.CallRefused}
 	if cfg.OperatorToken != "" {
 		h := sha256.Sum256([]byte(cfg.OperatorToken))
 		s.operator = h[:]
@@ -96,8 +114,10 @@ func (s *Server) NewGRPCServer(hs *health.Server, opts ...grpc.ServerOption) *gr
 			MinTime:             20 * time.Second,
 			PermitWithoutStream: true,
 		}),
-		grpc.ChainUnaryInterceptor(s.recoverUnary, s.authUnary),
-		grpc.ChainStreamInterceptor(s.recoverStream, s.authStream),
+		// Refusals are logged outside the others, so they see the status
+		// the caller gets.
+		grpc.ChainUnaryInterceptor(s.logRefusalsUnary, s.recoverUnary, s.authUnary),
+		grpc.ChainStreamInterceptor(s.logRefusalsStream, s.recoverStream, s.authStream),
 	}, opts...)...)
 	doorstepv1.RegisterSyncServiceServer(gs, &syncService{s: s})
 	doorstepv1.RegisterElectionServiceServer(gs, &electionService{s: s})
