@@ -74,8 +74,11 @@ export function checkForm(e: Election, f: BallotForm, hasBallot: boolean): void 
       const seats = item.kind.value.seats;
       const picks = a.picks ?? [];
       if (a.choice) throw new FormError(id, "err.unknown_item", [id]);
-      if (new Set(picks).size !== picks.length) throw new FormError(id, "err.pick_twice");
-      for (const p of picks) if (!resolvePick(item, p)) throw new FormError(id, "err.unknown_candidate", [p]);
+      const ids = picks.map((p) => resolvePick(item, p));
+      picks.forEach((p, i) => {
+        if (!ids[i]) throw new FormError(id, "err.unknown_candidate", [p]);
+      });
+      if (new Set(ids).size !== ids.length) throw new FormError(id, "err.pick_twice");
       if (picks.length > seats) throw new FormError(id, "err.too_many_picks", [seats]);
     }
   }
