@@ -168,7 +168,7 @@ func join(t testing.TB, ctx context.Context, e *phoneElection, token string) {
 		chromedp.Click("#join"),
 		chromedp.WaitVisible("#walk"),
 	)
-	waitTrue(t, ctx, "the walk list", `document.querySelectorAll("#walk a[data-unit]").length > 0`, 10*time.Second)
+	waitTrue(t, ctx, "the walk list", `document.querySelectorAll("#walk a[data-unit]").length > 0`, 20*time.Second)
 	waitTrue(t, ctx, "the service worker to control the page", `navigator.serviceWorker.controller !== null`, 20*time.Second)
 }
 
@@ -209,9 +209,19 @@ func (b ballot) clicks() []chromedp.Action[chromedp.Void] {
 func openUnit(t testing.TB, ctx context.Context, unit string) {
 	t.Helper()
 	do(t, ctx, "walk list", chromedp.Evaluate[chromedp.Void](`location.hash = "#home"`))
-	waitTrue(t, ctx, "the walk list", `!!document.querySelector('#walk a[data-unit="`+unit+`"]')`, 5*time.Second)
-	do(t, ctx, "open unit "+unit, chromedp.Click(`#walk a[data-unit="`+unit+`"]`))
-	waitTrue(t, ctx, "unit "+unit, `(document.getElementById("unit-title")?.textContent ?? "").includes("`+unit+`")`, 5*time.Second)
+	waitTrue(t, ctx, "the walk list", `!!document.querySelector('#walk a[data-unit="`+unit+`"]')`, 15*time.Second)
+	// The list is drawn anew when a sync ends; a tap on a link being
+	// replaced is tapped again, as a canvasser would.
+	var err error
+	for range 3 {
+		if err = chromedp.Do(ctx, chromedp.Click(`#walk a[data-unit="`+unit+`"]`)); err == nil {
+			break
+		}
+	}
+	if err != nil {
+		t.Fatalf("open unit %s: %v", unit, err)
+	}
+	waitTrue(t, ctx, "unit "+unit, `(document.getElementById("unit-title")?.textContent ?? "").includes("`+unit+`")`, 15*time.Second)
 }
 
 // recordBallot fills in, reviews and saves a ballot; it returns the
@@ -299,6 +309,7 @@ func TestPhoneAppEndToEnd(t *testing.T) {
 	// A ballot with no choice at all is refused unless it is an explicit blank.
 	openUnit(t, ctx, e.units[20].ID)
 	do(t, ctx, "empty ballot", chromedp.Click("#new-ballot"), chromedp.WaitVisible("#ballot-form"), chromedp.Click(`input[name="signer"][value="owner"]`), chromedp.Click("#review"))
+	waitTrue(t, ctx, "the form's answer", `document.getElementById("form-error")?.textContent !== ""`, 15*time.Second)
 	if msg := eval[string](t, ctx, `document.getElementById("form-error").textContent`); !strings.Contains(msg, "空白票") {
 		t.Errorf("an empty ballot says %q, want it to ask for an explicit blank", msg)
 	}
@@ -313,7 +324,7 @@ func TestPhoneAppEndToEnd(t *testing.T) {
 	for u, outcome := range visits {
 		openUnit(t, ctx, u)
 		do(t, ctx, "visit "+u, chromedp.SetValue("#visit-note", "下午再来"), chromedp.Click(`button.visit[data-outcome="`+outcome+`"]`))
-		waitTrue(t, ctx, "visit saved", `document.querySelectorAll('#unit-records li[data-kind="visit"]').length === 1`, 5*time.Second)
+		waitTrue(t, ctx, "visit saved", `document.querySelectorAll('#unit-records li[data-kind="visit"]').length === 1`, 15*time.Second)
 	}
 
 	// One revised: it starts from the earlier ballot and shows what changed.
@@ -334,10 +345,10 @@ func TestPhoneAppEndToEnd(t *testing.T) {
 	plan[rev] = revised
 
 	do(t, ctx, "walk list", chromedp.Evaluate[chromedp.Void](`location.hash = "#home"`), chromedp.WaitVisible("#walk"))
-	waitTrue(t, ctx, "the walk list's counts", `document.querySelector('.chip[data-status="done"]')?.dataset.count === "20"`, 5*time.Second)
+	waitTrue(t, ctx, "the walk list's counts", `document.querySelector('.chip[data-status="done"]')?.dataset.count === "20"`, 15*time.Second)
 	browsertest.Screenshot(ctx, t, "phoneapp-walk-list.png")
 	const wantRecords = 20 + 1 + 3
-	waitTrue(t, ctx, "the outbox count", fmt.Sprintf(`document.getElementById("waiting")?.dataset.records === "%d" && document.getElementById("waiting")?.dataset.ballots === "21"`, wantRecords), 5*time.Second)
+	waitTrue(t, ctx, "the outbox count", fmt.Sprintf(`document.getElementById("waiting")?.dataset.records === "%d" && document.getElementById("waiting")?.dataset.ballots === "21"`, wantRecords), 15*time.Second)
 	if n, _ := e.srv.Store().LogSize(context.Background(), electionID); n > 5 {
 		t.Fatalf("the server's log grew to %d entries with the network cut", n)
 	}
@@ -351,7 +362,7 @@ func TestPhoneAppEndToEnd(t *testing.T) {
 	do(t, ctx2, "open a tab")
 	offline(t, ctx2, true)
 	do(t, ctx2, "open the app again offline", chromedp.Navigate(e.base), chromedp.WaitVisible("#walk"))
-	waitTrue(t, ctx2, "the outbox after the restart", fmt.Sprintf(`document.getElementById("waiting")?.dataset.records === "%d"`, wantRecords), 10*time.Second)
+	waitTrue(t, ctx2, "the outbox after the restart", fmt.Sprintf(`document.getElementById("waiting")?.dataset.records === "%d"`, wantRecords), 20*time.Second)
 
 	// The network returns; everything syncs by itself.
 	offline(t, ctx2, false)

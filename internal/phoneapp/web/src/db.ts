@@ -67,6 +67,7 @@ export class Store {
         db.createObjectStore("meta");
         const recs = db.createObjectStore("records", { keyPath: "seq" });
         recs.createIndex("pending", "pending");
+        recs.createIndex("pendingKind", ["pending", "kind"]);
         recs.createIndex("unit", "unitId");
         recs.createIndex("recordId", "recordId", { unique: true });
         db.createObjectStore("units", { keyPath: "unitId" });
@@ -119,6 +120,11 @@ export class Store {
 
   pendingCount(): Promise<number> {
     return this.db.countFromIndex("records", "pending", 1);
+  }
+
+  /** pendingBallots counts the ballots waiting, without reading them. */
+  pendingBallots(): Promise<number> {
+    return this.db.countFromIndex("records", "pendingKind", [1, "ballot"]);
   }
 
   async record(seq: number): Promise<RecordRow | undefined> {

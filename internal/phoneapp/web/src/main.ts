@@ -66,9 +66,9 @@ function go(hash: string): void {
 // ---- header: language, device, waiting count, storage, sync ----
 
 async function header(): Promise<HTMLElement> {
-  const pend = dev.enr ? await dev.store.pending() : [];
-  const ballots = pend.filter((r) => r.kind === "ballot").length;
-  const rejected = dev.enr ? (await dev.store.allRecords()).filter((r) => r.status === "REJECTED").length : 0;
+  // Counted through the indexes: the header is drawn after every save.
+  const records = dev.enr ? await dev.store.pendingCount() : 0;
+  const ballots = dev.enr ? await dev.store.pendingBallots() : 0;
   const lastSync = await dev.store.get<number>("lastSync");
   return h(
     "header",
@@ -84,11 +84,10 @@ async function header(): Promise<HTMLElement> {
       h(
         "div",
         { class: "sync" },
-        h("span", { id: "waiting", "data-ballots": ballots, "data-records": pend.length, class: pend.length ? "warn" : "ok", text: pend.length ? T("home.waiting", ballots, pend.length) : T("home.all_sent") }),
+        h("span", { id: "waiting", "data-ballots": ballots, "data-records": records, class: records ? "warn" : "ok", text: records ? T("home.waiting", ballots, records) : T("home.all_sent") }),
         on(h("button", { id: "sync-now", text: T("home.sync_now") }), "click", () => syncNow()),
       ),
     dev.enr && h("div", { id: "sync-state", class: "small", text: syncState || (lastSync ? T("home.synced", new Date(lastSync).toLocaleTimeString()) : "") }),
-    rejected > 0 && h("div", { id: "rejected", class: "warn", text: T("home.rejected", rejected) }),
     persisted !== undefined && dev.enr && h("div", { id: "persist", class: "small", "data-persisted": String(persisted), text: persisted ? T("home.persist_yes") : T("home.persist_no") }),
     h("p", { id: "error", class: "error", hidden: true }),
   );
@@ -192,6 +191,8 @@ async function homeScreen(): Promise<HTMLElement> {
     return main;
   }
   const st = await unitStatuses();
+  const rejected = (await dev.store.allRecords()).filter((r) => r.status === "REJECTED").length;
+  if (rejected > 0) main.append(h("p", { id: "rejected", class: "error", text: T("home.rejected", rejected) }));
   const counts = new Map<UnitStatus, number>();
   const byBuilding = new Map<string, Map<string, string[]>>();
   for (const u of e.units) {
@@ -419,8 +420,11 @@ function reviewScreen(): HTMLElement {
 
 async function showSaved(row: RecordRow): Promise<void> {
   history.replaceState(null, "", "#saved");
+  const mine = ++renders;
+  const top = await header();
+  if (mine !== renders) return;
   root.replaceChildren(
-    await header(),
+    top,
     h(
       "main",
       { id: "saved" },
@@ -435,7 +439,12 @@ async function showSaved(row: RecordRow): Promise<void> {
 
 // ---- routing ----
 
+// Renders overlap (a sync ends while the canvasser moves on): only the
+// latest one started may fill the screen.
+let renders = 0;
+
 async function render(): Promise<void> {
+  const mine = ++renders;
   document.documentElement.lang = lang;
   document.title = T("app.title");
   const hash = location.hash || "#home";
@@ -445,7 +454,9 @@ async function render(): Promise<void> {
   else if (hash === "#ballot" && draft && dev.election) screen = ballotScreen();
   else if (hash === "#review" && draft && dev.election) screen = reviewScreen();
   else screen = await homeScreen();
-  root.replaceChildren(await header(), screen);
+  const top = await header();
+  if (mine !== renders) return;
+  root.replaceChildren(top, screen);
   root.dataset.ready = "1";
 }
 
@@ -466,10 +477,12 @@ async function syncNow(): Promise<void> {
   syncState = T("home.syncing");
   refreshHeader();
   const start = performance.now();
+  let synced = false;
   try {
     const rep = await dev.sync();
     performance.measure("doorstep-sync", { start, end: performance.now(), detail: rep });
     failures = 0;
+    synced = true;
     syncState = T("home.synced", new Date().toLocaleTimeString());
   } catch (err) {
     failures++;
@@ -479,7 +492,9 @@ async function syncNow(): Promise<void> {
   const waiting = await dev.store.pendingCount();
   const wait = waiting > 0 || failures > 0 ? Math.min(60000, 2000 * 2 ** Math.min(failures, 5)) : 60000;
   timer = setTimeout(() => void syncNow(), wait);
-  if (location.hash === "#home" || location.hash === "" || location.hash.startsWith("#unit/")) await render();
+  // Answers and the walk list change the list and the unit pages; a failed
+  // pass changes only the header.
+  if (synced && (location.hash === "#home" || location.hash === "" || location.hash.startsWith("#unit/"))) await render();
   else refreshHeader();
 }
 
