@@ -468,6 +468,11 @@ let failures = 0;
 function kick(): void {
   if (timer) clearTimeout(timer);
   timer = setTimeout(() => void syncNow(), 50);
+  // Where the browser has Background Sync, it also wakes the worker when
+  // the network returns; the worker asks the page to sync.
+  void navigator.serviceWorker?.ready
+    .then((reg) => (reg as ServiceWorkerRegistration & { sync?: { register(tag: string): Promise<void> } }).sync?.register("doorstep-sync"))
+    .catch(() => undefined);
 }
 
 async function syncNow(): Promise<void> {
