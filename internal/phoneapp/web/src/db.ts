@@ -100,7 +100,9 @@ export class Store {
    * chain moved since the record was made (another tab saved first).
    */
   async saveRecord(row: RecordRow, head: ChainRow, hlc: bigint): Promise<void> {
-    const tx = this.db.transaction(["meta", "records"], "readwrite");
+    // "strict": the browser flushes the record to disk before it says the
+    // transaction completed, as bbolt's fsync does for the CLI device.
+    const tx = this.db.transaction(["meta", "records"], "readwrite", { durability: "strict" });
     const meta = tx.objectStore("meta");
     const cur = (await meta.get("chain")) as ChainRow | undefined;
     if ((cur?.seq ?? 0) !== row.seq - 1) {
@@ -146,7 +148,7 @@ export class Store {
    * answer is stored, and nothing else does.
    */
   async ack(answers: { seq: number; status: string; reason: string }[], checkpoint?: CheckpointRow): Promise<void> {
-    const tx = this.db.transaction(["records", "meta"], "readwrite");
+    const tx = this.db.transaction(["records", "meta"], "readwrite", { durability: "strict" });
     const recs = tx.objectStore("records");
     for (const a of answers) {
       const row = (await recs.get(a.seq)) as RecordRow | undefined;

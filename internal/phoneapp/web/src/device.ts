@@ -57,6 +57,8 @@ export class Device {
   private sync$?: Client<typeof SyncService>;
   private audit$?: Client<typeof AuditService>;
   private saving: Promise<unknown> = Promise.resolve();
+  /** waiting counts the outbox, kept in step with it so screens need not read it. */
+  waiting = { records: 0, ballots: 0 };
   private syncing?: Promise<SyncReport>;
 
   constructor(
@@ -69,6 +71,11 @@ export class Device {
     this.audit$ = createClient(AuditService, t);
   }
 
+  /** recount reads the outbox's size from the store. */
+  async recount(): Promise<void> {
+    this.waiting = { records: await this.store.pendingCount(), ballots: await this.store.pendingBallots() };
+  }
+
   /** load reads what the phone holds; false when it has not joined. */
   async load(): Promise<boolean> {
     this.enr = await this.store.get<Enrollment>("enrollment");
@@ -76,6 +83,7 @@ export class Device {
     this.head = (await this.store.get<ChainRow>("chain")) ?? { seq: 0, hash: new Uint8Array(0) };
     this.clock = new HybridClock(BigInt((await this.store.get<string>("hlc")) ?? "0"));
     this.offset = (await this.store.get<number>("offset")) ?? 0;
+    await this.recount();
     const srs = await this.store.get<{ body: Uint8Array; signature: Uint8Array }[]>("committee");
     if (this.enr && srs?.length) {
       this.election = await verifyElection(this.enr.electionId, srs.map((s) => create(SignedRecordSchema, s)));
@@ -191,6 +199,7 @@ export class Device {
       const head = { seq: row.seq, hash };
       await this.store.saveRecord(row, head, this.clock.last);
       this.head = head;
+      this.waiting = { records: this.waiting.records + 1, ballots: this.waiting.ballots + (row.kind === "ballot" ? 1 : 0) };
       return row;
     });
     this.saving = run.catch(() => undefined);
@@ -200,8 +209,12 @@ export class Device {
   /** sync runs one pass; a pass already running is joined, not doubled. */
   sync(): Promise<SyncReport> {
     if (!this.syncing) {
-      this.syncing = this.syncOnce().finally(() => {
+      this.syncing = this.syncOnce().finally(async () => {
         this.syncing = undefined;
+        // Counted in the save queue, so no save is counted twice.
+        const r = this.saving.then(() => this.recount());
+        this.saving = r.catch(() => undefined);
+        await r;
       });
     }
     return this.syncing;

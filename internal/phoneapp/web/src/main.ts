@@ -66,9 +66,9 @@ function go(hash: string): void {
 // ---- header: language, device, waiting count, storage, sync ----
 
 async function header(): Promise<HTMLElement> {
-  // Counted through the indexes: the header is drawn after every save.
-  const records = dev.enr ? await dev.store.pendingCount() : 0;
-  const ballots = dev.enr ? await dev.store.pendingBallots() : 0;
+  // The device keeps the count in step with the outbox: the header is
+  // drawn after every save and reads nothing.
+  const { records, ballots } = dev.waiting;
   const lastSync = await dev.store.get<number>("lastSync");
   return h(
     "header",
