@@ -262,6 +262,11 @@ func TestPhoneAppEndToEnd(t *testing.T) {
 	if got := eval[string](t, ctx, `document.getElementById("persist")?.dataset.persisted ?? "missing"`); got == "missing" {
 		t.Error("the answer of navigator.storage.persist() is not shown")
 	}
+	// English on request, and back.
+	do(t, ctx, "English", chromedp.Click("#lang"))
+	waitTrue(t, ctx, "English", `document.documentElement.lang === "en" && document.getElementById("lang").textContent === "中文" && document.querySelector('.chip[data-status="todo"]').textContent.startsWith("not visited")`, 15*time.Second)
+	do(t, ctx, "Chinese", chromedp.Click("#lang"))
+	waitTrue(t, ctx, "Chinese", `document.documentElement.lang === "zh"`, 15*time.Second)
 
 	// The network goes; the app reloads from its service worker.
 	offline(t, ctx, true)
@@ -374,6 +379,19 @@ func TestPhoneAppEndToEnd(t *testing.T) {
 	for _, r := range rows {
 		if r["pending"].(float64) != 0 || r["status"] != "ACCEPTED" {
 			t.Errorf("record %v: pending %v, status %v; want answered and accepted", r["seq"], r["pending"], r["status"])
+		}
+	}
+
+	// The walk list came back from the server: every unit visited or done.
+	units := eval[map[string]float64](t, ctx2, `new Promise((ok, bad) => { const r = indexedDB.open("doorstep"); r.onerror = bad; r.onsuccess = () => { const q = r.result.transaction("units").objectStore("units").getAll(); q.onsuccess = () => ok(Object.fromEntries(q.result.map(u => [u.unitId, u.progress]))); q.onerror = bad; }; })`)
+	for _, u := range order {
+		if units[u] != 3 { // UNIT_PROGRESS_DONE
+			t.Errorf("the server's walk list has unit %s at progress %v, want done", u, units[u])
+		}
+	}
+	for u := range visits {
+		if units[u] != 2 { // UNIT_PROGRESS_VISITED
+			t.Errorf("the server's walk list has unit %s at progress %v, want visited", u, units[u])
 		}
 	}
 

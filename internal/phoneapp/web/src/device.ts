@@ -229,8 +229,9 @@ export class Device {
     const row = await this.verifyCheckpoint(enr, cp);
     await this.store.ack([], row);
     await this.refreshElection(enr);
-    await this.push(enr, rep);
+    const revoked = await this.push(enr, rep);
     await this.pullStatus(enr, rep);
+    if (revoked) throw new DeviceError("sync.revoked");
     rep.pending = await this.store.pendingCount();
     await this.store.put("lastSync", this.now());
     return rep;
@@ -293,7 +294,8 @@ export class Device {
     this.election = e;
   }
 
-  private async push(enr: Enrollment, rep: SyncReport): Promise<void> {
+  /** push sends what the server lacks; it reports whether the committee revoked this device. */
+  private async push(enr: Enrollment, rep: SyncReport): Promise<boolean> {
     const unsent = BigInt(await this.store.pendingCount());
     const st = await this.sync$!.getDeviceState({ electionId: enr.electionId, deviceId: enr.deviceId, unsent }, { timeoutMs: TIMEOUT_MS });
     const held = st.highSeq > st.maxSeq ? st.highSeq : st.maxSeq;
@@ -334,6 +336,7 @@ export class Device {
       }
       await this.store.ack(answers, cp);
     }
+    return st.revoked;
   }
 
   private async pullStatus(enr: Enrollment, rep: SyncReport): Promise<void> {

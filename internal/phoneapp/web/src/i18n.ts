@@ -109,6 +109,8 @@ const zh: Record<string, string> = {
   "sync.equivocation": "服务器改动了委员会的记录：请告诉选举委员会。",
   "sync.fork": "服务器保存的本机记录与手机上的不一致：请告诉选举委员会。",
   "sync.corrupt": "手机上的记录缺失：请告诉选举委员会。",
+  "sync.revoked": "选举委员会已停用这部手机：之后的记录不会被接受。请联系选举委员会。",
+  "saved.closed": "注意：按上次同步的信息，选举已于 {0} 截止，服务器会拒绝之后的记录。",
 };
 
 const en: Record<string, string> = {
@@ -217,6 +219,8 @@ const en: Record<string, string> = {
   "sync.equivocation": "The server changed the committee's records: tell the election committee.",
   "sync.fork": "The server's copy of this phone's records differs from the phone's: tell the election committee.",
   "sync.corrupt": "A record is missing on this phone: tell the election committee.",
+  "sync.revoked": "The election committee has revoked this phone: its later records will be refused. Contact the election committee.",
+  "saved.closed": "Note: by this phone's last sync, the election closed at {0}; the server will refuse records made after that.",
 };
 
 export const catalogues: Record<Lang, Record<string, string>> = { zh, en };

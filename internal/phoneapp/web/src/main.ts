@@ -432,6 +432,7 @@ async function showSaved(row: RecordRow): Promise<void> {
       h("p", { text: T("saved.receipt") }),
       h("p", { id: "receipt", class: "receipt", text: row.receipt }),
       h("p", { class: "small", text: T("saved.note") }),
+      !!dev.election?.closedAtMs && row.savedAt > dev.election.closedAtMs && h("p", { id: "closed-warning", class: "error", text: T("saved.closed", new Date(dev.election.closedAtMs).toLocaleString()) }),
       on(h("button", { id: "done", class: "primary", text: T("saved.done") }), "click", () => go("#home")),
     ),
   );

@@ -63,6 +63,7 @@ async function fakeServer() {
     answerOnly: undefined as Set<number> | undefined,
     /** fork, when set, makes the server show another history. */
     fork: false,
+    revoked: false,
     signedCalls: [] as string[],
     devicePub: new Uint8Array(0),
     deviceId: "",
@@ -101,7 +102,7 @@ async function fakeServer() {
       },
       getDeviceState: async (req, ctx) => {
         await check("/doorstep.v1.SyncService/GetDeviceState", ctx.requestHeader, req as never, SyncService.method.getDeviceState.input as never);
-        return {};
+        return { revoked: s.revoked };
       },
       pushRecords: async (req, ctx) => {
         await check("/doorstep.v1.SyncService/PushRecords", ctx.requestHeader, req as never, SyncService.method.pushRecords.input as never);
@@ -182,4 +183,16 @@ test("a server showing another history is sent nothing", async () => {
   await assert.rejects(dev.sync(), (err: unknown) => err instanceof DeviceError && err.key === "sync.split_view");
   assert.equal(s.pushed.length, 1, "nothing more was sent");
   assert.deepEqual((await dev.store.pending()).map((r) => r.seq), [2]);
+});
+
+test("a revoked phone is told so, after its records were answered", async () => {
+  const { s, transport } = await fakeServer();
+  const dev = new Device(await Store.open(`sync${n++}`), transport);
+  await dev.load();
+  await dev.join(code(s.fp), "楼长");
+  await dev.saveBallot(ballot("1-1-101"));
+  s.revoked = true;
+  await assert.rejects(dev.sync(), (err: unknown) => err instanceof DeviceError && err.key === "sync.revoked");
+  assert.equal(await dev.store.pendingCount(), 0);
+  assert.deepEqual(dev.waiting, { records: 0, ballots: 0 });
 });
