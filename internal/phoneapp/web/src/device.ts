@@ -29,6 +29,13 @@ export class DeviceError extends Error {
   }
 }
 
+/** JoinedButError: the phone joined, but fetching the election failed; a later sync finishes. */
+export class JoinedButError extends Error {
+  constructor(readonly cause: unknown) {
+    super(`joined, but could not fetch the election yet: ${cause instanceof Error ? cause.message : String(cause)}`);
+  }
+}
+
 const PUBLIC = new Set([
   "/doorstep.v1.SyncService/GetServerInfo",
   "/doorstep.v1.SyncService/Enroll",
@@ -136,10 +143,15 @@ export class Device {
       label,
       joinedAt: this.now(),
     };
+    // The token is spent: the enrollment is kept before anything else.
     await this.store.put("enrollment", enr);
     this.key = key;
     this.enr = enr;
-    await this.sync();
+    try {
+      await this.sync();
+    } catch (err) {
+      throw new JoinedButError(err);
+    }
     return enr;
   }
 
@@ -151,7 +163,8 @@ export class Device {
   /** saveBallot checks the form, signs it as the next record and commits it. */
   async saveBallot(f: BallotForm): Promise<RecordRow> {
     const e = this.mustElection();
-    const held = await this.ballots(f.unitId);
+    // A ballot the server rejected holds no place: the unit may get another.
+    const held = (await this.ballots(f.unitId)).filter((r) => r.status !== "REJECTED");
     checkForm(e, f, held.length > 0);
     if (f.supersedes && !held.some((r) => r.recordId === f.supersedes)) throw new DeviceError("err.revise_unknown", f.supersedes);
     const ballot = toBallot(e, f);

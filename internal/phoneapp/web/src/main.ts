@@ -5,7 +5,7 @@
 
 import { createConnectTransport } from "@connectrpc/connect-web";
 import { ConnectError } from "@connectrpc/connect";
-import { Device, DeviceError } from "./device.js";
+import { Device, DeviceError, JoinedButError } from "./device.js";
 import { Store, type RecordRow } from "./db.js";
 import { changes, checkForm, describeAnswer, emptyForm, FormError, reviseFrom, type BallotForm, type Signer } from "./ballot.js";
 import { floorOf } from "./election.js";
@@ -146,7 +146,13 @@ function joinScreen(): HTMLElement {
       } catch (err) {
         status.textContent = "";
         btn.disabled = false;
-        throw err;
+        if (!(err instanceof JoinedButError)) throw err;
+        // Joined: the token is spent. The list shows what is missing and
+        // sync keeps trying.
+        persisted = await askPersist();
+        go("#home");
+        syncState = T("join.failed", message(err.cause));
+        kick();
       }
     }),
     status,

@@ -16,7 +16,7 @@ import { AuditService } from "../src/gen/doorstep/v1/audit_service_pb.js";
 import { CheckpointSchema, RecordStatus } from "../src/gen/doorstep/v1/result_pb.js";
 import { VisitOutcome, type SignedRecord } from "../src/gen/doorstep/v1/record_pb.js";
 import { Store } from "../src/db.js";
-import { Device, DeviceError } from "../src/device.js";
+import { Device, DeviceError, JoinedButError } from "../src/device.js";
 import { generateKey, verify } from "../src/ed25519.js";
 import { callMessage, decodeRecord, deviceId, makeRecord, requestHash } from "../src/record.js";
 import { fingerprint, keyHash, leafHash, rosterHash, treeRoot, nodeHash } from "../src/log.js";
@@ -64,6 +64,7 @@ async function fakeServer() {
     /** fork, when set, makes the server show another history. */
     fork: false,
     revoked: false,
+    failElection: false,
     signedCalls: [] as string[],
     devicePub: new Uint8Array(0),
     deviceId: "",
@@ -98,6 +99,7 @@ async function fakeServer() {
       },
       getElection: async (req, ctx) => {
         await check("/doorstep.v1.SyncService/GetElection", ctx.requestHeader, req as never, SyncService.method.getElection.input as never);
+        if (s.failElection) throw new ConnectError("busy", Code.Unavailable);
         return { committeeRecords: committee };
       },
       getDeviceState: async (req, ctx) => {
@@ -195,4 +197,18 @@ test("a revoked phone is told so, after its records were answered", async () => 
   await assert.rejects(dev.sync(), (err: unknown) => err instanceof DeviceError && err.key === "sync.revoked");
   assert.equal(await dev.store.pendingCount(), 0);
   assert.deepEqual(dev.waiting, { records: 0, ballots: 0 });
+});
+
+test("a join whose election download fails is still a join, finished by a later sync", async () => {
+  const { s, transport } = await fakeServer();
+  const dev = new Device(await Store.open(`sync${n++}`), transport);
+  await dev.load();
+  s.failElection = true;
+  await assert.rejects(dev.join(code(s.fp), "楼长"), JoinedButError);
+  assert.ok(await dev.store.get("enrollment"), "the spent token's enrollment is kept");
+  assert.equal(dev.election, undefined);
+  s.failElection = false;
+  await dev.sync();
+  assert.equal(dev.election?.units.length, 3);
+  assert.equal(s.enrolled, 1);
 });
