@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc"
 
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
+	"github.com/doorstep-vote/doorstep/internal/phoneapp"
 )
 
 // The browser side of tallyd: the front ends (the canvasser's app, the
@@ -39,7 +40,9 @@ type frontEnd struct {
 
 // frontEnds lists the web front ends tallyd serves, one line each.
 func frontEnds() []frontEnd {
-	return nil
+	return []frontEnd{
+		{phoneapp.Path, "上门投票 · The canvasser's app", phoneapp.Handler()},
+	}
 }
 
 // webHandler routes the browser side: Doorstep's services by their gRPC
