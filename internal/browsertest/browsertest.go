@@ -117,7 +117,7 @@ func (b *Browser) Close() {
 // the file's path.
 func Screenshot(ctx context.Context, t testing.TB, name string) string {
 	t.Helper()
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(90))
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // 100 makes a PNG; less, a JPEG
 	if err != nil {
 		t.Fatalf("screenshot %s: %v", name, err)
 	}

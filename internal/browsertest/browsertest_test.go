@@ -1,6 +1,7 @@
 package browsertest
 
 import (
+	"bytes"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -32,7 +33,8 @@ func TestBrowser(t *testing.T) {
 		t.Fatalf("page says %q, want %q", got, "投票 42")
 	}
 	p := Screenshot(ctx, t, "browsertest.png")
-	if st, err := os.Stat(p); err != nil || st.Size() == 0 {
-		t.Fatalf("screenshot not kept: %v", err)
+	b2, err := os.ReadFile(p)
+	if err != nil || !bytes.HasPrefix(b2, []byte("\x89PNG\r\n\x1a\n")) {
+		t.Fatalf("screenshot is not a PNG file (%v)", err)
 	}
 }
