@@ -6,8 +6,6 @@ import (
 	"sync"
 	"time"
 
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
@@ -67,29 +65,43 @@ func overviewProto(o *store.Overview) *doorstepv1.ElectionOverview {
 	return out
 }
 
-// overviews shares one overview per election and state among its
-// watchers: a thousand of them cost one read per change, not a thousand.
-type overviews struct {
+// Overviews is the one source of the live overview for everyone who
+// watches an election: the gRPC WatchTally stream and the browser
+// dashboard. It shares one overview per election and state among its
+// watchers (a thousand of them cost one read per change, not a thousand),
+// and ingest never waits on a watcher: a commit only closes a channel.
+type Overviews struct {
+	store *store.Store
+	// Interval is the least time between two overviews given to one
+	// watcher: changes in between are coalesced into the next.
+	Interval time.Duration
+
 	mu   sync.Mutex
 	last map[string]cachedOverview // guarded by mu
 }
 
 type cachedOverview struct {
 	version uint64
-	msg     *doorstepv1.WatchTallyResponse
+	msg     *doorstepv1.ElectionOverview
 }
 
-func (o *overviews) get(ctx context.Context, st *store.Store, electionID string, version uint64) (*doorstepv1.WatchTallyResponse, error) {
+// NewOverviews returns the overviews of st's elections.
+func NewOverviews(st *store.Store) *Overviews {
+	return &Overviews{store: st, Interval: watchInterval}
+}
+
+// get returns the overview at version, reading it once for all watchers.
+func (o *Overviews) get(ctx context.Context, electionID string, version uint64) (*doorstepv1.ElectionOverview, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if c, ok := o.last[electionID]; ok && c.version == version {
 		return c.msg, nil
 	}
-	ov, err := st.Overview(ctx, electionID)
+	ov, err := o.store.Overview(ctx, electionID)
 	if err != nil {
 		return nil, err
 	}
-	msg := &doorstepv1.WatchTallyResponse{Overview: overviewProto(ov)}
+	msg := overviewProto(ov)
 	if o.last == nil {
 		o.last = make(map[string]cachedOverview)
 	}
@@ -97,21 +109,21 @@ func (o *overviews) get(ctx context.Context, st *store.Store, electionID string,
 	return msg, nil
 }
 
-func (x *electionService) WatchTally(req *doorstepv1.WatchTallyRequest, stream doorstepv1.ElectionService_WatchTallyServer) error {
-	ctx := stream.Context()
-	id := req.GetElectionId()
-	c, _ := callerFrom(ctx)
-	end := time.NewTimer(watchLimit)
-	defer end.Stop()
+// Watch calls fn with the election's overview at once, then again after
+// each change, at most once per Interval, until ctx ends (it returns nil)
+// or fn or a read fails (it returns that error). While fn runs, changes
+// pile up into one: a slow watcher gets the latest overview, not a
+// backlog. fn must not modify the overview, which its watchers share.
+func (o *Overviews) Watch(ctx context.Context, electionID string, fn func(*doorstepv1.ElectionOverview) error) error {
 	for {
 		// Take the change signal before reading, so that a change during
 		// the read is not missed.
-		changed, version := x.s.store.Changed(id), x.s.store.Version(id)
-		msg, err := x.s.overviews.get(ctx, x.s.store, id, version)
+		changed, version := o.store.Changed(electionID), o.store.Version(electionID)
+		msg, err := o.get(ctx, electionID, version)
 		if err != nil {
 			return err
 		}
-		if err := stream.Send(msg); err != nil {
+		if err := fn(msg); err != nil {
 			return err
 		}
 		sent := time.Now()
@@ -119,17 +131,10 @@ func (x *electionService) WatchTally(req *doorstepv1.WatchTallyRequest, stream d
 		case <-changed:
 		case <-ctx.Done():
 			return nil
-		case <-end.C:
-			return nil // the watcher signs a new call to go on
-		}
-		if c.role == roleAuditor {
-			if _, revoked, _ := x.s.store.AuditorKey(id, c.KeyID); revoked {
-				return status.Error(codes.PermissionDenied, "the committee revoked this auditor's access")
-			}
 		}
 		// Coalesce: whatever else changes until the interval is up goes
 		// into the next overview.
-		if wait := watchInterval - time.Since(sent); wait > 0 {
+		if wait := o.Interval - time.Since(sent); wait > 0 {
 			t := time.NewTimer(wait)
 			select {
 			case <-t.C:
@@ -139,6 +144,24 @@ func (x *electionService) WatchTally(req *doorstepv1.WatchTallyRequest, stream d
 			}
 		}
 	}
+}
+
+func (x *electionService) WatchTally(req *doorstepv1.WatchTallyRequest, stream doorstepv1.ElectionService_WatchTallyServer) error {
+	// The watcher signs a new call to go on after watchLimit.
+	ctx, cancel := context.WithTimeout(stream.Context(), watchLimit)
+	defer cancel()
+	id := req.GetElectionId()
+	c, _ := callerFrom(ctx)
+	first := true
+	return x.s.overviews.Watch(ctx, id, func(ov *doorstepv1.ElectionOverview) error {
+		if !first {
+			if err := x.s.ReadAccess(id, c.KeyID); err != nil {
+				return err
+			}
+		}
+		first = false
+		return stream.Send(&doorstepv1.WatchTallyResponse{Overview: ov})
+	})
 }
 
 func (x *electionService) ListDevices(ctx context.Context, req *doorstepv1.ListDevicesRequest) (*doorstepv1.ListDevicesResponse, error) {

@@ -33,7 +33,7 @@ type Server struct {
 	operator []byte
 	replays  callauth.Replays
 	// overviews are shared among the watchers of an election.
-	overviews overviews
+	overviews *Overviews
 	limits    Limits
 	// receipts limits LookupReceipt per caller address.
 	receipts *addrLimiter
@@ -54,7 +54,7 @@ type Config struct {
 // New returns the services for st.
 func New(st *store.Store, cfg Config) *Server {
 	s := &Server{store: st, log: cfg.Logger, now: cfg.Now, limits: cfg.Limits.withDefaults(),
-		receipts: newAddrLimiter(receiptLookupsPerSecond, receiptLookupBurst, receiptAddresses, cfg.Now)}
+		receipts: newAddrLimiter(receiptLookupsPerSecond, receiptLookupBurst, receiptAddresses, cfg.Now), overviews: NewOverviews(st)}
 	if cfg.OperatorToken != "" {
 		h := sha256.Sum256([]byte(cfg.OperatorToken))
 		s.operator = h[:]
