@@ -21,6 +21,7 @@ import (
 func tallyCommands() []*Command {
 	return []*Command{
 		{Name: "show", Summary: "print the live tally against the legal thresholds", Usage: "--election ID [--json] [flags]", Run: runTallyShow},
+		{Name: "watch", Summary: "watch the tally, turnout and devices live", Usage: "--election ID [--lang zh|en] [flags]", Run: runTallyWatch},
 	}
 }
 

@@ -7,7 +7,6 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
-	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
 	"github.com/doorstep-vote/doorstep/internal/callauth"
 	"github.com/doorstep-vote/doorstep/internal/election"
 )
@@ -18,19 +17,8 @@ import (
 // checks as a signed call's apply: the key, callauth's window, the nonce
 // used once, and the role.
 
-// SignInMethod is the pseudo-method a dashboard sign-in token is a call
-// signature of. It is not a method of any service, so a sign-in token can
-// be nothing but a sign-in.
-const SignInMethod = "/doorstep.web/SignIn"
-
-// SignInRequest is the request a sign-in token's signature covers: the
-// election, so the token is good for that election only.
-func SignInRequest(electionID string) *doorstepv1.WatchTallyRequest {
-	return &doorstepv1.WatchTallyRequest{ElectionId: electionID}
-}
-
 // SignIn checks a sign-in token, given as the metadata of a signed call
-// of SignInMethod, and returns who signed it: the election's committee or
+// of callauth.SignInMethod (callauth.ParseSignInToken), and returns who signed it: the election's committee or
 // an auditor it granted access and has not revoked. A token is accepted
 // once, within callauth.Window of the server's clock.
 func (s *Server) SignIn(ctx context.Context, md metadata.MD) (callauth.Caller, error) {
@@ -38,7 +26,7 @@ func (s *Server) SignIn(ctx context.Context, md metadata.MD) (callauth.Caller, e
 	if !ok {
 		return callauth.Caller{}, status.Error(codes.Unauthenticated, "the sign-in link is incomplete: copy the whole link, or make a new one with 'doorstep committee dashboard'")
 	}
-	c, err := s.signedCaller(ctx, md, SignInMethod, SignInRequest(claimed.ElectionID))
+	c, err := s.signedCaller(ctx, md, callauth.SignInMethod, callauth.SignInRequest(claimed.ElectionID))
 	if err != nil {
 		return callauth.Caller{}, err
 	}
