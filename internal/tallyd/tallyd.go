@@ -201,7 +201,8 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	// The wall clock, not cfg.Now: it only spaces out log lines.
 	lis = connlimit.NewListener(lis, maxConns, cfg.Logger, time.Now)
 	limits := server.Limits{MaxConcurrentStreams: cfg.MaxConcurrentStreams, HandshakeTimeout: cfg.HandshakeTimeout}
-	gs := server.New(st, server.Config{Logger: cfg.Logger, Now: cfg.Now, OperatorToken: op, Limits: limits}).NewGRPCServer(hs, grpc.Creds(transport))
+	services := server.New(st, server.Config{Logger: cfg.Logger, Now: cfg.Now, OperatorToken: op, Limits: limits})
+	gs := services.NewGRPCServer(hs, grpc.Creds(transport))
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	s := &Server{cfg: cfg, store: st, lis: lis, pin: pin, operator: op, done: make(chan error, 1), prevGC: -2}
 	if s.admin, err = startAdmin(cfg.DataDir, st, cfg.Logger); err != nil {
@@ -211,7 +212,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		s.prevGC = debug.SetGCPercent(cfg.GCPercent)
 	}
 	if cfg.WebListen != "" {
-		h, err := webHandler(gs, frontEnds())
+		h, err := webHandler(gs, frontEnds(services, st, cfg))
 		if err == nil {
 			// Its own cap: a flood of browsers does not lock out devices.
 			limit := func(l net.Listener) net.Listener { return connlimit.NewListener(l, maxConns, cfg.Logger, time.Now) }
