@@ -342,17 +342,26 @@ func (h *handler) events(w http.ResponseWriter, r *http.Request) {
 	fl.Flush()
 
 	ctx, cancel := context.WithCancel(r.Context())
-	defer cancel()
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { // ends the stream when access or the session does
 		defer wg.Done()
 		h.watchAccess(ctx, cancel, id, sess)
 	}()
-	defer wg.Wait()
+	defer func() { cancel(); wg.Wait() }()
 	def, _ := h.cfg.Definition(sess.electionID)
 	var buf bytes.Buffer
+	first := true
 	err = h.cfg.Watch(ctx, sess.electionID, func(ov *doorstepv1.ElectionOverview) error {
+		// A revocation is a change too: it ends the stream before the
+		// next overview.
+		if !first {
+			if err := h.cfg.Access(sess.electionID, sess.keyID); err != nil {
+				h.sessions.end(id)
+				return err
+			}
+		}
+		first = false
 		buf.Reset()
 		if err := pages.ExecuteTemplate(&buf, "live", pageData{Lang: l, View: watchview.Build(ov, def, l)}); err != nil {
 			return err
