@@ -4,6 +4,7 @@ import (
 	"context"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -67,22 +68,37 @@ func overviewProto(o *store.Overview) *doorstepv1.ElectionOverview {
 
 // Overviews is the one source of the live overview for everyone who
 // watches an election: the gRPC WatchTally stream and the browser
-// dashboard. It shares one overview per election and state among its
-// watchers (a thousand of them cost one read per change, not a thousand),
-// and ingest never waits on a watcher: a commit only closes a channel.
+// dashboard. Per election watched, one goroutine (a feed) reads the
+// overview after each change, at most once per Interval, and publishes
+// it; every watcher sends the latest publication. A thousand watchers
+// cost one read per change, not a thousand, and ingest never waits on a
+// watcher: a commit only closes a channel. A feed runs while its election
+// has watchers, and stops with the last.
 type Overviews struct {
 	store *store.Store
-	// Interval is the least time between two overviews given to one
-	// watcher: changes in between are coalesced into the next.
+	// Interval is the least time between two overviews of an election:
+	// changes in between are coalesced into the next.
 	Interval time.Duration
 
-	mu   sync.Mutex
-	last map[string]cachedOverview // guarded by mu
+	mu    sync.Mutex
+	feeds map[string]*feed // guarded by mu
 }
 
-type cachedOverview struct {
-	version uint64
-	msg     *doorstepv1.ElectionOverview
+// feed is one election's publisher.
+type feed struct {
+	watchers int // guarded by Overviews.mu
+	cancel   context.CancelFunc
+	done     chan struct{} // closed when the goroutine has ended
+	ready    chan struct{} // closed at the first publication
+	latest   atomic.Pointer[publication]
+}
+
+// publication is one overview as published, or the error reading it.
+type publication struct {
+	ov  *doorstepv1.ElectionOverview
+	err error
+	// next is closed when a newer publication replaces this one.
+	next chan struct{}
 }
 
 // NewOverviews returns the overviews of st's elections.
@@ -90,58 +106,103 @@ func NewOverviews(st *store.Store) *Overviews {
 	return &Overviews{store: st, Interval: watchInterval}
 }
 
-// get returns the overview at version, reading it once for all watchers.
-func (o *Overviews) get(ctx context.Context, electionID string, version uint64) (*doorstepv1.ElectionOverview, error) {
+// join returns the feed of electionID, started if it was not running.
+func (o *Overviews) join(electionID string) *feed {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if c, ok := o.last[electionID]; ok && c.version == version {
-		return c.msg, nil
+	if o.feeds == nil {
+		o.feeds = make(map[string]*feed)
 	}
-	ov, err := o.store.Overview(ctx, electionID)
-	if err != nil {
-		return nil, err
+	f := o.feeds[electionID]
+	if f == nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		f = &feed{cancel: cancel, done: make(chan struct{}), ready: make(chan struct{})}
+		o.feeds[electionID] = f
+		go o.publish(ctx, electionID, f)
 	}
-	msg := overviewProto(ov)
-	if o.last == nil {
-		o.last = make(map[string]cachedOverview)
-	}
-	o.last[electionID] = cachedOverview{version: version, msg: msg}
-	return msg, nil
+	f.watchers++
+	return f
 }
 
-// Watch calls fn with the election's overview at once, then again after
-// each change, at most once per Interval, until ctx ends (it returns nil)
-// or fn or a read fails (it returns that error). While fn runs, changes
-// pile up into one: a slow watcher gets the latest overview, not a
-// backlog. fn must not modify the overview, which its watchers share.
-func (o *Overviews) Watch(ctx context.Context, electionID string, fn func(*doorstepv1.ElectionOverview) error) error {
+// leave stops f when its last watcher leaves, and waits for it.
+func (o *Overviews) leave(electionID string, f *feed) {
+	o.mu.Lock()
+	f.watchers--
+	last := f.watchers == 0
+	if last {
+		delete(o.feeds, electionID)
+	}
+	o.mu.Unlock()
+	if last {
+		f.cancel()
+		<-f.done
+	}
+}
+
+// publish reads and publishes the overview now and after each change, at
+// most once per Interval, until ctx ends.
+func (o *Overviews) publish(ctx context.Context, electionID string, f *feed) {
+	defer close(f.done)
 	for {
 		// Take the change signal before reading, so that a change during
 		// the read is not missed.
-		changed, version := o.store.Changed(electionID), o.store.Version(electionID)
-		msg, err := o.get(ctx, electionID, version)
-		if err != nil {
-			return err
+		changed := o.store.Changed(electionID)
+		p := &publication{next: make(chan struct{})}
+		if ov, err := o.store.Overview(ctx, electionID); err != nil {
+			p.err = err
+		} else {
+			p.ov = overviewProto(ov)
 		}
-		if err := fn(msg); err != nil {
-			return err
+		if old := f.latest.Swap(p); old != nil {
+			close(old.next)
+		} else {
+			close(f.ready)
 		}
-		sent := time.Now()
+		read := time.Now()
 		select {
 		case <-changed:
 		case <-ctx.Done():
-			return nil
+			return
 		}
 		// Coalesce: whatever else changes until the interval is up goes
 		// into the next overview.
-		if wait := o.Interval - time.Since(sent); wait > 0 {
+		if wait := o.Interval - time.Since(read); wait > 0 {
 			t := time.NewTimer(wait)
 			select {
 			case <-t.C:
 			case <-ctx.Done():
 				t.Stop()
-				return nil
+				return
 			}
+		}
+	}
+}
+
+// Watch calls fn with the election's latest overview at once, then again
+// with each newer one, until ctx ends (it returns nil) or fn or a read
+// fails (it returns that error). While fn runs, newer overviews replace
+// each other: a slow watcher gets the latest, never a backlog. fn must
+// not modify the overview, which its watchers share.
+func (o *Overviews) Watch(ctx context.Context, electionID string, fn func(*doorstepv1.ElectionOverview) error) error {
+	f := o.join(electionID)
+	defer o.leave(electionID, f)
+	select {
+	case <-f.ready:
+	case <-ctx.Done():
+		return nil
+	}
+	for {
+		p := f.latest.Load()
+		if p.err != nil {
+			return p.err
+		}
+		if err := fn(p.ov); err != nil {
+			return err
+		}
+		select {
+		case <-p.next:
+		case <-ctx.Done():
+			return nil
 		}
 	}
 }
