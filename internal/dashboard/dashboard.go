@@ -123,6 +123,37 @@ type handler struct {
 	cfg      Config
 	sessions sessions
 	static   http.Handler
+
+	// drawn is the last overview drawn for each election and language, as
+	// an event: the browsers watching one election share it.
+	drawnMu sync.Mutex
+	drawn   map[string]drawnEvent // guarded by drawnMu
+}
+
+type drawnEvent struct {
+	ov    *doorstepv1.ElectionOverview
+	event []byte
+}
+
+// event is ov drawn as a server-sent event in l, drawn once for all the
+// browsers watching it (Watch gives them the same overview).
+func (h *handler) event(electionID string, ov *doorstepv1.ElectionOverview, def *election.Definition, l i18n.Lang) ([]byte, error) {
+	key := electionID + "\x00" + string(l)
+	h.drawnMu.Lock()
+	defer h.drawnMu.Unlock()
+	if d, ok := h.drawn[key]; ok && d.ov == ov {
+		return d.event, nil
+	}
+	var html, ev bytes.Buffer
+	if err := pages.ExecuteTemplate(&html, "live", pageData{Lang: l, View: watchview.Build(ov, def, l)}); err != nil {
+		return nil, err
+	}
+	writeEvent(&ev, "overview", html.Bytes())
+	if h.drawn == nil {
+		h.drawn = make(map[string]drawnEvent)
+	}
+	h.drawn[key] = drawnEvent{ov: ov, event: ev.Bytes()}
+	return ev.Bytes(), nil
 }
 
 // New returns the dashboard's handler, to be mounted at Path.
@@ -350,7 +381,6 @@ func (h *handler) events(w http.ResponseWriter, r *http.Request) {
 	}()
 	defer func() { cancel(); wg.Wait() }()
 	def, _ := h.cfg.Definition(sess.electionID)
-	var buf bytes.Buffer
 	first := true
 	err = h.cfg.Watch(ctx, sess.electionID, func(ov *doorstepv1.ElectionOverview) error {
 		// A revocation is a change too: it ends the stream before the
@@ -362,11 +392,11 @@ func (h *handler) events(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		first = false
-		buf.Reset()
-		if err := pages.ExecuteTemplate(&buf, "live", pageData{Lang: l, View: watchview.Build(ov, def, l)}); err != nil {
+		ev, err := h.event(sess.electionID, ov, def, l)
+		if err != nil {
 			return err
 		}
-		if err := writeEvent(w, "overview", buf.Bytes()); err != nil {
+		if _, err := w.Write(ev); err != nil {
 			return err
 		}
 		fl.Flush()

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
@@ -99,6 +100,18 @@ type publication struct {
 	err error
 	// next is closed when a newer publication replaces this one.
 	next chan struct{}
+
+	wireOnce sync.Once
+	wire     encoded // the WatchTallyResponse, encoded once for all streams
+	wireErr  error
+}
+
+// response is the publication as a WatchTallyResponse in wire form.
+func (p *publication) response() (encoded, error) {
+	p.wireOnce.Do(func() {
+		p.wire, p.wireErr = proto.MarshalOptions{Deterministic: true}.Marshal(&doorstepv1.WatchTallyResponse{Overview: p.ov})
+	})
+	return p.wire, p.wireErr
 }
 
 // NewOverviews returns the overviews of st's elections.
@@ -184,6 +197,10 @@ func (o *Overviews) publish(ctx context.Context, electionID string, f *feed) {
 // each other: a slow watcher gets the latest, never a backlog. fn must
 // not modify the overview, which its watchers share.
 func (o *Overviews) Watch(ctx context.Context, electionID string, fn func(*doorstepv1.ElectionOverview) error) error {
+	return o.watch(ctx, electionID, func(p *publication) error { return fn(p.ov) })
+}
+
+func (o *Overviews) watch(ctx context.Context, electionID string, fn func(*publication) error) error {
 	f := o.join(electionID)
 	defer o.leave(electionID, f)
 	select {
@@ -196,7 +213,7 @@ func (o *Overviews) Watch(ctx context.Context, electionID string, fn func(*doors
 		if p.err != nil {
 			return p.err
 		}
-		if err := fn(p.ov); err != nil {
+		if err := fn(p); err != nil {
 			return err
 		}
 		select {
@@ -214,14 +231,19 @@ func (x *electionService) WatchTally(req *doorstepv1.WatchTallyRequest, stream d
 	id := req.GetElectionId()
 	c, _ := callerFrom(ctx)
 	first := true
-	return x.s.overviews.Watch(ctx, id, func(ov *doorstepv1.ElectionOverview) error {
+	return x.s.overviews.watch(ctx, id, func(p *publication) error {
 		if !first {
 			if err := x.s.ReadAccess(id, c.KeyID); err != nil {
 				return err
 			}
 		}
 		first = false
-		return stream.Send(&doorstepv1.WatchTallyResponse{Overview: ov})
+		msg, err := p.response()
+		if err != nil {
+			return err
+		}
+		// Encoded once for every watcher (wireCodec sends it as it is).
+		return stream.SendMsg(msg)
 	})
 }
 

@@ -96,6 +96,7 @@ func (s *Server) NewGRPCServer(hs *health.Server, opts ...grpc.ServerOption) *gr
 			MinTime:             20 * time.Second,
 			PermitWithoutStream: true,
 		}),
+		grpc.ForceServerCodecV2(wireCodec{}),
 		grpc.ChainUnaryInterceptor(s.recoverUnary, s.authUnary),
 		grpc.ChainStreamInterceptor(s.recoverStream, s.authStream),
 	}, opts...)...)

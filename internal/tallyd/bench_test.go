@@ -104,11 +104,30 @@ type ingestRun struct {
 // runIngest pushes the whole day to a fresh server in a fresh data folder,
 // every device on its own connection, and checks every answer.
 func runIngest(b *testing.B, day *canvassDay, plaintext bool) ingestRun {
+	return runIngestWatched(b, day, plaintext, nil)
+}
+
+// ingestWatcher is what watches a run of runIngestWatched: attach starts
+// before the timer, acked hears each push's answer as it arrives (device
+// d, its checkpoint's size), and drain runs after the last answer, before
+// the server stops.
+type ingestWatcher interface {
+	attach(b *testing.B, srv *tallyd.Server)
+	acked(d int, at time.Time, size uint64)
+	drain(b *testing.B)
+}
+
+// runIngestWatched is runIngest with w (if not nil) attached.
+func runIngestWatched(b *testing.B, day *canvassDay, plaintext bool, w ingestWatcher) ingestRun {
 	b.Helper()
 	dir := b.TempDir()
 	defer os.RemoveAll(dir)
 	srv := startElection(b, filepath.Join(dir, "data"), day.roster, day.devs, plaintext)
 	defer srv.Close()
+	if w != nil {
+		w.attach(b, srv)
+		defer w.drain(b)
+	}
 	ctx := context.Background()
 	conns := make([]*grpc.ClientConn, len(day.devs))
 	for i := range conns {
@@ -153,6 +172,9 @@ func runIngest(b *testing.B, day *canvassDay, plaintext bool) ingestRun {
 				if err := conns[d].Invoke(metadata.NewOutgoingContext(ctx, md), doorstepv1.SyncService_PushRecords_FullMethodName, p.wire, resp, raw); err != nil {
 					errs[d] = fmt.Errorf("device %d push %d: %w", d, k, err)
 					return
+				}
+				if w != nil {
+					w.acked(d, time.Now(), resp.GetCheckpoint().GetSize())
 				}
 				day.checkPush(d, k, resp.Results, prev, got[d], &bad[d])
 				prev = resp.Results
