@@ -54,8 +54,9 @@ const SignInPath = Path + "signin"
 
 // Defaults of Config's durations.
 const (
-	SessionTTL   = 12 * time.Hour
-	RecheckEvery = 30 * time.Second
+	SessionTTL    = 12 * time.Hour
+	RecheckEvery  = 30 * time.Second
+	EventInterval = time.Second
 )
 
 // Cookie names.
@@ -83,6 +84,10 @@ type Config struct {
 	Insecure bool
 	// SessionTTL and RecheckEvery; the defaults above when zero.
 	SessionTTL, RecheckEvery time.Duration
+	// EventInterval is the least time between two events to one browser
+	// (EventInterval above when zero): a phone on mobile data gets the
+	// latest overview once a second, not every one the server makes.
+	EventInterval time.Duration
 }
 
 //go:embed web
@@ -169,6 +174,9 @@ func New(cfg Config) http.Handler {
 	}
 	if cfg.RecheckEvery <= 0 {
 		cfg.RecheckEvery = RecheckEvery
+	}
+	if cfg.EventInterval <= 0 {
+		cfg.EventInterval = EventInterval
 	}
 	static, err := fs.Sub(webFiles, "web/static")
 	if err != nil {
@@ -400,6 +408,14 @@ func (h *handler) events(w http.ResponseWriter, r *http.Request) {
 			return err
 		}
 		fl.Flush()
+		// Pause before the next: Watch then gives the latest overview,
+		// whatever came in between.
+		t := time.NewTimer(h.cfg.EventInterval)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+		}
 		return nil
 	})
 	if err != nil && ctx.Err() == nil {

@@ -20,7 +20,7 @@ import (
 
 // watchInterval is the least time between two overviews sent to one
 // watcher: changes in between are coalesced into the next.
-const watchInterval = 250 * time.Millisecond
+const watchInterval = 50 * time.Millisecond
 
 // watchLimit ends a watch after a while, so that its signed call cannot
 // outlive the caller's access for long; the watcher signs a new call.

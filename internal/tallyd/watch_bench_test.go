@@ -226,7 +226,12 @@ func (sizeCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	if !ok {
 		return protoCodec.Unmarshal(data, v)
 	}
-	b := data.Materialize()
+	var b []byte
+	if len(data) == 1 {
+		b = data[0].ReadOnlyData() // no copy: only read here
+	} else {
+		b = data.Materialize()
+	}
 	m.bytes = len(b)
 	// WatchTallyResponse.overview (1) → ElectionOverview.tally (1) →
 	// Tally.checkpoint (2) → Checkpoint.size (2).
