@@ -18,9 +18,9 @@ import (
 // The committee's day: the overview it watches, its devices and the
 // residents' comments.
 
-// watchInterval is the least time between two overviews sent to one
-// watcher: changes in between are coalesced into the next.
-const watchInterval = 50 * time.Millisecond
+// DefaultWatchInterval is the least time between two overviews of an
+// election: changes in between are coalesced into the next.
+const DefaultWatchInterval = 50 * time.Millisecond
 
 // watchLimit ends a watch after a while, so that its signed call cannot
 // outlive the caller's access for long; the watcher signs a new call.
@@ -116,7 +116,7 @@ func (p *publication) response() (encoded, error) {
 
 // NewOverviews returns the overviews of st's elections.
 func NewOverviews(st *store.Store) *Overviews {
-	return &Overviews{store: st, Interval: watchInterval}
+	return &Overviews{store: st, Interval: DefaultWatchInterval}
 }
 
 // join returns the feed of electionID, started if it was not running.

@@ -49,12 +49,18 @@ type Config struct {
 	// Limits bound what one connection may take; zero fields take the
 	// defaults.
 	Limits Limits
+	// WatchInterval is the least time between two overviews of an
+	// election to its watchers (DefaultWatchInterval when 0).
+	WatchInterval time.Duration
 }
 
 // New returns the services for st.
 func New(st *store.Store, cfg Config) *Server {
 	s := &Server{store: st, log: cfg.Logger, now: cfg.Now, limits: cfg.Limits.withDefaults(),
 		receipts: newAddrLimiter(receiptLookupsPerSecond, receiptLookupBurst, receiptAddresses, cfg.Now), overviews: NewOverviews(st)}
+	if cfg.WatchInterval > 0 {
+		s.overviews.Interval = cfg.WatchInterval
+	}
 	if cfg.OperatorToken != "" {
 		h := sha256.Sum256([]byte(cfg.OperatorToken))
 		s.operator = h[:]

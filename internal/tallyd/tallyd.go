@@ -93,6 +93,9 @@ type Config struct {
 	// MaxConcurrentStreams bounds the calls in flight on one connection
 	// (server.DefaultMaxConcurrentStreams when 0).
 	MaxConcurrentStreams uint32
+	// WatchInterval is the least time between two overviews of an
+	// election to its watchers (server.DefaultWatchInterval when 0).
+	WatchInterval time.Duration
 	// WebListen, when set, is where the browser side is served: the web
 	// front ends, and Connect and gRPC-Web for them, with the same
 	// certificate as Listen (plaintext, like Listen, only on loopback).
@@ -201,7 +204,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	// The wall clock, not cfg.Now: it only spaces out log lines.
 	lis = connlimit.NewListener(lis, maxConns, cfg.Logger, time.Now)
 	limits := server.Limits{MaxConcurrentStreams: cfg.MaxConcurrentStreams, HandshakeTimeout: cfg.HandshakeTimeout}
-	services := server.New(st, server.Config{Logger: cfg.Logger, Now: cfg.Now, OperatorToken: op, Limits: limits})
+	services := server.New(st, server.Config{Logger: cfg.Logger, Now: cfg.Now, OperatorToken: op, Limits: limits, WatchInterval: cfg.WatchInterval})
 	gs := services.NewGRPCServer(hs, grpc.Creds(transport))
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	s := &Server{cfg: cfg, store: st, lis: lis, pin: pin, operator: op, done: make(chan error, 1), prevGC: -2}

@@ -21,6 +21,7 @@ import (
 
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
 	"github.com/doorstep-vote/doorstep/internal/callauth"
+	"github.com/doorstep-vote/doorstep/internal/committee"
 	"github.com/doorstep-vote/doorstep/internal/election"
 	"github.com/doorstep-vote/doorstep/internal/signedtest"
 	"github.com/doorstep-vote/doorstep/internal/tallyd"
@@ -29,6 +30,7 @@ import (
 var (
 	watchRuns     = flag.Int("watch.runs", 3, "runs of BenchmarkWatch's pair of ingests (without and with watchers), each against fresh servers; the figures are their medians")
 	watchWatchers = flag.Int("watch.watchers", 1000, "concurrent WatchTally watchers in BenchmarkWatch")
+	watchInterval = flag.Duration("watch.interval", 0, "the servers' least time between two overviews (tallyd.Config.WatchInterval); 0 for the default")
 )
 
 // seen is one overview as a watcher received it.
@@ -83,7 +85,8 @@ func (w *watchers) attach(b *testing.B, srv *tallyd.Server) {
 	var started sync.WaitGroup
 	sem := make(chan struct{}, 32) // handshakes at once
 	for i := range w.n {
-		conn, err := srv.Client().New(srv.Addr(), grpc.WithDefaultCallOptions(grpc.ForceCodecV2(sizeCodec{})))
+		// Dialed as the committee's client dials.
+		conn, err := srv.Client().New(srv.Addr(), append([]grpc.DialOption{grpc.WithDefaultCallOptions(grpc.ForceCodecV2(sizeCodec{}))}, committee.DialOptions...)...)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -323,10 +326,15 @@ func BenchmarkWatch(b *testing.B) {
 		wr := runIngestWatched(b, day, false, w)
 		watched = append(watched, wr)
 		lat := w.latencies()
+		overviews := 0
+		for _, ss := range w.seen {
+			overviews += len(ss)
+		}
 		all = append(all, lat...)
 		msgBytes = max(msgBytes, w.bytes.Load())
-		fmt.Printf("watch run %d/%d of %s records: %s records/s with no watcher, %s records/s with %d watchers (ratio %.2f); ack to watcher: median %s, p99 %s, max %s over %d samples; overview message %d bytes\n",
+		fmt.Printf("watch run %d/%d of %s records: %s records/s with no watcher, %s records/s with %d watchers (ratio %.2f; CPU %.2f s and %.2f s, ratio %.2f; %s overviews sent, %.1f µs of CPU more each); ack to watcher: median %s, p99 %s, max %s over %d samples; overview message %d bytes\n",
 			i+1, *watchRuns, thousands(float64(day.records)), thousands(r.rate), thousands(wr.rate), *watchWatchers, wr.rate/r.rate,
+			r.cpu.Seconds(), wr.cpu.Seconds(), r.cpu.Seconds()/wr.cpu.Seconds(), thousands(float64(overviews)), float64((wr.cpu-r.cpu).Microseconds())/float64(max(overviews, 1)),
 			quantile(lat, 0.5).Round(100*time.Microsecond), quantile(lat, 0.99).Round(100*time.Microsecond), quantile(lat, 1).Round(100*time.Microsecond), len(lat), w.bytes.Load())
 		runtime.GC()
 	}
@@ -336,6 +344,13 @@ func BenchmarkWatch(b *testing.B) {
 		return rs[len(rs)/2]
 	}
 	mb, mw := med(bare), med(watched)
+	var cpuBare, cpuWatched []float64
+	for i := range bare {
+		cpuBare, cpuWatched = append(cpuBare, bare[i].cpu.Seconds()), append(cpuWatched, watched[i].cpu.Seconds())
+	}
+	slices.Sort(cpuBare)
+	slices.Sort(cpuWatched)
+	cpuRatio := cpuBare[len(cpuBare)/2] / cpuWatched[len(cpuWatched)/2]
 	slices.Sort(all)
 	p50, p99 := quantile(all, 0.5), quantile(all, 0.99)
 	ratio := mw.rate / mb.rate
@@ -343,7 +358,8 @@ func BenchmarkWatch(b *testing.B) {
 	b.ReportMetric(float64(p99.Microseconds())/1000, "p99-ms")
 	b.ReportMetric(ratio, "ingest-ratio")
 	b.ReportMetric(float64(mw.elapsed.Nanoseconds())/float64(day.records), "ns/op")
-	fmt.Printf("watch: ack to watcher median %s, p99 %s (%d watchers, %s samples over %d runs; target p99 < 100ms); ingest median %s records/s with watchers, %s without, ratio %.2f (target ≥ 0.90); overview %d bytes\n",
+	b.ReportMetric(cpuRatio, "cpu-ratio")
+	fmt.Printf("watch: ack to watcher median %s, p99 %s (%d watchers, %s samples over %d runs; target p99 < 100ms); ingest median %s records/s with watchers, %s without, ratio %.2f (target ≥ 0.90); CPU per run (servers and clients) median %.2f s without, %.2f s with, ratio %.2f; overview %d bytes\n",
 		p50.Round(100*time.Microsecond), p99.Round(100*time.Microsecond), *watchWatchers, thousands(float64(len(all))), *watchRuns,
-		thousands(mw.rate), thousands(mb.rate), ratio, msgBytes)
+		thousands(mw.rate), thousands(mb.rate), ratio, cpuBare[len(cpuBare)/2], cpuWatched[len(cpuWatched)/2], cpuRatio, msgBytes)
 }
