@@ -32,8 +32,12 @@ type dashFlags struct {
 	open                bool
 }
 
-func (d *dashFlags) add(env *Env, fs *flag.FlagSet) {
-	fs.StringVar(&d.election, "election", "", "the election id (required)")
+// add adds the flags; withElection adds --election too (the committee's
+// flags have it already).
+func (d *dashFlags) add(env *Env, fs *flag.FlagSet, withElection bool) {
+	if withElection {
+		fs.StringVar(&d.election, "election", "", "the election id (required)")
+	}
 	fs.StringVar(&d.web, "web", env.Getenv("DOORSTEP_WEB"), "the address of tallyd's browser side, https://HOST:PORT (env DOORSTEP_WEB); default the host of DOORSTEP_SERVER on port "+defaultWebPort)
 	fs.StringVar(&d.lang, "lang", "", "the dashboard's language, zh (中文) or en (English); default the browser's")
 	fs.BoolVar(&d.open, "open", false, "open the link in this machine's browser too")
@@ -115,12 +119,13 @@ func (d *dashFlags) check(env *Env, name string) error {
 
 func runCommitteeDashboard(ctx context.Context, env *Env, args []string) error {
 	fs, f := newCmFlags(env, "committee dashboard", "--election ID [--web URL] [--open] [flags]",
-		"Make a link that signs a browser in to the election's live dashboard. The link\ncarries a sign-in the committee key signs on this machine (the key stays here);\nit works once, within two minutes, and the browser stays signed in for 12 hours.", false, false)
+		"Make a link that signs a browser in to the election's live dashboard. The link\ncarries a sign-in the committee key signs on this machine (the key stays here);\nit works once, within two minutes, and the browser stays signed in for 12 hours.", false, true)
 	var d dashFlags
-	d.add(env, fs)
+	d.add(env, fs, false)
 	if err := f.parse(env, fs, args); err != nil {
 		return err
 	}
+	d.election = f.election
 	if err := d.check(env, f.name); err != nil {
 		return err
 	}
@@ -141,7 +146,7 @@ func runAuditDashboard(ctx context.Context, env *Env, args []string) error {
 		"Make a link that signs a browser in to the election's live dashboard as an\nauditor the committee granted access, with the auditor's own key file (the key\nstays on this machine). The link works once, within two minutes.")
 	var d dashFlags
 	var keyFile string
-	d.add(env, fs)
+	d.add(env, fs, true)
 	fs.StringVar(&keyFile, "key", "", "the auditor's key file (required)")
 	if err := ParseFlags(fs, args); err != nil {
 		return err

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -46,7 +47,7 @@ func runTallyWatch(ctx context.Context, env *Env, args []string) error {
 	tty := isTerminal(env.Stdout)
 	loc := env.Now().Location()
 	var buf bytes.Buffer
-	err = r.Watch(ctx, func(ov *doorstepv1.ElectionOverview) error {
+	d := &drawer{draw: func(ov *doorstepv1.ElectionOverview) error {
 		buf.Reset()
 		if tty {
 			buf.WriteString("\x1b[H\x1b[2J") // home, clear: redraw in place
@@ -57,13 +58,74 @@ func runTallyWatch(ctx context.Context, env *Env, args []string) error {
 		}
 		_, err := env.Stdout.Write(buf.Bytes())
 		return err
-	}, func(err error, pause time.Duration) {
+	}}
+	wctx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { // draws what came in too soon after a drawing
+		defer wg.Done()
+		d.trail(wctx)
+	}()
+	err = r.Watch(wctx, d.offer, func(err error, pause time.Duration) {
 		fmt.Fprintln(env.Stderr, l.T("watch.retrying", r.rpcError("watch the tally", err), pause.Round(time.Second)))
 	})
+	stop()
+	wg.Wait()
 	if err != nil {
 		return r.rpcError("watch the tally", err)
 	}
-	return nil
+	return d.err
+}
+
+// redrawEvery is the least time between two drawings: the server may
+// send many overviews a second, which a person cannot read.
+const redrawEvery = 250 * time.Millisecond
+
+// drawer draws overviews at most once per redrawEvery, always ending on
+// the latest.
+type drawer struct {
+	draw func(*doorstepv1.ElectionOverview) error
+
+	mu      sync.Mutex
+	last    time.Time                    // guarded by mu
+	pending *doorstepv1.ElectionOverview // guarded by mu: not drawn yet
+	err     error                        // guarded by mu: the first drawing that failed
+}
+
+// offer draws ov now, or keeps it for trail when a drawing was too recent.
+func (d *drawer) offer(ov *doorstepv1.ElectionOverview) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.err != nil {
+		return d.err
+	}
+	if time.Since(d.last) < redrawEvery {
+		d.pending = ov
+		return nil
+	}
+	d.pending, d.last = nil, time.Now()
+	d.err = d.draw(ov)
+	return d.err
+}
+
+// trail draws what offer kept, until ctx ends.
+func (d *drawer) trail(ctx context.Context) {
+	t := time.NewTicker(redrawEvery / 2)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		d.mu.Lock()
+		if d.pending != nil && d.err == nil && time.Since(d.last) >= redrawEvery {
+			ov := d.pending
+			d.pending, d.last = nil, time.Now()
+			d.err = d.draw(ov)
+		}
+		d.mu.Unlock()
+	}
 }
 
 // isTerminal reports whether w is a terminal, where the view redraws in

@@ -29,6 +29,7 @@ var en = map[string]string{
 	"watch.rule.special":    "special majority: yes by at least three quarters of the participating area and owners",
 	"watch.rule.candidates": "election: qualified with more than half of the participating area and owners",
 	"watch.rule.seats":      "election of %d: qualified with more than half of the participating area and owners",
+	"watch.rule.unknown":    "the threshold is not known on this computer (no election definition here); the outcome is the server's",
 	"watch.retrying":        "The live connection dropped (%v); connecting again in %v…",
 	"watch.title":           "Live tally: %s",
 	"watch.since":           "%s (since %s)",

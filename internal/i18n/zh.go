@@ -30,6 +30,7 @@ var zh = map[string]string{
 	"watch.rule.special":    "特别多数通过：同意的面积和人数均不少于参与表决的四分之三",
 	"watch.rule.candidates": "选举：得票面积和人数均超过参与表决的二分之一为合格",
 	"watch.rule.seats":      "选举 %d 名：得票面积和人数均超过参与表决的二分之一为合格",
+	"watch.rule.unknown":    "此电脑上没有选举定义，不知表决门槛；结果以服务器计算为准",
 	"watch.retrying":        "实时连接中断（%v），%v 后重新连接……",
 	"watch.title":           "实时计票：%s",
 	"watch.since":           "%s（自 %s 起）",

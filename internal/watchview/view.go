@@ -225,7 +225,10 @@ func item(t *doorstepv1.Tally, it *doorstepv1.ItemTally, d *election.Item, l i18
 	}
 	num, den, atLeast := int64(1), int64(2), false
 	out.Rule = l.T("watch.rule.ordinary")
-	if d != nil && d.Threshold == election.Special {
+	if d == nil {
+		// The bar is drawn against half; the outcome is the server's.
+		out.Rule = l.T("watch.rule.unknown")
+	} else if d.Threshold == election.Special {
 		num, den, atLeast = 3, 4, true
 		out.Rule = l.T("watch.rule.special")
 	}
