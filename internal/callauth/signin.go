@@ -64,7 +64,8 @@ func ParseSignInToken(tok string) (metadata.MD, error) {
 	if len(tok) > MaxTokenBytes {
 		return nil, ErrBadToken
 	}
-	b, err := base64.RawURLEncoding.DecodeString(tok)
+	// Strict: one token has one spelling.
+	b, err := base64.RawURLEncoding.Strict().DecodeString(tok)
 	if err != nil {
 		return nil, ErrBadToken
 	}
