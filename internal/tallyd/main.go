@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/doorstep-vote/doorstep/internal/dashboard"
 	"github.com/doorstep-vote/doorstep/internal/store"
 )
 
@@ -124,7 +125,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	fmt.Fprintf(stderr, "tallyd: serving on %s; server key fingerprint %s; TLS pin %s\n", srv.Addr(), srv.Fingerprint(), srv.Pin())
 	if a := srv.WebAddr(); a != "" {
-		fmt.Fprintf(stderr, "tallyd: serving the browser side on %s\n", a)
+		scheme := "https"
+		if *plaintext {
+			scheme = "http"
+		}
+		fmt.Fprintf(stderr, "tallyd: serving the browser side on %s; the committee's dashboard is %s://%s%s (sign in with 'doorstep committee dashboard')\n", a, scheme, a, dashboard.Path)
 	}
 	stopped := make(chan error, 1)
 	go func() { stopped <- srv.Wait() }()
