@@ -44,27 +44,7 @@ type synth struct {
 var synthStart = time.Date(2026, 11, 20, 8, 0, 0, 0, time.UTC)
 
 func synthDefinition(id string, committeeKey ed25519.PublicKey) *doorstepv1.ElectionDefinition {
-	motion := func(id, title string, th doorstepv1.ThresholdClass) *doorstepv1.Item {
-		return &doorstepv1.Item{ItemId: id, Title: title, Kind: &doorstepv1.Item_Motion{Motion: &doorstepv1.Motion{Threshold: th}}}
-	}
-	return &doorstepv1.ElectionDefinition{
-		ElectionId:         id,
-		Title:              "第四届业主委员会换届选举",
-		CommitteePublicKey: committeeKey,
-		Items: []*doorstepv1.Item{
-			motion("rules", "修订管理规约", doorstepv1.ThresholdClass_THRESHOLD_CLASS_ORDINARY),
-			motion("fund", "续筹专项维修资金", doorstepv1.ThresholdClass_THRESHOLD_CLASS_SPECIAL),
-			{ItemId: "board", Title: "选举业主委员会委员", Kind: &doorstepv1.Item_Candidates{Candidates: &doorstepv1.CandidateElection{
-				Seats: 2,
-				Candidates: []*doorstepv1.Candidate{
-					{CandidateId: "c1", Name: "张伟"}, {CandidateId: "c2", Name: "王芳"}, {CandidateId: "c3", Name: "李娜"},
-				},
-			}}},
-		},
-		ContestPolicy: doorstepv1.ContestPolicy_CONTEST_POLICY_HOLD,
-		SyncDeadline:  timestamppb.New(synthStart.Add(72 * time.Hour)),
-		RulesVersion:  "2009-guidance",
-	}
+	return signedtest.Definition(id, committeeKey, synthStart.Add(72*time.Hour))
 }
 
 // newSynth defines an election with units units (one owner each, in

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/proto"
 
@@ -170,13 +171,66 @@ func signerOf(opts []grpc.CallOption) *Signer {
 // CallOption.
 func UnaryClientInterceptor(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 	if s := signerOf(opts); s != nil {
-		md, err := s.metadata(method, req)
+		h, err := RequestHash(req)
 		if err != nil {
 			return err
 		}
-		ctx = outgoing(ctx, md)
+		opts = append(opts, signEachAttempt(s, method, h, opts))
 	}
 	return invoker(ctx, method, req, reply, cc, opts...)
+}
+
+// attemptSigner signs each attempt of a call afresh. gRPC retries a call
+// whose connection dropped (client.fastRetry) below the interceptors; had
+// the retry carried the first attempt's signature, a server that saw the
+// first attempt would refuse it as a replay, and a flaky link, the very
+// case the retry is for, would end the sync with "already used". gRPC asks
+// per-call credentials for metadata on every attempt.
+type attemptSigner struct {
+	s      *Signer
+	method string
+	hash   [32]byte
+	// also are the call's own per-call credentials (the operator's token),
+	// which a call may carry only one of: the signer sends theirs too.
+	also credentials.PerRPCCredentials
+}
+
+// signEachAttempt is the call option that signs each attempt of a call.
+func signEachAttempt(s *Signer, method string, hash [32]byte, opts []grpc.CallOption) grpc.CallOption {
+	a := attemptSigner{s: s, method: method, hash: hash}
+	for _, o := range opts {
+		if c, ok := o.(grpc.PerRPCCredsCallOption); ok {
+			a.also = c.Creds // the last one given wins, as in gRPC
+		}
+	}
+	return grpc.PerRPCCredentials(a)
+}
+
+func (a attemptSigner) GetRequestMetadata(ctx context.Context, uri ...string) (map[string]string, error) {
+	md, err := a.s.Metadata(a.method, a.hash)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]string, len(md)+1)
+	if a.also != nil {
+		more, err := a.also.GetRequestMetadata(ctx, uri...)
+		if err != nil {
+			return nil, err
+		}
+		for k, v := range more {
+			out[k] = v
+		}
+	}
+	for k, v := range md {
+		out[k] = v[0]
+	}
+	return out, nil
+}
+
+// RequireTransportSecurity is false so that the loopback plaintext of
+// tests works; tallyd serves plaintext nowhere else.
+func (a attemptSigner) RequireTransportSecurity() bool {
+	return a.also != nil && a.also.RequireTransportSecurity()
 }
 
 // StreamClientInterceptor signs server-streaming calls that carry a
@@ -190,8 +244,8 @@ func StreamClientInterceptor(ctx context.Context, desc *grpc.StreamDesc, cc *grp
 	if desc.ClientStreams {
 		return nil, fmt.Errorf("callauth: %s streams requests; a signed call covers one request", method)
 	}
-	return &lazyStream{ctx: ctx, open: func(ctx context.Context) (grpc.ClientStream, error) {
-		return streamer(ctx, desc, cc, method, opts...)
+	return &lazyStream{ctx: ctx, open: func(ctx context.Context, hash [32]byte) (grpc.ClientStream, error) {
+		return streamer(ctx, desc, cc, method, append(opts, signEachAttempt(s, method, hash, opts))...)
 	}, signer: s, method: method}, nil
 }
 
@@ -205,7 +259,7 @@ func outgoing(ctx context.Context, md metadata.MD) context.Context {
 // lazyStream opens the real stream when the request is sent.
 type lazyStream struct {
 	ctx    context.Context
-	open   func(context.Context) (grpc.ClientStream, error)
+	open   func(ctx context.Context, reqHash [32]byte) (grpc.ClientStream, error)
 	signer *Signer
 	method string
 	cs     grpc.ClientStream
@@ -216,9 +270,9 @@ func (l *lazyStream) SendMsg(m any) error {
 	if l.cs != nil {
 		return l.cs.SendMsg(m)
 	}
-	md, err := l.signer.metadata(l.method, m)
+	h, err := RequestHash(m)
 	if err == nil {
-		l.cs, err = l.open(outgoing(l.ctx, md))
+		l.cs, err = l.open(l.ctx, h)
 	}
 	if err != nil {
 		l.err = err

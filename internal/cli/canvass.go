@@ -28,8 +28,8 @@ const canvassOffline = "saved on this device; will sync when the server is reach
 func canvassCommands() []*Command {
 	return []*Command{
 		{Name: "join", Summary: "join an election with the committee's enrollment code", Usage: "[flags] CODE", Run: runCanvassJoin},
-		{Name: "record", Summary: "record a ballot or a visit at one unit", Usage: "--unit UNIT (--choice ITEM=yes|no|abstain … | --visit OUTCOME) [flags]", Run: runCanvassRecord},
-		{Name: "revise", Summary: "record a new ballot that replaces an earlier one for the unit", Usage: "--unit UNIT --choice … [--supersedes RECORD_ID] [flags]", Run: runCanvassRevise},
+		{Name: "record", Summary: "record a ballot or a visit at one unit", Usage: "--unit UNIT (--choice ITEM=yes|no|abstain … | --blank | --visit OUTCOME) [flags]", Run: runCanvassRecord},
+		{Name: "revise", Summary: "change answers on this device's ballot for a unit (the rest is kept)", Usage: "--unit UNIT [--choice ITEM=…] [--pick ITEM=…] [flags]", Run: runCanvassRevise},
 		{Name: "sync", Summary: "send saved records to the server and refresh the walk list", Usage: "[flags]", Run: runCanvassSync},
 		{Name: "status", Summary: "show what this device holds and how its sync stands", Usage: "[flags]", Run: runCanvassStatus},
 		{Name: "walk", Summary: "walk a route door to door, recording as you go", Usage: "[--buildings 1,2 | --units U1,U2] [flags]", Run: runCanvassWalk},
@@ -162,6 +162,8 @@ type ballotFlags struct {
 	proxyRef   string
 	signerName string
 	comment    string
+	blank      bool
+	set        map[string]bool // the flags given on the command line
 }
 
 func (b *ballotFlags) register(fs *flag.FlagSet) {
@@ -172,39 +174,149 @@ func (b *ballotFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&b.proxyRef, "proxy-ref", "", "the proxy document's reference (with --signer proxy)")
 	fs.StringVar(&b.signerName, "signer-name", "", "the signer's name, if they gave it")
 	fs.StringVar(&b.comment, "comment", "", "the resident's comments and suggestions")
+	fs.BoolVar(&b.blank, "blank", false, "the owner returned the sheet with no item answered (a ballot with no --choice or --pick needs it)")
 }
 
-func (b *ballotFlags) ballot() (device.Ballot, error) {
-	out := device.Ballot{UnitID: b.unit, ProxyRef: b.proxyRef, SignerName: b.signerName, Comment: b.comment}
-	var err error
-	if out.Signer, err = cvSigner(b.signer); err != nil {
-		return device.Ballot{}, err
-	}
+// given notes which flags were set, after parsing: a revision changes
+// only those.
+func (b *ballotFlags) given(fs *flag.FlagSet) {
+	b.set = map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { b.set[f.Name] = true })
+}
+
+// selections reads --choice and --pick against the election: candidates
+// by id or by name. ITEM=blank (with revise) leaves an item blank.
+func (b *ballotFlags) selections(def *election.Definition, allowClear bool) (sels []election.Selection, clear []string, err error) {
 	for _, c := range b.choices.vals {
 		item, answer, ok := strings.Cut(c, "=")
 		if !ok || item == "" {
-			return device.Ballot{}, fmt.Errorf("--choice %q: write ITEM=yes, ITEM=no or ITEM=abstain", c)
+			return nil, nil, fmt.Errorf("--choice %q: write ITEM=yes, ITEM=no or ITEM=abstain", c)
+		}
+		if allowClear && strings.EqualFold(strings.TrimSpace(answer), "blank") {
+			clear = append(clear, item)
+			continue
 		}
 		choice, ok := cvChoice(answer)
 		if !ok {
-			return device.Ballot{}, fmt.Errorf("--choice %q: the answer must be yes, no or abstain", c)
+			if allowClear {
+				return nil, nil, fmt.Errorf("--choice %q: the answer must be yes, no, abstain or blank", c)
+			}
+			return nil, nil, fmt.Errorf("--choice %q: the answer must be yes, no or abstain", c)
 		}
-		out.Selections = append(out.Selections, election.Selection{ItemID: item, Choice: choice})
+		sels = append(sels, election.Selection{ItemID: item, Choice: choice})
 	}
 	for _, p := range b.picks.vals {
 		item, list, ok := strings.Cut(p, "=")
 		if !ok || item == "" {
-			return device.Ballot{}, fmt.Errorf("--pick %q: write ITEM=CANDIDATE,CANDIDATE", p)
+			return nil, nil, fmt.Errorf("--pick %q: write ITEM=CANDIDATE,CANDIDATE (ids or names)", p)
+		}
+		if allowClear && strings.EqualFold(strings.TrimSpace(list), "blank") {
+			clear = append(clear, item)
+			continue
 		}
 		var cands []string
 		for c := range strings.SplitSeq(list, ",") {
-			if c = strings.TrimSpace(c); c != "" {
-				cands = append(cands, c)
+			if c = strings.TrimSpace(c); c == "" {
+				continue
 			}
+			id, err := cvCandidate(def, item, c)
+			if err != nil {
+				return nil, nil, fmt.Errorf("--pick %q: %w", p, err)
+			}
+			cands = append(cands, id)
 		}
-		out.Selections = append(out.Selections, election.Selection{ItemID: item, Candidates: cands})
+		sels = append(sels, election.Selection{ItemID: item, Candidates: cands})
+	}
+	return sels, clear, nil
+}
+
+// cvCandidate finds a candidate of an item by id or by name. An unknown
+// item is left to the ballot's own check, which names it.
+func cvCandidate(def *election.Definition, itemID, s string) (string, error) {
+	i := def.ItemIndex(itemID)
+	if i < 0 {
+		return s, nil
+	}
+	it := &def.Items[i]
+	for _, c := range it.Candidates {
+		if c.ID == s {
+			return c.ID, nil
+		}
+	}
+	var found []string
+	for _, c := range it.Candidates {
+		if strings.EqualFold(strings.TrimSpace(c.Name), s) {
+			found = append(found, c.ID)
+		}
+	}
+	switch len(found) {
+	case 1:
+		return found[0], nil
+	case 0:
+		return "", fmt.Errorf("%q is not a candidate of %s: give an id or a name (%s)", s, itemID, cvCandidateList(it))
+	}
+	return "", fmt.Errorf("%d candidates of %s are named %q: give the id (%s)", len(found), itemID, s, cvCandidateList(it))
+}
+
+func cvCandidateList(it *election.Item) string {
+	parts := make([]string, len(it.Candidates))
+	for i, c := range it.Candidates {
+		parts[i] = c.ID + " " + c.Name
+	}
+	return strings.Join(parts, ", ")
+}
+
+// ballot is the whole ballot the flags describe (record's).
+func (b *ballotFlags) ballot(def *election.Definition) (device.Ballot, error) {
+	out := device.Ballot{UnitID: b.unit, ProxyRef: b.proxyRef, SignerName: b.signerName, Comment: b.comment, Blank: b.blank}
+	var err error
+	if out.Signer, err = cvSigner(b.signer); err != nil {
+		return device.Ballot{}, err
+	}
+	if out.Selections, _, err = b.selections(def, false); err != nil {
+		return device.Ballot{}, err
+	}
+	if len(out.Selections) == 0 && !b.blank {
+		return device.Ballot{}, fmt.Errorf("this ballot answers no item: give --choice or --pick for each answer, or --blank if the owner returned the sheet blank")
+	}
+	if len(out.Selections) > 0 && b.blank {
+		return device.Ballot{}, fmt.Errorf("--blank is for a sheet with no answer: leave out --choice and --pick, or --blank")
 	}
 	return out, nil
+}
+
+// revision is what revise's flags change.
+func (b *ballotFlags) revision(def *election.Definition) (device.Revision, error) {
+	var r device.Revision
+	var err error
+	if r.Set, r.Clear, err = b.selections(def, true); err != nil {
+		return r, err
+	}
+	if b.blank {
+		if len(r.Set) > 0 {
+			return r, fmt.Errorf("--blank leaves every item blank: leave out --choice and --pick, or --blank")
+		}
+		for _, it := range def.Items {
+			r.Clear = append(r.Clear, it.ID)
+		}
+	}
+	if b.set["signer"] {
+		k, err := cvSigner(b.signer)
+		if err != nil {
+			return r, err
+		}
+		r.Signer = &k
+	}
+	if b.set["proxy-ref"] {
+		r.ProxyRef = &b.proxyRef
+	}
+	if b.set["signer-name"] {
+		r.SignerName = &b.signerName
+	}
+	if b.set["comment"] {
+		r.Comment = &b.comment
+	}
+	return r, nil
 }
 
 func cvSigner(s string) (doorstepv1.SignerKind, error) {
@@ -284,8 +396,8 @@ func runCanvassRecord(ctx context.Context, env *Env, args []string) error {
 	}
 	defer d.Close()
 	if *visit != "" {
-		if len(b.choices.vals) > 0 || len(b.picks.vals) > 0 || b.comment != "" {
-			return cvUsage(env, "doorstep canvass record: --visit records a call without a ballot; leave out --choice, --pick and --comment (use --note)")
+		if len(b.choices.vals) > 0 || len(b.picks.vals) > 0 || b.comment != "" || b.blank {
+			return cvUsage(env, "doorstep canvass record: --visit records a call without a ballot; leave out --choice, --pick, --blank and --comment (use --note)")
 		}
 		outcome, ok := cvOutcome(*visit)
 		if !ok {
@@ -302,7 +414,11 @@ func runCanvassRecord(ctx context.Context, env *Env, args []string) error {
 	if *note != "" {
 		return cvUsage(env, "doorstep canvass record: --note goes with --visit; a ballot's free text is --comment")
 	}
-	ballot, err := b.ballot()
+	def, _, err := d.Election()
+	if err != nil {
+		return err
+	}
+	ballot, err := b.ballot(def)
 	if err != nil {
 		return cvUsage(env, "doorstep canvass record: %v", err)
 	}
@@ -315,37 +431,126 @@ func runCanvassRecord(ctx context.Context, env *Env, args []string) error {
 }
 
 func runCanvassRevise(ctx context.Context, env *Env, args []string) error {
-	fs, f := newCvFlags(env, "revise", "--unit UNIT --choice … [--supersedes RECORD_ID] [flags]",
-		"Record a new ballot for a unit whose owner changed their mind. It replaces this device's latest\n"+
-			"ballot for the unit, or the ballot --supersedes names (e.g. one another device recorded).")
+	fs, f := newCvFlags(env, "revise", "--unit UNIT [--choice ITEM=…] [--pick ITEM=…] [flags]",
+		"Record a new ballot for a unit whose owner changed their mind. It starts from this device's\n"+
+			"latest ballot for the unit and changes only what you name (--choice ITEM=blank leaves an item\n"+
+			"blank), shows what changed, and replaces the earlier ballot. To replace a ballot another device\n"+
+			"recorded, give its record id with --supersedes and the whole ballot.")
 	var b ballotFlags
 	b.register(fs)
-	supersedes := fs.String("supersedes", "", "record id of the ballot this one replaces (default: this device's latest for the unit)")
+	supersedes := fs.String("supersedes", "", "record id of another device's ballot this one replaces (then give every answer)")
 	if err := ParseFlags(fs, args); err != nil {
 		return err
 	}
+	b.given(fs)
 	if fs.NArg() != 0 {
 		return cvUsage(env, "doorstep canvass revise: unexpected argument %q", fs.Arg(0))
 	}
 	if b.unit == "" {
 		return cvUsage(env, "doorstep canvass revise: --unit is required")
 	}
-	ballot, err := b.ballot()
-	if err != nil {
-		return cvUsage(env, "doorstep canvass revise: %v", err)
-	}
-	ballot.Supersedes = *supersedes
 	d, err := f.open(env)
 	if err != nil {
 		return err
 	}
 	defer d.Close()
-	s, err := d.ReviseBallot(ctx, ballot)
+	def, _, err := d.Election()
+	if err != nil {
+		return err
+	}
+	prev, prevID, prevSeq, own, err := d.LastBallot(b.unit)
+	if err != nil {
+		return err
+	}
+	var next device.Ballot
+	if *supersedes != "" && (!own || *supersedes != prevID) {
+		// Another device's ballot: this device does not hold it, so the
+		// new one is whole, as record takes it.
+		if next, err = b.ballot(def); err != nil {
+			return cvUsage(env, "doorstep canvass revise: %v", err)
+		}
+		next.Supersedes = *supersedes
+	} else {
+		if !own {
+			return election.Errorf(election.CodeNotFound, "unit",
+				"this device has no ballot for unit %s to revise: record one, or give --supersedes with the record id of another device's ballot", b.unit)
+		}
+		r, err := b.revision(def)
+		if err != nil {
+			return cvUsage(env, "doorstep canvass revise: %v", err)
+		}
+		next = device.Revise(prev, prevID, r)
+		changes := cvChanges(def, prev, next)
+		if len(changes) == 0 {
+			return cvUsage(env, "doorstep canvass revise: nothing changes on ballot #%d for %s: name the answers that change, e.g. --choice ITEM=no", prevSeq, b.unit)
+		}
+		fmt.Fprintf(env.Stdout, "Changes from ballot #%d for %s:\n", prevSeq, b.unit)
+		for _, c := range changes {
+			fmt.Fprintf(env.Stdout, "  %s\n", c)
+		}
+	}
+	s, err := d.ReviseBallot(ctx, next)
 	if err != nil {
 		return err
 	}
 	cvPrintBallotSaved(env, d, b.unit, s)
 	return nil
+}
+
+// cvChanges lists what differs between two ballots, item by item, for the
+// canvasser to read before the revision counts.
+func cvChanges(def *election.Definition, prev, next device.Ballot) []string {
+	var out []string
+	for _, it := range def.Items {
+		was, now := cvAnswer(&it, prev), cvAnswer(&it, next)
+		if was != now {
+			out = append(out, fmt.Sprintf("%s: %s → %s", it.Title, was, now))
+		}
+	}
+	if cvSignedBy(prev) != cvSignedBy(next) {
+		out = append(out, fmt.Sprintf("signed by: %s → %s", cvSignedBy(prev), cvSignedBy(next)))
+	}
+	if prev.Comment != next.Comment {
+		out = append(out, fmt.Sprintf("comment: %q → %q", prev.Comment, next.Comment))
+	}
+	return out
+}
+
+// cvAnswer shows a ballot's answer to one item.
+func cvAnswer(it *election.Item, b device.Ballot) string {
+	for _, s := range b.Selections {
+		if s.ItemID != it.ID {
+			continue
+		}
+		if it.Kind == election.KindMotion {
+			return cvChoiceName(s.Choice)
+		}
+		if len(s.Candidates) == 0 {
+			return "no picks"
+		}
+		names := make([]string, len(s.Candidates))
+		for i, id := range s.Candidates {
+			names[i] = id
+			for _, c := range it.Candidates {
+				if c.ID == id {
+					names[i] = c.Name
+				}
+			}
+		}
+		return strings.Join(names, ", ")
+	}
+	return "blank"
+}
+
+func cvSignedBy(b device.Ballot) string {
+	s := cvEnum(b.Signer.String(), "SIGNER_KIND_")
+	if b.SignerName != "" {
+		s += " (" + b.SignerName + ")"
+	}
+	if b.ProxyRef != "" {
+		s += ", proxy document " + b.ProxyRef
+	}
+	return s
 }
 
 func cvPrintBallotSaved(env *Env, d *device.Device, unit string, s device.Saved) {

@@ -201,14 +201,46 @@ func TestCanvassJoinRecordSyncStatus(t *testing.T) {
 		t.Errorf("status after a sync still says never:\n%s", out)
 	}
 
-	// revise supersedes this device's latest ballot for the unit.
+	// A second ballot for the unit is refused: it is a revision.
+	code, _, errs := e.run(t, "", "canvass", "record", "--unit", "1-1-101", "--choice", "rules=no")
+	if code != 1 || !strings.Contains(errs, "this device already has a ballot for unit 1-1-101 (record #1): if the owner changed their mind, revise that ballot") {
+		t.Errorf("second ballot: exit %d, stderr:\n%s", code, errs)
+	}
+
+	// revise supersedes this device's latest ballot for the unit, changes
+	// only what it names, and says what changed.
 	out = e.mustRun(t, "", "canvass", "revise", "--unit", "1-1-101", "--choice", "rules=no")
-	wantContains(t, out, "ballot for 1-1-101, record #3")
+	wantContains(t, out, "Changes from ballot #1 for 1-1-101:\n  修订管理规约: yes → no\n", "ballot for 1-1-101, record #3")
+	if strings.Contains(out, "选举业主委员会委员") {
+		t.Errorf("revise lists an answer it did not change:\n%s", out)
+	}
 	first, _, _ := e.record(t, "v1", 1)
 	third, _, _ := e.record(t, "v1", 3)
-	if third.GetBallot().GetSupersedes() != first.GetRecordId() {
-		t.Errorf("revision supersedes %q; want %q", third.GetBallot().GetSupersedes(), first.GetRecordId())
+	b = third.GetBallot()
+	if b.GetSupersedes() != first.GetRecordId() {
+		t.Errorf("revision supersedes %q; want %q", b.GetSupersedes(), first.GetRecordId())
 	}
+	if len(b.GetSelections()) != 2 || b.GetSelections()[0].GetChoice() != doorstepv1.Choice_CHOICE_NO ||
+		strings.Join(b.GetSelections()[1].GetCandidateIds(), ",") != "c1,c3" || b.GetComment() != "请尽快修电梯" || b.GetSignerName() != "王先生" {
+		t.Errorf("revision blanked or changed what it did not name: %v", b)
+	}
+
+	// Candidates by name; an item left blank; a revision that changes
+	// nothing is refused.
+	out = e.mustRun(t, "", "canvass", "revise", "--unit", "1-1-101", "--pick", "board=张伟", "--choice", "rules=blank")
+	wantContains(t, out, "  修订管理规约: no → blank\n", "  选举业主委员会委员: 张伟, 李娜 → 张伟\n")
+	fourth, _, _ := e.record(t, "v1", 4)
+	if sels := fourth.GetBallot().GetSelections(); len(sels) != 1 || strings.Join(sels[0].GetCandidateIds(), ",") != "c1" {
+		t.Errorf("revision by name = %v", sels)
+	}
+	code, _, errs = e.run(t, "", "canvass", "revise", "--unit", "1-1-101", "--pick", "board=c1")
+	if code != 2 || !strings.Contains(errs, "nothing changes on ballot #4 for 1-1-101") {
+		t.Errorf("empty revision: exit %d, stderr:\n%s", code, errs)
+	}
+
+	// A blank sheet is saved when said to be blank.
+	out = e.mustRun(t, "", "canvass", "record", "--unit", "2-1-101", "--blank")
+	wantContains(t, out, "ballot for 2-1-101, record #5")
 }
 
 func TestCanvassOffline(t *testing.T) {
@@ -247,7 +279,10 @@ func TestCanvassUsageErrors(t *testing.T) {
 		{"visit with choices", []string{"record", "--unit", "1-1-101", "--visit", "refused", "--choice", "rules=yes"}, 2, "leave out --choice"},
 		{"unknown unit", []string{"record", "--unit", "9-9-909", "--choice", "rules=yes"}, 1, "not on this election's roster"},
 		{"unknown item", []string{"record", "--unit", "1-1-101", "--choice", "pool=yes"}, 1, `unknown item id "pool"`},
-		{"proxy without document", []string{"record", "--unit", "1-1-101", "--signer", "proxy"}, 1, "proxy document's reference"},
+		{"proxy without document", []string{"record", "--unit", "1-1-101", "--choice", "rules=yes", "--signer", "proxy"}, 1, "proxy document's reference"},
+		{"no answer", []string{"record", "--unit", "1-1-101"}, 2, "or --blank if the owner returned the sheet blank"},
+		{"blank with answers", []string{"record", "--unit", "1-1-101", "--blank", "--choice", "rules=yes"}, 2, "--blank is for a sheet with no answer"},
+		{"unknown candidate name", []string{"record", "--unit", "1-1-101", "--pick", "board=赵六"}, 2, `"赵六" is not a candidate of board: give an id or a name (c1 张伟`},
 		{"revise with nothing to revise", []string{"revise", "--unit", "1-1-102", "--choice", "rules=no"}, 1, "no ballot for unit"},
 		{"join twice", []string{"join", s.codeText}, 1, "already joined"},
 		{"walk both routes", []string{"walk", "--buildings", "1", "--units", "1-1-101"}, 2, "not both"},
@@ -330,5 +365,14 @@ func TestCanvassWalk(t *testing.T) {
 	)
 	if strings.Contains(out, "Unit 1-1-101") {
 		t.Errorf("the second walk offered a unit already done:\n%s", out)
+	}
+
+	// A sheet with nothing answered is saved only when said to be blank;
+	// "q" typed as a comment is the comment.
+	out = e.mustRun(t, "b\n\n\nn\nb\n\n\ny\n\n\nq\ny\n", "canvass", "walk", "--units", "1-2-201", "--offline")
+	wantContains(t, out, "No item is answered. Save it as a blank ballot", "Nothing saved for 1-2-201.", "  comment: q\n", "Walk ended: 1 records saved in this walk.")
+	blank, _, _ := e.record(t, "v1", 4)
+	if b := blank.GetBallot(); b.GetUnitId() != "1-2-201" || len(b.GetSelections()) != 0 || b.GetComment() != "q" {
+		t.Errorf("walk's blank ballot = %v", b)
 	}
 }

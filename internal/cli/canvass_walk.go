@@ -249,6 +249,20 @@ func (w *walker) ballot(ctx context.Context, unit string) error {
 		}
 		summary = append(summary, fmt.Sprintf("  %s: %s", it.Title, text))
 	}
+	if len(b.Selections) == 0 {
+		for {
+			ans, err := w.ask("No item is answered. Save it as a blank ballot (the owner returned the sheet blank)? [y/n]")
+			if err != nil {
+				return err
+			}
+			if a := strings.ToLower(ans); a == "y" || a == "yes" {
+				b.Blank = true
+				break
+			} else if a == "n" || a == "no" {
+				return errCancel
+			}
+		}
+	}
 	for {
 		ans, err := w.ask("Who signed? owner / co-owner / proxy [owner]")
 		if err != nil {
@@ -264,7 +278,7 @@ func (w *walker) ballot(ctx context.Context, unit string) error {
 	}
 	if b.Signer == doorstepv1.SignerKind_SIGNER_KIND_PROXY {
 		for b.ProxyRef == "" {
-			ref, err := w.ask("The proxy document's reference:")
+			ref, err := w.ask("The proxy document's reference (cancel discards this ballot):")
 			if err != nil {
 				return err
 			}
@@ -272,10 +286,10 @@ func (w *walker) ballot(ctx context.Context, unit string) error {
 		}
 	}
 	var err error
-	if b.SignerName, err = w.ask("Signer's name (Enter to leave out):"); err != nil {
+	if b.SignerName, err = w.ask("Signer's name (Enter to leave out; cancel discards this ballot):"); err != nil {
 		return err
 	}
-	if b.Comment, err = w.ask("The resident's comments or suggestions (one line; Enter for none):"); err != nil {
+	if b.Comment, err = w.ask("The resident's comments or suggestions, one line (Enter for none; everything typed here is kept as text, cancel discards this ballot):"); err != nil {
 		return err
 	}
 	signer := cvEnum(b.Signer.String(), "SIGNER_KIND_")
@@ -331,7 +345,7 @@ func (w *walker) askItem(i int, it *election.Item) (*election.Selection, string,
 			if c, ok := cvChoice(ans); ok {
 				return &election.Selection{ItemID: it.ID, Choice: c}, strings.ToLower(cvChoiceName(c)), nil
 			}
-			w.say("Answer yes, no or abstain, or press Enter to leave it blank.")
+			w.say("Answer yes, no or abstain, or press Enter to leave it blank (cancel discards this ballot).")
 		}
 	}
 	var list strings.Builder
@@ -339,7 +353,7 @@ func (w *walker) askItem(i int, it *election.Item) (*election.Selection, string,
 		fmt.Fprintf(&list, "\n  %d) %s [%s]", j+1, c.Name, c.ID)
 	}
 	for {
-		ans, err := w.ask("Item %d/%d, %s: pick at most %d of %d%s\nNumbers or ids separated by commas (Enter: none)",
+		ans, err := w.ask("Item %d/%d, %s: pick at most %d of %d%s\nNumbers, ids or names separated by commas (Enter: none)",
 			i+1, n, it.Title, it.Seats, len(it.Candidates), list.String())
 		if err != nil {
 			return nil, "", err
@@ -375,7 +389,7 @@ func cvChoiceName(c election.Choice) string {
 	return "abstain"
 }
 
-// cvParsePicks reads candidates by number (1-based) or id.
+// cvParsePicks reads candidates by number (1-based), id or name.
 func cvParsePicks(it *election.Item, ans string) (ids, names []string, err error) {
 	seen := map[int]bool{}
 	for tok := range strings.FieldsFuncSeq(ans, func(r rune) bool { return r == ',' || r == ' ' || r == '，' }) {
@@ -388,9 +402,14 @@ func cvParsePicks(it *election.Item, ans string) (ids, names []string, err error
 					idx = j
 				}
 			}
+			for j, c := range it.Candidates {
+				if idx < 0 && strings.EqualFold(strings.TrimSpace(c.Name), tok) {
+					idx = j
+				}
+			}
 		}
 		if idx < 0 {
-			return nil, nil, fmt.Errorf("%q is not a candidate of this item: give a number from 1 to %d or a candidate id", tok, len(it.Candidates))
+			return nil, nil, fmt.Errorf("%q is not a candidate of this item: give a number from 1 to %d, a candidate id or a name", tok, len(it.Candidates))
 		}
 		if seen[idx] {
 			return nil, nil, fmt.Errorf("%s is picked twice", it.Candidates[idx].Name)

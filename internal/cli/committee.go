@@ -20,6 +20,7 @@ import (
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
 	"github.com/doorstep-vote/doorstep/internal/client"
 	"github.com/doorstep-vote/doorstep/internal/committee"
+	"github.com/doorstep-vote/doorstep/internal/i18n"
 )
 
 // Defaults of the committee's commands.
@@ -36,6 +37,7 @@ type cmFlags struct {
 	election string
 	timeout  time.Duration
 	pin      string // the server's TLS pin as the operator gave it, if at all
+	lang     string // --lang, for the commands that have it
 }
 
 // newCmFlags makes the flag set of a committee command. withServer and
@@ -61,6 +63,23 @@ func newCmFlags(env *Env, name, usage, summary string, withServer, withElection 
 		fs.StringVar(&f.election, "election", "", "the election id (required)")
 	}
 	return fs, f
+}
+
+// withLang adds --lang to a committee command whose words people read.
+func (f *cmFlags) withLang(fs *flag.FlagSet, what string) {
+	fs.StringVar(&f.lang, "lang", "", "the language of "+what+": zh (中文) or en (default: from LC_ALL, LC_MESSAGES or LANG)")
+}
+
+// language is --lang, else the locale's, else fallback.
+func (f *cmFlags) language(env *Env, fallback i18n.Lang) (i18n.Lang, error) {
+	if f.lang != "" {
+		l, err := i18n.Parse(f.lang)
+		if err != nil {
+			return "", cmUsage(env, f.name, "--lang: %v", err)
+		}
+		return l, nil
+	}
+	return i18n.FromEnv(env.Getenv, fallback), nil
 }
 
 // parse parses args and checks what every committee command needs.
@@ -180,7 +199,7 @@ func firstContact(env *Env, server, pin string) {
 
 // rpcError explains a failed call in terms of what to do next.
 func (s *cmSession) rpcError(what string, err error) error {
-	return cmRPCError(what, s.f.server, s.f.timeout, s.ElectionID(), err)
+	return cmRPCError(what, s.f.server, s.f.timeout, s.ElectionID(), true, err)
 }
 
 // explain is rpcError for an error that may come from the server (a gRPC
@@ -192,7 +211,10 @@ func (s *cmSession) explain(what string, err error) error {
 	return s.rpcError(what, err)
 }
 
-func cmRPCError(what, server string, timeout time.Duration, electionID string, err error) error {
+// cmRPCError explains a failed call. signs says the command signs
+// records, so what it signed is kept for the next run; a read signs
+// nothing and must not promise that.
+func cmRPCError(what, server string, timeout time.Duration, electionID string, signs bool, err error) error {
 	st, ok := status.FromError(err)
 	if !ok {
 		return fmt.Errorf("%s: %w", what, err)
@@ -201,12 +223,19 @@ func cmRPCError(what, server string, timeout time.Duration, electionID string, e
 		if st.Code() == codes.DeadlineExceeded {
 			return fmt.Errorf("%s: the tally server at %s did not answer within %s; run the command again (retrying is safe) or raise --timeout: %w", what, server, timeout, err)
 		}
-		return fmt.Errorf("%s: cannot reach the tally server at %s (%s): check --server or DOORSTEP_SERVER and that tallyd is running; anything signed is kept and sent next time: %w", what, server, st.Message(), err)
+		kept := ""
+		if signs {
+			kept = "; anything signed is kept and sent next time"
+		}
+		return fmt.Errorf("%s: cannot reach the tally server at %s (%s): check --server or DOORSTEP_SERVER and that tallyd is running%s: %w", what, server, st.Message(), kept, err)
 	}
 	switch st.Code() {
 	case codes.Unauthenticated, codes.PermissionDenied:
 		return fmt.Errorf("%s: the server at %s does not accept this committee key for election %s (%s): check --election, --server and --committee-dir: %w", what, server, electionID, st.Message(), err)
 	case codes.NotFound:
+		if strings.HasPrefix(st.Message(), "there is no election") {
+			return fmt.Errorf("%s: election %s is not on the server at %s: check --election (the election id, as 'doorstep committee show' lists them) and --server: %w", what, electionID, server, err)
+		}
 		return fmt.Errorf("%s: %s: check --election and --server: %w", what, st.Message(), err)
 	}
 	return fmt.Errorf("%s: %s: %w", what, st.Message(), err)

@@ -20,6 +20,7 @@ import (
 func deviceCommands() []*Command {
 	return []*Command{
 		{Name: "enroll", Summary: "make a one-time enrollment code for a canvasser's device", Usage: "--election ID [--label NAME] [flags]", Run: runDeviceEnroll},
+		{Name: "list", Summary: "list the canvassers' devices: label, last sync, records held and unsent", Usage: "--election ID [--json] [--lang zh|en] [flags]", Run: runDeviceList},
 		{Name: "revoke", Summary: "stop accepting a device's records", Usage: "--election ID --device ID --reason TEXT [flags]", Run: runDeviceRevoke},
 	}
 }
@@ -189,10 +190,20 @@ func runDeviceRevoke(ctx context.Context, env *Env, args []string) error {
 	if err := s.submit(ctx, &doorstepv1.CommitteeAction{Action: &doorstepv1.CommitteeAction_Revocation{Revocation: &doorstepv1.DeviceRevocation{DeviceId: device, AfterSeq: after, Reason: reason}}}); err != nil {
 		return err
 	}
+	// Name the canvasser too, as the committee knows them; the list is
+	// only for the message, so a failure to read it is not the revoke's.
+	named := device
+	if devs, err := s.Devices(ctx); err == nil {
+		for _, d := range devs {
+			if d.GetDeviceId() == device && d.GetLabel() != "" {
+				named = fmt.Sprintf("%s (%s)", device, d.GetLabel())
+			}
+		}
+	}
 	if after == 0 {
-		fmt.Fprintf(env.Stdout, "Revoked device %s in election %s: records it has not synced yet will be rejected.\n", device, f.election)
+		fmt.Fprintf(env.Stdout, "Revoked device %s in election %s: records it has not synced yet will be rejected.\n", named, f.election)
 	} else {
-		fmt.Fprintf(env.Stdout, "Revoked device %s in election %s: its records after number %d will be rejected.\n", device, f.election, after)
+		fmt.Fprintf(env.Stdout, "Revoked device %s in election %s: its records after number %d will be rejected.\n", named, f.election, after)
 	}
 	cmPrintCheckpoint(env, s.Checkpoint())
 	return nil

@@ -23,6 +23,7 @@ func electionCommands() []*Command {
 		{Name: "create", Summary: "define an election from a file and create it on the server", Usage: "--file FILE [flags]", Run: runElectionCreate},
 		{Name: "open", Summary: "freeze the imported roster and start counting ballots", Usage: "--election ID [flags]", Run: runElectionOpen},
 		{Name: "close", Summary: "stop ballots made from now on", Usage: "--election ID [flags]", Run: runElectionClose},
+		{Name: "certify", Summary: "certify the result after the objection period: the count is final", Usage: "--election ID [--yes] [flags]", Run: runElectionCertify},
 	}
 }
 

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+	"time"
 
 	"rsc.io/qr"
 
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
+	"github.com/doorstep-vote/doorstep/internal/i18n"
 )
 
 // TestWriteQR reads the half-block drawing back into modules and compares
@@ -77,7 +79,7 @@ func TestWriteTally(t *testing.T) {
 		},
 	}
 	var b bytes.Buffer
-	if err := writeTally(&b, tally, def); err != nil {
+	if err := writeTally(&b, i18n.EN, tally, nil, def, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	out := b.String()
@@ -105,7 +107,7 @@ func TestWriteTally(t *testing.T) {
 	}
 	// Without a definition, ids stand in for titles.
 	b.Reset()
-	if err := writeTally(&b, tally, nil); err != nil {
+	if err := writeTally(&b, i18n.EN, tally, nil, nil, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(b.String(), "1. committee\n") || !strings.Contains(b.String(), "   Yes") {

@@ -5,29 +5,32 @@ import (
 	"encoding/base64"
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"google.golang.org/protobuf/types/known/timestamppb"
+
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
 	"github.com/doorstep-vote/doorstep/internal/committee"
 	"github.com/doorstep-vote/doorstep/internal/election"
-	"github.com/doorstep-vote/doorstep/internal/hlc"
+	"github.com/doorstep-vote/doorstep/internal/i18n"
+	"github.com/doorstep-vote/doorstep/internal/notice"
 	"github.com/doorstep-vote/doorstep/internal/rules"
 	"github.com/doorstep-vote/doorstep/internal/signed"
 )
 
 func tallyCommands() []*Command {
 	return []*Command{
-		{Name: "show", Summary: "print the live tally against the legal thresholds", Usage: "--election ID [--json] [flags]", Run: runTallyShow},
+		{Name: "show", Summary: "print the live tally against the legal thresholds", Usage: "--election ID [--json] [--lang zh|en] [flags]", Run: runTallyShow},
 		{Name: "watch", Summary: "watch the tally, turnout and devices live", Usage: "--election ID [--lang zh|en] [flags]", Run: runTallyWatch},
+		{Name: "notice", Summary: "write the results notice (公示) to post, as printable HTML", Usage: "--election ID --out FILE.html [--lang zh|en] [--final] [flags]", Run: runTallyNotice},
 	}
 }
 
 func adjudicateCommands() []*Command {
 	return []*Command{
-		{Name: "list", Summary: "list contested units and split owners", Usage: "--election ID [flags]", Run: runAdjudicateList},
+		{Name: "list", Summary: "list contested units and split owners", Usage: "--election ID [--json] [--lang zh|en] [flags]", Run: runAdjudicateList},
 		{Name: "unit", Summary: "settle a contested unit: count one ballot, or none", Usage: "--election ID --unit U (--count RECORD_ID | --count-none) --reason TEXT [flags]", Run: runAdjudicateUnit},
 		{Name: "owner", Summary: "settle a split owner's headcount vote on one item", Usage: "--election ID --owner KEY --item ITEM (--choice yes|no|abstain | --candidates A,B) --reason TEXT [flags]", Run: runAdjudicateOwner},
 	}
@@ -67,7 +70,7 @@ func openCmReader(ctx context.Context, env *Env, f *cmFlags) (*cmReader, error) 
 }
 
 func (r *cmReader) rpcError(what string, err error) error {
-	return cmRPCError(what, r.f.server, r.f.timeout, r.f.election, err)
+	return cmRPCError(what, r.f.server, r.f.timeout, r.f.election, false, err)
 }
 
 // definition returns the election's definition as this machine signed it,
@@ -81,10 +84,15 @@ func (r *cmReader) definition() *doorstepv1.ElectionDefinition {
 }
 
 func runTallyShow(ctx context.Context, env *Env, args []string) error {
-	fs, f := newCmFlags(env, "tally show", "--election ID [--json] [flags]",
-		"Print the live tally of an election: participation by area and by owners against\nthe 2/3 quorum, each item's votes against its threshold, candidates ranked, and\nthe ballot log checkpoint the tally was computed at.", true, true)
+	fs, f := newCmFlags(env, "tally show", "--election ID [--json] [--lang zh|en] [flags]",
+		"Print the live tally of an election: whether it is open, closed or certified\nand since when, participation by area and by owners against the 2/3 quorum,\neach item's votes against its threshold, candidates ranked, and the ballot log\ncheckpoint the tally was computed at.", true, true)
 	asJSON := fs.Bool("json", false, "print the tally's canonical JSON (what auditors compare) instead")
+	f.withLang(fs, "the tally")
 	if err := f.parse(env, fs, args); err != nil {
+		return err
+	}
+	l, err := f.language(env, i18n.EN)
+	if err != nil {
 		return err
 	}
 	r, err := openCmReader(ctx, env, f)
@@ -92,7 +100,7 @@ func runTallyShow(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	defer r.Close()
-	t, err := r.Tally(ctx)
+	t, st, err := r.TallyStatus(ctx)
 	if err != nil {
 		return r.rpcError("get the tally", err)
 	}
@@ -104,23 +112,53 @@ func runTallyShow(ctx context.Context, env *Env, args []string) error {
 		_, err := env.Stdout.Write(out)
 		return err
 	}
-	return writeTally(env.Stdout, t, r.definition())
+	return writeTally(env.Stdout, l, t, st, r.definition(), env.Now())
+}
+
+// cmTime renders a time for the committee in the machine's zone.
+func cmTime(ts *timestamppb.Timestamp, now time.Time) string {
+	if ts == nil {
+		return "-"
+	}
+	return ts.AsTime().In(now.Location()).Format("2006-01-02 15:04 MST")
+}
+
+// writeStatus says where the election stands and since when.
+func writeStatus(w io.Writer, l i18n.Lang, st *doorstepv1.ElectionStatus, now time.Time) {
+	if st == nil {
+		return
+	}
+	switch st.GetState() {
+	case doorstepv1.ElectionState_ELECTION_STATE_DEFINED:
+		fmt.Fprintln(w, l.T("cli.status.defined", l.T("state.defined")))
+	case doorstepv1.ElectionState_ELECTION_STATE_OPEN:
+		fmt.Fprintln(w, l.T("cli.status.open", l.T("state.open"), cmTime(st.GetOpenedAt(), now), cmTime(st.GetSyncDeadline(), now)))
+	case doorstepv1.ElectionState_ELECTION_STATE_CLOSED:
+		fmt.Fprintln(w, l.T("cli.status.closed", l.T("state.closed"), cmTime(st.GetClosedAt(), now)))
+		if ends := st.GetObjectionEnds(); ends != nil && now.Before(ends.AsTime()) {
+			fmt.Fprintln(w, l.T("cli.status.objection_runs", cmTime(ends, now)))
+		} else {
+			fmt.Fprintln(w, l.T("cli.status.objection_over", cmTime(ends, now)))
+		}
+	case doorstepv1.ElectionState_ELECTION_STATE_CERTIFIED:
+		fmt.Fprintln(w, l.T("cli.status.certified", l.T("state.certified"), cmTime(st.GetCertifiedAt(), now)))
+	}
 }
 
 // writeTally renders a tally for people. Percentages are for reading only:
 // every decision in it was made by the server in exact arithmetic.
-func writeTally(w io.Writer, t *doorstepv1.Tally, def *doorstepv1.ElectionDefinition) error {
-	title := ""
+func writeTally(w io.Writer, l i18n.Lang, t *doorstepv1.Tally, st *doorstepv1.ElectionStatus, def *doorstepv1.ElectionDefinition, now time.Time) error {
 	if def != nil {
-		title = ": " + def.GetTitle()
+		fmt.Fprintln(w, l.T("cli.tally.heading_title", t.GetElectionId(), def.GetTitle()))
+	} else {
+		fmt.Fprintln(w, l.T("cli.tally.heading", t.GetElectionId()))
 	}
-	fmt.Fprintf(w, "Tally of election %s%s\n", t.GetElectionId(), title)
+	writeStatus(w, l, st, now)
 	if cp := t.GetCheckpoint(); cp != nil {
-		fmt.Fprintf(w, "Computed at ballot log checkpoint %d, root %s\n", cp.GetSize(), base64.StdEncoding.EncodeToString(cp.GetRootHash()))
+		fmt.Fprintln(w, l.T("cli.tally.checkpoint", cp.GetSize(), base64.StdEncoding.EncodeToString(cp.GetRootHash())))
 	}
-	fmt.Fprintf(w, "Roster: %d units, %s m², %d owners.  Counted: %d units.  Contested (held for the committee): %d.  Double visits counted once: %d.\n",
-		t.GetRosterUnits(), election.FormatArea(t.GetRosterArea()), t.GetRosterHeadcount(),
-		t.GetUnitsCounted(), t.GetUnitsContested(), t.GetUnitsDoubleVisited())
+	fmt.Fprintln(w, l.T("cli.tally.roster", t.GetRosterUnits(), election.FormatArea(t.GetRosterArea()), t.GetRosterHeadcount(),
+		t.GetUnitsCounted(), t.GetUnitsContested(), t.GetUnitsDoubleVisited()))
 	items := map[string]*doorstepv1.Item{}
 	for _, it := range def.GetItems() {
 		items[it.GetItemId()] = it
@@ -129,67 +167,50 @@ func writeTally(w io.Writer, t *doorstepv1.Tally, def *doorstepv1.ElectionDefini
 		d := items[it.GetItemId()]
 		fmt.Fprintf(w, "\n%d. %s", i+1, it.GetItemId())
 		if d != nil {
-			fmt.Fprintf(w, " — %s (%s)", d.GetTitle(), cmItemRule(d))
+			fmt.Fprintf(w, " — %s (%s)", d.GetTitle(), notice.Rule(l, d))
 		}
 		fmt.Fprintln(w)
 		p := it.GetParticipating()
-		quorum := "quorum of 2/3 NOT met"
+		quorum := l.T("cli.tally.quorum_not_met")
 		if it.GetQuorumMet() {
-			quorum = "quorum of 2/3 met"
+			quorum = l.T("cli.tally.quorum_met")
 		}
-		fmt.Fprintf(w, "   Participation: %s of %s m² (%s), %d of %d owners (%s): %s\n",
+		fmt.Fprintln(w, l.T("cli.tally.participation",
 			election.FormatArea(p.GetArea()), election.FormatArea(t.GetRosterArea()), cmPct(p.GetArea(), t.GetRosterArea()),
-			p.GetHeadcount(), t.GetRosterHeadcount(), cmPct(int64(p.GetHeadcount()), int64(t.GetRosterHeadcount())), quorum)
+			p.GetHeadcount(), t.GetRosterHeadcount(), cmPct(int64(p.GetHeadcount()), int64(t.GetRosterHeadcount())), quorum))
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		if len(it.GetCandidates()) > 0 || d.GetCandidates() != nil {
-			writeCandidates(tw, it, d)
+			writeCandidates(tw, l, it, d)
 		} else {
-			fmt.Fprintf(tw, "   \tAREA m²\t%%\tOWNERS\t%%\n")
+			fmt.Fprintf(tw, "   \t%s\t%%\t%s\t%%\n", l.T("cli.tally.col_area"), l.T("cli.tally.col_owners"))
 			for _, row := range []struct {
 				name string
 				c    *doorstepv1.Count
-			}{{"Yes", it.GetYes()}, {"No", it.GetNo()}, {"Abstain", it.GetAbstain()}} {
+			}{{l.T("cli.tally.yes"), it.GetYes()}, {l.T("cli.tally.no"), it.GetNo()}, {l.T("cli.tally.abstain"), it.GetAbstain()}} {
 				fmt.Fprintf(tw, "   %s\t%s\t%s\t%d\t%s\n", row.name, election.FormatArea(row.c.GetArea()), cmPct(row.c.GetArea(), p.GetArea()),
 					row.c.GetHeadcount(), cmPct(int64(row.c.GetHeadcount()), int64(p.GetHeadcount())))
 			}
 		}
 		inv := it.GetInvalid()
-		fmt.Fprintf(tw, "   Invalid\t%s\t%s\t%d\t%s\n", election.FormatArea(inv.GetArea()), cmPct(inv.GetArea(), p.GetArea()),
+		fmt.Fprintf(tw, "   %s\t%s\t%s\t%d\t%s\n", l.T("cli.tally.invalid"), election.FormatArea(inv.GetArea()), cmPct(inv.GetArea(), p.GetArea()),
 			inv.GetHeadcount(), cmPct(int64(inv.GetHeadcount()), int64(p.GetHeadcount())))
 		tw.Flush()
 		if h := it.GetHeldHeadcount(); h > 0 {
-			fmt.Fprintf(w, "   Split owners whose headcount vote is held for the committee: %d ('doorstep adjudicate list')\n", h)
+			fmt.Fprintln(w, l.T("cli.tally.held", h))
 		}
-		fmt.Fprintf(w, "   Outcome: %s\n", cmOutcome(it.GetOutcome()))
+		fmt.Fprintln(w, l.T("cli.tally.outcome", cmOutcome(l, it.GetOutcome())))
 	}
 	return nil
 }
 
-func writeCandidates(tw *tabwriter.Writer, it *doorstepv1.ItemTally, d *doorstepv1.Item) {
+func writeCandidates(tw *tabwriter.Writer, l i18n.Lang, it *doorstepv1.ItemTally, d *doorstepv1.Item) {
 	names := map[string]string{}
 	for _, c := range d.GetCandidates().GetCandidates() {
 		names[c.GetCandidateId()] = c.GetName()
 	}
-	cands := slices.Clone(it.GetCandidates())
-	// Ranked candidates first, in rank order; the rest by support.
-	slices.SortStableFunc(cands, func(a, b *doorstepv1.CandidateTally) int {
-		ra, rb := a.GetRank(), b.GetRank()
-		switch {
-		case ra != 0 && rb != 0 && ra != rb:
-			return int(ra) - int(rb)
-		case ra != 0 && rb == 0:
-			return -1
-		case ra == 0 && rb != 0:
-			return 1
-		}
-		if a.GetSupport().GetHeadcount() != b.GetSupport().GetHeadcount() {
-			return int(b.GetSupport().GetHeadcount()) - int(a.GetSupport().GetHeadcount())
-		}
-		return strings.Compare(a.GetCandidateId(), b.GetCandidateId())
-	})
 	p := it.GetParticipating()
-	fmt.Fprintf(tw, "   RANK\tAREA m²\t%%\tOWNERS\t%%\tSTATUS\tCANDIDATE\n")
-	for _, c := range cands {
+	fmt.Fprintf(tw, "   %s\t%s\t%%\t%s\t%%\t%s\t%s\n", l.T("cli.tally.col_rank"), l.T("cli.tally.col_area"), l.T("cli.tally.col_owners"), l.T("cli.tally.col_status"), l.T("cli.tally.col_candidate"))
+	for _, c := range notice.Ranked(it.GetCandidates()) {
 		rank := "-"
 		if c.GetRank() > 0 {
 			rank = fmt.Sprint(c.GetRank())
@@ -197,14 +218,14 @@ func writeCandidates(tw *tabwriter.Writer, it *doorstepv1.ItemTally, d *doorstep
 		var st []string
 		switch {
 		case c.GetElected():
-			st = append(st, "ELECTED")
+			st = append(st, l.T("cli.cand.elected"))
 		case c.GetQualified():
-			st = append(st, "qualified")
+			st = append(st, l.T("cli.cand.qualified"))
 		default:
-			st = append(st, "not qualified")
+			st = append(st, l.T("cli.cand.not_qualified"))
 		}
 		if c.GetTied() {
-			st = append(st, "TIED")
+			st = append(st, l.T("cli.cand.tied"))
 		}
 		name := c.GetCandidateId()
 		if n := names[name]; n != "" {
@@ -224,83 +245,20 @@ func cmPct(part, whole int64) string {
 	return election.Percent(part, whole) + "%"
 }
 
-func cmOutcome(o doorstepv1.Outcome) string {
+func cmOutcome(l i18n.Lang, o doorstepv1.Outcome) string {
 	switch o {
 	case doorstepv1.Outcome_OUTCOME_PASSED:
-		return "PASSED"
+		return l.T("cli.outcome.passed")
 	case doorstepv1.Outcome_OUTCOME_FAILED:
-		return "FAILED"
+		return l.T("cli.outcome.failed")
 	case doorstepv1.Outcome_OUTCOME_NO_QUORUM:
-		return "quorum not met (nothing is decided yet)"
+		return l.T("cli.outcome.no_quorum")
 	case doorstepv1.Outcome_OUTCOME_ELECTED:
-		return "ELECTED (see the candidates marked above)"
+		return l.T("cli.outcome.elected")
 	case doorstepv1.Outcome_OUTCOME_TIE:
-		return "TIE for the last seat(s): the committee decides, the count never does"
+		return l.T("cli.outcome.tie")
 	}
-	return "not decided"
-}
-
-func runAdjudicateList(ctx context.Context, env *Env, args []string) error {
-	fs, f := newCmFlags(env, "adjudicate list", "--election ID [flags]",
-		"List the units whose live ballots differ (held for the committee under the hold\npolicy) with each ballot, and the owners whose units voted differently on an item.", true, true)
-	if err := f.parse(env, fs, args); err != nil {
-		return err
-	}
-	r, err := openCmReader(ctx, env, f)
-	if err != nil {
-		return err
-	}
-	defer r.Close()
-	units, owners, err := r.Contested(ctx)
-	if err != nil {
-		return r.rpcError("list contested units", err)
-	}
-	writeContested(env.Stdout, f.election, units, owners, env.Now().Location())
-	return nil
-}
-
-func writeContested(w io.Writer, electionID string, units []*doorstepv1.ContestedUnit, owners []*doorstepv1.SplitOwner, loc *time.Location) {
-	if len(units) == 0 && len(owners) == 0 {
-		fmt.Fprintf(w, "Nothing waits for the committee in election %s.\n", electionID)
-		return
-	}
-	fmt.Fprintf(w, "Contested units: %d\n", len(units))
-	for _, u := range units {
-		fmt.Fprintf(w, "\n  Unit %s: %d live ballots that differ\n", u.GetUnitId(), len(u.GetBallots()))
-		for _, b := range u.GetBallots() {
-			fmt.Fprintf(w, "    record %s  device %s  %s\n      %s\n", b.GetRecordId(), b.GetDeviceId(),
-				hlc.Wall(b.GetHlc()).In(loc).Format("2006-01-02 15:04:05 MST"), cmSelections(b.GetSelections()))
-		}
-	}
-	if len(units) > 0 {
-		fmt.Fprintf(w, "\n  Settle one: doorstep adjudicate unit --election %s --unit UNIT (--count RECORD_ID | --count-none) --reason TEXT\n", electionID)
-	}
-	fmt.Fprintf(w, "\nSplit owners: %d\n", len(owners))
-	for _, o := range owners {
-		fmt.Fprintf(w, "  owner %s  item %s  units %s\n", o.GetOwnerKey(), o.GetItemId(), strings.Join(o.GetUnitIds(), ", "))
-	}
-	if len(owners) > 0 {
-		fmt.Fprintf(w, "\n  Settle one: doorstep adjudicate owner --election %s --owner KEY --item ITEM (--choice yes|no|abstain | --candidates A,B) --reason TEXT\n", electionID)
-	}
-}
-
-// cmSelections renders a ballot's answers on one line.
-func cmSelections(sels []*doorstepv1.Selection) string {
-	if len(sels) == 0 {
-		return "(blank ballot)"
-	}
-	parts := make([]string, 0, len(sels))
-	for _, s := range sels {
-		switch {
-		case len(s.GetCandidateIds()) > 0:
-			parts = append(parts, s.GetItemId()+": "+strings.Join(s.GetCandidateIds(), ","))
-		case s.GetChoice() == doorstepv1.Choice_CHOICE_UNSPECIFIED:
-			parts = append(parts, s.GetItemId()+": (invalid or blank)")
-		default:
-			parts = append(parts, s.GetItemId()+": "+cmEnumName(s.GetChoice().String(), "CHOICE_"))
-		}
-	}
-	return strings.Join(parts, "; ")
+	return l.T("cli.outcome.pending")
 }
 
 func runAdjudicateUnit(ctx context.Context, env *Env, args []string) error {

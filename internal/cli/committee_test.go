@@ -21,6 +21,10 @@ import (
 type cmEnv struct {
 	config string
 	vars   map[string]string
+	// now is the machine's clock (time.Now when nil); stdin what the
+	// person types (nothing when empty).
+	now   func() time.Time
+	stdin string
 }
 
 func newCmEnv(t *testing.T) *cmEnv {
@@ -31,11 +35,15 @@ func newCmEnv(t *testing.T) *cmEnv {
 func (e *cmEnv) run(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	var out, errb bytes.Buffer
+	now := e.now
+	if now == nil {
+		now = time.Now
+	}
 	env := &cli.Env{
-		Stdin:     strings.NewReader(""),
+		Stdin:     strings.NewReader(e.stdin),
 		Stdout:    &out,
 		Stderr:    &errb,
-		Now:       time.Now,
+		Now:       now,
 		Getenv:    func(k string) string { return e.vars[k] },
 		ConfigDir: e.config,
 	}
@@ -118,7 +126,8 @@ func TestCommitteeHelp(t *testing.T) {
 		{"election", "create"}, {"election", "open"}, {"election", "close"},
 		{"roster", "import"},
 		{"device", "enroll"}, {"device", "revoke"},
-		{"tally", "show"},
+		{"tally", "show"}, {"tally", "notice"}, {"election", "certify"},
+		{"device", "list"}, {"comments", "list"},
 		{"adjudicate", "list"}, {"adjudicate", "unit"}, {"adjudicate", "owner"},
 	}
 	for _, c := range cmds {
@@ -130,7 +139,7 @@ func TestCommitteeHelp(t *testing.T) {
 			cmWant(t, out, "Usage: doorstep "+strings.Join(c, " "), "-committee-dir")
 		})
 	}
-	for _, group := range []string{"committee", "election", "roster", "device", "tally", "adjudicate"} {
+	for _, group := range []string{"committee", "election", "roster", "device", "tally", "adjudicate", "comments"} {
 		code, out, _ := newCmEnv(t).run(t, group)
 		if code != 0 || !strings.Contains(out, "Commands:") {
 			t.Errorf("doorstep %s: exit %d, output %q; want the group's commands", group, code, out)

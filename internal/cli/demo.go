@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/doorstep-vote/doorstep/internal/demo"
+	"github.com/doorstep-vote/doorstep/internal/i18n"
 )
 
 // defaultDemoSeed draws the demo's ballots unless --seed says otherwise
@@ -12,11 +13,11 @@ import (
 const defaultDemoSeed = 278
 
 func demoCommand() *Command {
-	return &Command{Name: "demo", Summary: "play a rainy canvassing day end to end", Usage: "[--seed N] [--fast] [--keep DIR] [--record DIR]", Run: runDemo}
+	return &Command{Name: "demo", Summary: "play a rainy canvassing day end to end", Usage: "[--seed N] [--fast] [--keep DIR] [--record DIR] [--metrics ADDR]", Run: runDemo}
 }
 
 func runDemo(ctx context.Context, env *Env, args []string) error {
-	fs := NewFlags(env, "demo", "[--seed N] [--fast] [--keep DIR] [--record DIR]",
+	fs := NewFlags(env, "demo", "[--seed N] [--fast] [--keep DIR] [--record DIR] [--metrics ADDR]",
 		"Play a rainy canvassing day end to end, with no set-up: a tally server on loopback, the\n"+
 			"committee creating the example election and enrolling four canvassers, who walk their\n"+
 			"buildings at once through links that drop and return, syncing whenever they can; then the\n"+
@@ -27,6 +28,7 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 	fast := fs.Bool("fast", false, "no pauses at the doors: the day in a few seconds")
 	keep := fs.String("keep", "", "keep all data (tallyd's, the committee's, the devices') in this new folder")
 	recordDir := fs.String("record", "", "export the election record into this new folder ('doorstep audit verify' checks it)")
+	metrics := fs.String("metrics", "", "serve tallyd's Prometheus metrics on this loopback `host:port` during the day, e.g. 127.0.0.1:9464")
 	if err := ParseFlags(fs, args); err != nil {
 		return err
 	}
@@ -47,10 +49,12 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 		Fast:      *fast,
 		KeepDir:   *keep,
 		RecordDir: *recordDir,
+
+		MetricsListen: *metrics,
 	})
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "\nThe result, as 'doorstep tally show' prints it:\n\n")
-	return writeTally(env.Stdout, res.Tally, res.Definition)
+	return writeTally(env.Stdout, i18n.FromEnv(env.Getenv, i18n.EN), res.Tally, nil, res.Definition, env.Now())
 }

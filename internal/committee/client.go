@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"strings"
 	"time"
@@ -36,6 +37,7 @@ type Client struct {
 	conn       *grpc.ClientConn
 	elec       doorstepv1.ElectionServiceClient
 	sync       doorstepv1.SyncServiceClient
+	audit      doorstepv1.AuditServiceClient
 	electionID string
 	timeout    time.Duration
 	pin        string
@@ -59,7 +61,7 @@ func Dial(addr, pin, electionID string, key ed25519.PrivateKey, timeout time.Dur
 		return nil, fmt.Errorf("server address %q: %w", addr, err)
 	}
 	return &Client{conn: conn, elec: doorstepv1.NewElectionServiceClient(conn), sync: doorstepv1.NewSyncServiceClient(conn),
-		electionID: electionID, timeout: timeout, pin: pin}, nil
+		audit: doorstepv1.NewAuditServiceClient(conn), electionID: electionID, timeout: timeout, pin: pin}, nil
 }
 
 // Pin is the TLS pin the client trusts the server by.
@@ -100,6 +102,81 @@ func (c *Client) Tally(ctx context.Context) (*doorstepv1.Tally, error) {
 		return nil, err
 	}
 	return resp.GetTally(), nil
+}
+
+// TallyStatus reads the election's live tally and where the election
+// stands (open, closed, certified, and since when).
+func (c *Client) TallyStatus(ctx context.Context) (*doorstepv1.Tally, *doorstepv1.ElectionStatus, error) {
+	cctx, cancel := c.call(ctx)
+	defer cancel()
+	resp, err := c.elec.GetTally(cctx, &doorstepv1.GetTallyRequest{ElectionId: c.electionID})
+	if err != nil {
+		return nil, nil, err
+	}
+	return resp.GetTally(), resp.GetStatus(), nil
+}
+
+// Devices lists the election's devices as the server knows them.
+func (c *Client) Devices(ctx context.Context) ([]*doorstepv1.DeviceSummary, error) {
+	cctx, cancel := c.call(ctx)
+	defer cancel()
+	resp, err := c.elec.ListDevices(cctx, &doorstepv1.ListDevicesRequest{ElectionId: c.electionID})
+	if err != nil {
+		return nil, err
+	}
+	return resp.GetDevices(), nil
+}
+
+// Comments lists every resident's comment on an accepted ballot, page by
+// page.
+func (c *Client) Comments(ctx context.Context) ([]*doorstepv1.ResidentComment, error) {
+	var out []*doorstepv1.ResidentComment
+	token := ""
+	for {
+		cctx, cancel := c.call(ctx)
+		resp, err := c.elec.ListComments(cctx, &doorstepv1.ListCommentsRequest{ElectionId: c.electionID, PageToken: token, PageSize: 500})
+		cancel()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, resp.GetComments()...)
+		if token = resp.GetNextPageToken(); token == "" {
+			return out, nil
+		}
+	}
+}
+
+// LogEntries streams the ballot log's entries start … end-1 to fn, in
+// order, each exactly as hashed into the log. The whole stream is bounded
+// by a few call timeouts.
+func (c *Client) LogEntries(ctx context.Context, start, end uint64, fn func(index uint64, entry []byte) error) error {
+	ctx, cancel := context.WithTimeout(ctx, 4*c.timeout)
+	defer cancel()
+	st, err := c.audit.StreamLogEntries(ctx, &doorstepv1.StreamLogEntriesRequest{ElectionId: c.electionID, Start: start, End: end})
+	if err != nil {
+		return err
+	}
+	next := start
+	for next < end {
+		m, err := st.Recv()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		if m.GetIndex() != next {
+			return fmt.Errorf("the server sent log entry %d where entry %d belongs", m.GetIndex(), next)
+		}
+		if err := fn(next, m.GetEntry()); err != nil {
+			return err
+		}
+		next++
+	}
+	if next != end {
+		return fmt.Errorf("the server ended the log at entry %d; %d were asked for", next, end)
+	}
+	return nil
 }
 
 // Contested lists every contested unit and split owner, page by page.

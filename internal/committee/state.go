@@ -96,6 +96,7 @@ const (
 	KindOpen         = "open"
 	KindClose        = "close"
 	KindAdjudication = "adjudication"
+	KindCertify      = "certify"
 )
 
 // ActionKind names a committee action's kind, or "" for none.
@@ -115,6 +116,8 @@ func ActionKind(a *doorstepv1.CommitteeAction) string {
 		return KindClose
 	case *doorstepv1.CommitteeAction_Adjudication:
 		return KindAdjudication
+	case *doorstepv1.CommitteeAction_Certify:
+		return KindCertify
 	}
 	return ""
 }

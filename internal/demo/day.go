@@ -43,7 +43,7 @@ type day struct {
 func (d *day) play(ctx context.Context) (res *Result, err error) {
 	p := d.p
 	p.plain("Doorstep demo: a rainy canvassing day at 翠湖苑, door to door (seed %d).", d.cfg.Seed)
-	srv, err := tallyd.Start(ctx, tallyd.Config{DataDir: filepath.Join(d.root, ServerDir), Listen: "127.0.0.1:0", Logger: d.cfg.Logger, Now: d.cfg.Now})
+	srv, err := tallyd.Start(ctx, tallyd.Config{DataDir: filepath.Join(d.root, ServerDir), Listen: "127.0.0.1:0", Logger: d.cfg.Logger, Now: d.cfg.Now, MetricsListen: d.cfg.MetricsListen})
 	if err != nil {
 		return nil, fmt.Errorf("start tallyd: %w", err)
 	}
@@ -67,6 +67,9 @@ func (d *day) play(ctx context.Context) (res *Result, err error) {
 		}
 	}()
 	p.say("tallyd is serving on %s, key fingerprint %s", srv.Addr(), srv.Fingerprint())
+	if a := srv.MetricsAddr(); a != "" {
+		p.say("tallyd's metrics: curl -s http://%s/metrics | grep ^doorstep_", a)
+	}
 
 	if res, err = d.committeeSetUp(ctx); err != nil {
 		return nil, err

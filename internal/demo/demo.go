@@ -36,6 +36,9 @@ type Config struct {
 	// RecordDir, when set, receives the election record export (it must not
 	// exist or be empty).
 	RecordDir string
+	// MetricsListen, when set, is where tallyd serves its Prometheus
+	// metrics during the day (a loopback address).
+	MetricsListen string
 }
 
 // Result is how the day ended.

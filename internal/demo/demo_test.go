@@ -3,6 +3,9 @@ package demo_test
 import (
 	"bytes"
 	"context"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -167,5 +170,56 @@ func TestRunRefusesUsedFolders(t *testing.T) {
 				t.Errorf("got %v; want an error naming %s and saying the folder is not empty", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestDemoMetrics scrapes tallyd's metrics while the demo runs: the
+// families are there and the records the canvassers send are counted.
+func TestDemoMetrics(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	ran := make(chan error, 1)
+	var out bytes.Buffer
+	go func() {
+		_, err := demo.Run(ctx, demo.Config{Out: &out, Seed: 278, NetSeed: 3, Fast: true, TempDir: t.TempDir(), MetricsListen: addr})
+		ran <- err
+	}()
+	// The last scrape that answered, while the day went on.
+	var last string
+	for done := false; !done; {
+		select {
+		case err := <-ran:
+			if err != nil {
+				t.Fatalf("demo: %v\n%s", err, out.String())
+			}
+			done = true
+		case <-time.After(20 * time.Millisecond):
+			resp, err := http.Get("http://" + addr + "/metrics")
+			if err != nil {
+				continue // not serving yet, or no longer
+			}
+			b, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err == nil && resp.StatusCode == http.StatusOK {
+				last = string(b)
+			}
+		}
+	}
+	if last == "" {
+		t.Fatal("no scrape of the metrics answered while the demo ran")
+	}
+	for _, f := range []string{"doorstep_records_total{", "doorstep_commit_duration_seconds_bucket", "doorstep_connections_open{listener=\"grpc\"}", "doorstep_log_entries{"} {
+		if !strings.Contains(last, f) {
+			t.Errorf("the metrics during the demo have no %s:\n%s", f, last)
+		}
+	}
+	if !strings.Contains(out.String(), "tallyd's metrics: curl -s http://"+addr+"/metrics") {
+		t.Errorf("the demo does not say where its metrics are:\n%s", out.String())
 	}
 }

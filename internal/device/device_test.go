@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
@@ -200,6 +202,8 @@ func TestRecordRefusesBadBallots(t *testing.T) {
 		{"control characters", func(b *device.Ballot) { b.Comment = "bell\a" }, "comment"},
 		{"comment too long", func(b *device.Ballot) { b.Comment = string(bytes.Repeat([]byte("x"), election.MaxTextLen+1)) }, "comment"},
 		{"supersedes not a uuid", func(b *device.Ballot) { b.Supersedes = "yesterday" }, "supersedes"},
+		{"no answer, not said blank", func(b *device.Ballot) { b.Selections = nil }, "selections"},
+		{"said blank, with answers", func(b *device.Ballot) { b.Blank = true }, "selections"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -279,6 +283,84 @@ func TestReviseBallot(t *testing.T) {
 	}
 	if rec, _, _ := decode(t, d, third.Seq); rec.GetBallot().GetSupersedes() != other {
 		t.Errorf("supersedes = %q; want %q", rec.GetBallot().GetSupersedes(), other)
+	}
+}
+
+// TestOneBallotPerUnit: a device keeps one ballot per unit; a second is
+// refused unless it revises the first, and a blank sheet is saved only when
+// said to be blank.
+func TestOneBallotPerUnit(t *testing.T) {
+	f := newFixture(t)
+	d, _ := f.joined(t, "v")
+	ctx := context.Background()
+	mustRecord(t, d, owner("1-1-101", yes("rules")))
+	_, err := d.RecordBallot(ctx, owner("1-1-101", no("rules")))
+	if election.ErrorCode(err) != election.CodeConflict || !strings.Contains(err.Error(), "revise") {
+		t.Fatalf("second ballot for the unit: %v; want a conflict that says to revise", err)
+	}
+	if st, _ := d.Status(); st.Records != 1 {
+		t.Errorf("the refused ballot was stored: %d records", st.Records)
+	}
+	if _, err := d.ReviseBallot(ctx, owner("1-1-101", no("rules"))); err != nil {
+		t.Fatalf("revision: %v", err)
+	}
+	blank := device.Ballot{UnitID: "1-1-102", Signer: doorstepv1.SignerKind_SIGNER_KIND_OWNER, Blank: true}
+	s := mustRecord(t, d, blank)
+	if rec, _, _ := decode(t, d, s.Seq); len(rec.GetBallot().GetSelections()) != 0 {
+		t.Errorf("blank ballot has selections %v", rec.GetBallot().GetSelections())
+	}
+}
+
+// TestRevise: a revision starts from the earlier ballot and changes only
+// what it names.
+func TestRevise(t *testing.T) {
+	f := newFixture(t)
+	d, _ := f.joined(t, "v")
+	ctx := context.Background()
+	prev := owner("1-1-101", yes("rules"), pick("board", "c1", "c2"))
+	prev.Comment = "电梯维修"
+	prev.SignerName = "王"
+	first := mustRecord(t, d, prev)
+	got, id, seq, ok, err := d.LastBallot("1-1-101")
+	if err != nil || !ok || id != first.RecordID || seq != first.Seq {
+		t.Fatalf("LastBallot = %v, %q, %d, %v; want record %s #%d", err, id, seq, ok, first.RecordID, first.Seq)
+	}
+	if got.Comment != prev.Comment || got.SignerName != "王" || len(got.Selections) != 2 || got.Blank {
+		t.Fatalf("LastBallot read back %+v; want %+v", got, prev)
+	}
+	proxy, ref, empty := doorstepv1.SignerKind_SIGNER_KIND_PROXY, "委托书-7", ""
+	for _, tc := range []struct {
+		name string
+		r    device.Revision
+		want device.Ballot
+	}{
+		{"one answer", device.Revision{Set: []election.Selection{no("rules")}},
+			device.Ballot{Selections: []election.Selection{no("rules"), pick("board", "c1", "c2")}, Comment: prev.Comment, SignerName: "王"}},
+		{"clear one", device.Revision{Clear: []string{"board"}},
+			device.Ballot{Selections: []election.Selection{yes("rules")}, Comment: prev.Comment, SignerName: "王"}},
+		{"clear all is blank", device.Revision{Clear: []string{"board", "rules"}},
+			device.Ballot{Blank: true, Comment: prev.Comment, SignerName: "王"}},
+		{"signer and comment", device.Revision{Signer: &proxy, ProxyRef: &ref, Comment: &empty},
+			device.Ballot{Selections: prev.Selections, Signer: proxy, ProxyRef: ref, SignerName: "王"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			next := device.Revise(got, id, tc.r)
+			tc.want.UnitID, tc.want.Supersedes = "1-1-101", id
+			if tc.want.Signer == 0 {
+				tc.want.Signer = doorstepv1.SignerKind_SIGNER_KIND_OWNER
+			}
+			if fmt.Sprint(next) != fmt.Sprint(tc.want) {
+				t.Errorf("Revise =\n %+v\nwant\n %+v", next, tc.want)
+			}
+		})
+	}
+	s, err := d.ReviseBallot(ctx, device.Revise(got, id, device.Revision{Set: []election.Selection{no("rules")}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, _, _ := decode(t, d, s.Seq)
+	if b := rec.GetBallot(); b.GetSupersedes() != first.RecordID || len(b.GetSelections()) != 2 || b.GetComment() != prev.Comment {
+		t.Errorf("saved revision %v; want both answers, the comment, superseding %s", b, first.RecordID)
 	}
 }
 

@@ -37,14 +37,13 @@ func canvassRandomly(t *testing.T, d *device.Device, units []election.Unit, n in
 		switch r := rng.IntN(10); {
 		case r == 0:
 			_, err = d.RecordVisit(ctx, device.Visit{UnitID: u, Outcome: doorstepv1.VisitOutcome_VISIT_OUTCOME_REFUSED})
-		case r == 1:
+		default:
+			// A device keeps one ballot per unit: a second is a revision.
 			if _, ok, lerr := d.LatestBallot(u); lerr == nil && ok {
 				_, err = d.ReviseBallot(ctx, b)
 			} else {
 				_, err = d.RecordBallot(ctx, b)
 			}
-		default:
-			_, err = d.RecordBallot(ctx, b)
 		}
 		if err != nil {
 			t.Fatalf("record at %s: %v", u, err)

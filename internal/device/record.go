@@ -19,10 +19,14 @@ import (
 // Ballot is a unit's ballot sheet as the canvasser enters it.
 type Ballot struct {
 	UnitID string
-	// Selections holds at most one answer per item; an item left out is an
-	// abstention.
+	// Selections holds at most one answer per item; an item left out is
+	// blank on this ballot.
 	Selections []election.Selection
-	Signer     doorstepv1.SignerKind
+	// Blank says the owner returned the sheet with no item answered. A
+	// ballot without selections must say so, so that a sheet is never
+	// saved empty by a slip of the canvasser's.
+	Blank  bool
+	Signer doorstepv1.SignerKind
 	// ProxyRef identifies the proxy document; required when Signer is proxy.
 	ProxyRef   string
 	SignerName string
@@ -77,7 +81,8 @@ func (d *Device) RecordBallot(ctx context.Context, b Ballot) (Saved, error) {
 
 // ReviseBallot records a new ballot for a unit whose owner changed their
 // mind. It supersedes b.Supersedes, or when that is empty this device's
-// latest ballot for the unit.
+// latest ballot for the unit. b is the whole new ballot: to change only
+// some answers, start from LastBallot and Revise.
 func (d *Device) ReviseBallot(ctx context.Context, b Ballot) (Saved, error) {
 	if b.Supersedes == "" {
 		id, ok, err := d.LatestBallot(b.UnitID)
@@ -91,6 +96,99 @@ func (d *Device) ReviseBallot(ctx context.Context, b Ballot) (Saved, error) {
 		b.Supersedes = id
 	}
 	return d.RecordBallot(ctx, b)
+}
+
+// LastBallot returns this device's latest ballot for a unit as it was
+// saved, with its record id in Supersedes' place (RecordID) and its number.
+func (d *Device) LastBallot(unitID string) (b Ballot, recordID string, seq uint64, ok bool, err error) {
+	var sr *doorstepv1.SignedRecord
+	err = d.st.read(func(r *rtx) error {
+		u, err := r.unitState(unitID)
+		if err != nil || u.Ballots == 0 {
+			return err
+		}
+		sr, ok, err = r.record(u.LastBallotSeq)
+		seq = u.LastBallotSeq
+		return err
+	})
+	if err != nil {
+		return Ballot{}, "", 0, false, fmt.Errorf("read unit %s: %w", unitID, err)
+	}
+	if !ok {
+		return Ballot{}, "", 0, false, nil
+	}
+	rec, err := signed.Decode(sr.GetBody())
+	if err != nil {
+		return Ballot{}, "", 0, false, fmt.Errorf("read ballot #%d: %w", seq, err)
+	}
+	body := rec.GetBallot()
+	b = Ballot{UnitID: body.GetUnitId(), Signer: body.GetSignerKind(), ProxyRef: body.GetProxyReference(),
+		SignerName: body.GetSignerName(), Comment: body.GetComment(), Supersedes: body.GetSupersedes()}
+	for _, sel := range body.GetSelections() {
+		b.Selections = append(b.Selections, election.Selection{ItemID: sel.GetItemId(), Choice: election.Choice(sel.GetChoice()), Candidates: sel.GetCandidateIds()})
+	}
+	b.Blank = len(b.Selections) == 0
+	return b, rec.GetRecordId(), seq, true, nil
+}
+
+// Revision is what a revise names: only these change.
+type Revision struct {
+	// Set replaces the answer to each item it names.
+	Set []election.Selection
+	// Clear leaves these items blank.
+	Clear []string
+	// Signer, ProxyRef, SignerName and Comment replace the earlier ones
+	// when not nil.
+	Signer                        *doorstepv1.SignerKind
+	ProxyRef, SignerName, Comment *string
+}
+
+// Revise is prev with what r names changed and everything else kept: a
+// revision never blanks an answer it does not name. The result supersedes
+// prevID.
+func Revise(prev Ballot, prevID string, r Revision) Ballot {
+	next := prev
+	next.Supersedes = prevID
+	next.Selections = nil
+	drop := map[string]bool{}
+	for _, id := range r.Clear {
+		drop[id] = true
+	}
+	set := map[string]election.Selection{}
+	for _, s := range r.Set {
+		set[s.ItemID] = s
+	}
+	for _, s := range prev.Selections {
+		if n, ok := set[s.ItemID]; ok {
+			s = n
+			delete(set, s.ItemID)
+		}
+		if !drop[s.ItemID] {
+			next.Selections = append(next.Selections, s)
+		}
+	}
+	for _, s := range r.Set { // items the earlier ballot left blank, in the order named
+		if _, ok := set[s.ItemID]; ok && !drop[s.ItemID] {
+			next.Selections = append(next.Selections, s)
+		}
+	}
+	if r.Signer != nil {
+		next.Signer = *r.Signer
+		if next.Signer != doorstepv1.SignerKind_SIGNER_KIND_PROXY && r.ProxyRef == nil {
+			next.ProxyRef = ""
+		}
+	}
+	if r.ProxyRef != nil {
+		next.ProxyRef = *r.ProxyRef
+	}
+	if r.SignerName != nil {
+		next.SignerName = *r.SignerName
+	}
+	if r.Comment != nil {
+		next.Comment = *r.Comment
+	}
+	next.Blank = len(next.Selections) == 0
+	return next
 }
 
 // RecordVisit records a call at a unit, durably, with no network.
@@ -168,6 +266,14 @@ func checkBallot(def *election.Definition, roster *election.Roster, b *Ballot) (
 	}
 	if err := rules.CheckBallot(body); err != nil {
 		return nil, nil, ownField("ballot.", err)
+	}
+	switch {
+	case len(b.Selections) == 0 && !b.Blank:
+		return nil, nil, election.Errorf(election.CodeInvalid, "selections",
+			"this ballot answers no item: if the owner returned the sheet blank, record it as a blank ballot")
+	case len(b.Selections) > 0 && b.Blank:
+		return nil, nil, election.Errorf(election.CodeInvalid, "selections",
+			"a blank ballot answers no item: leave out the answers, or do not mark it blank")
 	}
 	marks, _, err := def.Marks(b.Selections)
 	if err != nil {
@@ -253,6 +359,12 @@ func (d *Device) commit(ctx context.Context, unitID string, rec *doorstepv1.Reco
 		}
 		switch body := rec.GetBody().(type) {
 		case *doorstepv1.Record_Ballot:
+			// Checked in the transaction that saves it, so two ballots
+			// entered at once cannot both pass as the unit's first.
+			if u.Ballots > 0 && body.Ballot.GetSupersedes() == "" {
+				return election.Errorf(election.CodeConflict, "unit",
+					"this device already has a ballot for unit %s (record #%d): if the owner changed their mind, revise that ballot", unitID, u.LastBallotSeq)
+			}
 			u.Ballots++
 			u.LastBallotID, u.LastBallotSeq = rec.RecordId, rec.AuthorSeq
 			saved.Receipt = ballotlog.ReceiptCode(sr.GetBody(), sr.GetSignature())
@@ -275,6 +387,10 @@ func (d *Device) commit(ctx context.Context, unitID string, rec *doorstepv1.Reco
 		saved.RecordID, saved.Seq, saved.HLC = rec.RecordId, rec.AuthorSeq, rec.Hlc
 		return nil
 	})
+	var de *election.Error
+	if errors.As(err, &de) {
+		return Saved{}, err // the canvasser's to fix, said plainly
+	}
 	if err != nil {
 		return Saved{}, fmt.Errorf("save record: %w", err)
 	}

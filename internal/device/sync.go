@@ -165,16 +165,22 @@ func (d *Device) Sync(ctx context.Context, attempts int) (SyncReport, error) {
 	d.syncMu.Lock()
 	defer d.syncMu.Unlock()
 	var rep SyncReport
+	step := 0 // the backoff's step: back to the start after a pass that got answers
 	for n := 0; ; n++ {
 		rep.Attempts++
 		d.reconnectNow()
+		answered := rep.Answered
 		err := d.syncOnce(ctx, &rep)
 		d.noteAttempt(err)
 		if err == nil || !client.Retryable(ctx, err) || (attempts > 0 && n+1 >= attempts) {
 			d.finishReport(&rep)
 			return rep, err
 		}
-		wait := d.backoff(n)
+		if rep.Answered > answered {
+			step = 0 // the link works at times: retry soon, not after a minute
+		}
+		wait := d.backoff(step)
+		step++
 		d.log.Info("sync failed; retrying", "err", err, "wait", wait)
 		if serr := d.sopt.Sleep(ctx, wait); serr != nil {
 			d.finishReport(&rep)

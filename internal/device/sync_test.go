@@ -20,6 +20,7 @@ import (
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
 	"github.com/doorstep-vote/doorstep/internal/client"
 	"github.com/doorstep-vote/doorstep/internal/device"
+	"github.com/doorstep-vote/doorstep/internal/flakynet"
 	"github.com/doorstep-vote/doorstep/internal/servercert"
 	"github.com/doorstep-vote/doorstep/internal/signed"
 )
@@ -575,4 +576,80 @@ func TestRunSyncInBackground(t *testing.T) {
 			t.Fatal("the background sync never delivered the record")
 		}
 	}
+}
+
+// TestSyncBackoffResetsAfterProgress: on a link that drops every
+// connection part way, a sync that got answers before it failed waits the
+// shortest backoff again, rather than ever longer as if nothing worked.
+func TestSyncBackoffResetsAfterProgress(t *testing.T) {
+	f := newFixture(t)
+	p, err := flakynet.Listen(f.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	type wait struct {
+		d        time.Duration
+		progress bool
+	}
+	var (
+		d       *device.Device
+		waits   []wait
+		pending = -1
+	)
+	const base = time.Millisecond
+	opt := device.SyncOptions{
+		BatchSize: 2, CallTimeout: time.Second, BackoffBase: base, BackoffMax: time.Hour,
+		Jitter: rand.New(rand.NewPCG(7, 7)),
+		Sleep: func(ctx context.Context, w time.Duration) error {
+			st, err := d.Status()
+			if err != nil {
+				return err
+			}
+			waits = append(waits, wait{w, st.Pending < pending})
+			pending = st.Pending
+			return ctx.Err()
+		},
+	}
+	dir := filepath.Join(t.TempDir(), "phone")
+	d = openDevice(t, dir, device.Options{Sync: opt})
+	code := f.code("phone")
+	code.Server = p.Addr()
+	if _, err := d.Join(context.Background(), code, "phone"); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 24 {
+		u := testUnits[i%len(testUnits)].ID
+		if _, err := d.RecordVisit(context.Background(), device.Visit{UnitID: u, Outcome: doorstepv1.VisitOutcome_VISIT_OUTCOME_NOT_HOME}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Reopened, so that its connection is a new one through the chaos.
+	closeDevice(t, d)
+	p.SetChaos(rand.New(rand.NewPCG(11, 11)), 6<<10)
+	d = openDevice(t, dir, device.Options{Sync: opt})
+	st, _ := d.Status()
+	pending = st.Pending
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	rep, err := d.Sync(ctx, 0)
+	if err != nil {
+		t.Fatalf("sync: %v (after %d attempts)", err, rep.Attempts)
+	}
+	if rep.Pending != 0 {
+		t.Fatalf("%d records still pending", rep.Pending)
+	}
+	progressed := 0
+	for i, w := range waits {
+		if w.progress {
+			progressed++
+			if w.d > base {
+				t.Errorf("wait %d came after a pass that got answers but is %v, longer than the first step %v", i, w.d, base)
+			}
+		}
+	}
+	if progressed == 0 || p.Cuts() == 0 {
+		t.Fatalf("the link never dropped a pass part way (%d cuts, %d waits): the test shows nothing", p.Cuts(), len(waits))
+	}
+	t.Logf("%d attempts, %d cuts, %d waits after progress", rep.Attempts, p.Cuts(), progressed)
 }

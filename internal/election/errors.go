@@ -26,6 +26,10 @@ const (
 	CodeTooLarge
 	// CodeUnavailable: the service cannot answer now; retrying later may work.
 	CodeUnavailable
+	// CodeResourceExhausted: the server ran out of something it needs to
+	// store the input (disk space); the same input will be taken once the
+	// operator has made room, so retrying later is right.
+	CodeResourceExhausted
 )
 
 var codeNames = map[Code]string{
@@ -37,6 +41,7 @@ var codeNames = map[Code]string{
 	CodeUnauthenticated:    "unauthenticated",
 	CodeTooLarge:           "too large",
 	CodeUnavailable:        "unavailable",
+	CodeResourceExhausted:  "resource exhausted",
 }
 
 func (c Code) String() string {

@@ -34,6 +34,7 @@ type fileDefinition struct {
 	SyncDeadline       string     `json:"sync_deadline" yaml:"sync_deadline"`
 	RulesVersion       string     `json:"rules_version" yaml:"rules_version"`
 	FutureSkewMs       int64      `json:"future_skew_ms" yaml:"future_skew_ms"`
+	ObjectionPeriod    string     `json:"objection_period" yaml:"objection_period"`
 	Items              []fileItem `json:"items" yaml:"items"`
 }
 
@@ -171,6 +172,13 @@ func (f *fileDefinition) proto(committeeKey ed25519.PublicKey) (*doorstepv1.Elec
 			return nil, election.Errorf(election.CodeInvalid, "sync_deadline", "%q is not an RFC 3339 time with a zone, e.g. 2026-07-05T20:00:00+08:00", f.SyncDeadline)
 		}
 		p.SyncDeadline = timestamppb.New(t)
+	}
+	if f.ObjectionPeriod != "" {
+		d, err := ParseDuration("objection_period", f.ObjectionPeriod)
+		if err != nil {
+			return nil, err
+		}
+		p.ObjectionPeriodMs = d.Milliseconds()
 	}
 	for i, it := range f.Items {
 		field := "items[" + strconv.Itoa(i) + "]"

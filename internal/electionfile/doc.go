@@ -17,6 +17,11 @@
 //	                      e.g. "2026-07-05T20:00:00+08:00"
 //	rules_version         free text naming the rule set
 //	future_skew_ms        optional; records dated further ahead are flagged
+//	objection_period      optional; how long the preliminary results notice
+//	                      (公示) stays up after the close before the committee
+//	                      may certify the result, e.g. "7d" or "168h" (days
+//	                      "d" and Go's h, m, s; at most 366 days). Without it
+//	                      the committee may certify at the sync deadline.
 //	items                 the ballot sheet, in order:
 //	  item_id, title      required
 //	  threshold           a motion: "ordinary" (more than 1/2) or

@@ -22,6 +22,9 @@ var grpcCodes = map[election.Code]codes.Code{
 	election.CodeUnauthenticated:    codes.Unauthenticated,
 	election.CodeTooLarge:           codes.ResourceExhausted,
 	election.CodeUnavailable:        codes.Unavailable,
+	// Not Unavailable: the server is there and answering, and devices
+	// say Unavailable means they cannot reach it.
+	election.CodeResourceExhausted: codes.ResourceExhausted,
 }
 
 // toStatus turns an error into a status a client may see. Domain errors

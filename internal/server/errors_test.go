@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"strings"
+	"syscall"
 	"testing"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -13,6 +15,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/doorstep-vote/doorstep/internal/election"
+	"github.com/doorstep-vote/doorstep/internal/store"
 )
 
 func TestToStatus(t *testing.T) {
@@ -28,6 +31,8 @@ func TestToStatus(t *testing.T) {
 		{"too large", election.Errorf(election.CodeTooLarge, "records", "at most 1000"), codes.ResourceExhausted, "at most 1000"},
 		{"permission", election.Errorf(election.CodePermissionDenied, "", "no"), codes.PermissionDenied, "no"},
 		{"deadline", context.DeadlineExceeded, codes.DeadlineExceeded, "retrying is safe"},
+		{"disk full says what to do and keeps the path inside", fmt.Errorf("store commit: %w: %w", store.ErrDiskFull, &fs.PathError{Op: "write", Path: "/var/lib/doorstep/tally.db", Err: syscall.ENOSPC}),
+			codes.ResourceExhausted, "the server is out of disk space; your ballots are kept on this device and will be sent again"},
 		{"internal details stay inside", errors.New("bolt: page 4242 corrupt at /var/lib/x"), codes.Internal, "internal error"},
 	}
 	for _, tt := range tests {
@@ -36,7 +41,7 @@ func TestToStatus(t *testing.T) {
 			if st.Code() != tt.code || !strings.Contains(st.Message(), tt.message) {
 				t.Fatalf("got %v %q, want %v containing %q", st.Code(), st.Message(), tt.code, tt.message)
 			}
-			if strings.Contains(st.Message(), "page 4242") {
+			if strings.Contains(st.Message(), "page 4242") || strings.Contains(st.Message(), "/var/lib") {
 				t.Fatalf("internal detail leaked: %q", st.Message())
 			}
 		})
@@ -52,7 +57,7 @@ func TestToStatus(t *testing.T) {
 		t.Errorf("no BadRequest detail naming the field: %v", st.Details())
 	}
 	// Every domain code has a row in the table.
-	for c := election.CodeInvalid; c <= election.CodeUnavailable; c++ {
+	for c := election.CodeInvalid; c <= election.CodeResourceExhausted; c++ {
 		if _, ok := grpcCodes[c]; !ok {
 			t.Errorf("domain code %v has no gRPC code", c)
 		}

@@ -225,6 +225,8 @@ func (o *Overviews) watch(ctx context.Context, electionID string, fn func(*publi
 }
 
 func (x *electionService) WatchTally(req *doorstepv1.WatchTallyRequest, stream doorstepv1.ElectionService_WatchTallyServer) error {
+	x.s.watchers.Add(1)
+	defer x.s.watchers.Add(-1)
 	// The watcher signs a new call to go on after watchLimit.
 	ctx, cancel := context.WithTimeout(stream.Context(), watchLimit)
 	defer cancel()

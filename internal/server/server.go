@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -37,7 +38,15 @@ type Server struct {
 	limits    Limits
 	// receipts limits LookupReceipt per caller address.
 	receipts *addrLimiter
+	// watchers counts the WatchTally calls open, for metrics.
+	watchers atomic.Int64
+	// refusals limits the log lines of refusals.
+	refusals    *refusalLimiter
+	callRefused func(codes.Code)
 }
+
+// Watchers is the number of WatchTally calls open now.
+func (s *Server) Watchers() int64 { return s.watchers.Load() }
 
 // Config is what the services need besides the store.
 type Config struct {
@@ -49,6 +58,10 @@ type Config struct {
 	// Limits bound what one connection may take; zero fields take the
 	// defaults.
 	Limits Limits
+	// CallRefused, when set, is told of every call refused (a code the
+	// refusal log lines name), logged or not: for metrics, which count
+	// what the rate-limited log leaves out. It must not block.
+	CallRefused func(codes.Code)
 	// WatchInterval is the least time between two overviews of an
 	// election to its watchers (DefaultWatchInterval when 0).
 	WatchInterval time.Duration
@@ -56,8 +69,13 @@ type Config struct {
 
 // New returns the services for st.
 func New(st *store.Store, cfg Config) *Server {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
 	s := &Server{store: st, log: cfg.Logger, now: cfg.Now, limits: cfg.Limits.withDefaults(),
-		receipts: newAddrLimiter(receiptLookupsPerSecond, receiptLookupBurst, receiptAddresses, cfg.Now), overviews: NewOverviews(st)}
+		receipts: newAddrLimiter(receiptLookupsPerSecond, receiptLookupBurst, receiptAddresses, cfg.Now), overviews: NewOverviews(st),
+		// The wall clock, not cfg.Now: it only spaces out log lines.
+		refusals: newRefusalLimiter(cfg.Logger, time.Now, RefusalLogBurst, RefusalLogWindow), callRefused: cfg.CallRefused}
 	if cfg.WatchInterval > 0 {
 		s.overviews.Interval = cfg.WatchInterval
 	}
@@ -103,8 +121,10 @@ func (s *Server) NewGRPCServer(hs *health.Server, opts ...grpc.ServerOption) *gr
 			PermitWithoutStream: true,
 		}),
 		grpc.ForceServerCodecV2(wireCodec{}),
-		grpc.ChainUnaryInterceptor(s.recoverUnary, s.authUnary),
-		grpc.ChainStreamInterceptor(s.recoverStream, s.authStream),
+		// Refusals are logged outside the others, so they see the status
+		// the caller gets.
+		grpc.ChainUnaryInterceptor(s.logRefusalsUnary, s.recoverUnary, s.authUnary),
+		grpc.ChainStreamInterceptor(s.logRefusalsStream, s.recoverStream, s.authStream),
 	}, opts...)...)
 	doorstepv1.RegisterSyncServiceServer(gs, &syncService{s: s})
 	doorstepv1.RegisterElectionServiceServer(gs, &electionService{s: s})

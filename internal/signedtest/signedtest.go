@@ -205,3 +205,30 @@ func SettleOwner(owner, item string, c doorstepv1.Choice) *doorstepv1.CommitteeA
 func Define(def *doorstepv1.ElectionDefinition) *doorstepv1.CommitteeAction {
 	return &doorstepv1.CommitteeAction{Action: &doorstepv1.CommitteeAction_DefineElection{DefineElection: def}}
 }
+
+// Definition is the example estate's ballot sheet the tests share: two
+// motions (ORDINARY, SPECIAL) and a candidate election of 2 seats among 3,
+// contested units held for the committee, syncing until syncDeadline.
+func Definition(electionID string, committee ed25519.PublicKey, syncDeadline time.Time) *doorstepv1.ElectionDefinition {
+	motion := func(id, title string, th doorstepv1.ThresholdClass) *doorstepv1.Item {
+		return &doorstepv1.Item{ItemId: id, Title: title, Kind: &doorstepv1.Item_Motion{Motion: &doorstepv1.Motion{Threshold: th}}}
+	}
+	return &doorstepv1.ElectionDefinition{
+		ElectionId:         electionID,
+		Title:              "第四届业主委员会换届选举",
+		CommitteePublicKey: committee,
+		Items: []*doorstepv1.Item{
+			motion("rules", "修订管理规约", doorstepv1.ThresholdClass_THRESHOLD_CLASS_ORDINARY),
+			motion("fund", "续筹专项维修资金", doorstepv1.ThresholdClass_THRESHOLD_CLASS_SPECIAL),
+			{ItemId: "board", Title: "选举业主委员会委员", Kind: &doorstepv1.Item_Candidates{Candidates: &doorstepv1.CandidateElection{
+				Seats: 2,
+				Candidates: []*doorstepv1.Candidate{
+					{CandidateId: "c1", Name: "张伟"}, {CandidateId: "c2", Name: "王芳"}, {CandidateId: "c3", Name: "李娜"},
+				},
+			}}},
+		},
+		ContestPolicy: doorstepv1.ContestPolicy_CONTEST_POLICY_HOLD,
+		SyncDeadline:  timestamppb.New(syncDeadline),
+		RulesVersion:  "2009-guidance",
+	}
+}

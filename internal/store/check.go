@@ -184,7 +184,7 @@ func checkElection(elections *bolt.Bucket, id string) (out []Finding) {
 	if c.def == nil {
 		return out // nothing else can be read without the definition
 	}
-	for _, fn := range []func() Finding{c.checkRecords, c.checkOutcomes, c.checkOwners, c.checkTotals, c.checkDevices} {
+	for _, fn := range []func() Finding{c.checkRecords, c.checkOutcomes, c.checkTurnout, c.checkOwners, c.checkTotals, c.checkDevices} {
 		out = append(out, fn())
 	}
 	return out

@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -17,8 +18,10 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
+	"github.com/doorstep-vote/doorstep/internal/ballotlog"
 	"github.com/doorstep-vote/doorstep/internal/election"
 	"github.com/doorstep-vote/doorstep/internal/rules"
+	"github.com/doorstep-vote/doorstep/internal/signedtest"
 	"github.com/doorstep-vote/doorstep/internal/store"
 	"github.com/doorstep-vote/doorstep/internal/tally"
 	"github.com/doorstep-vote/doorstep/internal/tallyd"
@@ -113,7 +116,7 @@ func TestCheckFileClean(t *testing.T) {
 		}
 	}
 	e := tallydtest.ElectionID + " "
-	for _, want := range []string{"pages", "schema", e + "schema", e + "log", e + "root", e + "records", e + "outcomes", e + "owners", e + "totals", e + "devices"} {
+	for _, want := range []string{"pages", "schema", e + "schema", e + "log", e + "root", e + "records", e + "outcomes", e + "turnout", e + "owners", e + "totals", e + "devices"} {
 		if !checks[want] {
 			t.Errorf("no %q check in %d findings", want, len(findings))
 		}
@@ -200,6 +203,26 @@ func TestCheckFileNamesDamage(t *testing.T) {
 		{"an owner's aggregate", func(eb *bolt.Bucket) error {
 			return eb.Bucket([]byte("ownerstate")).Delete([]byte("owner-wang"))
 		}, map[string]string{e + "owners": "owner owner-wang: bucket ownerstate differs"}},
+		{"a building's counters", func(eb *bolt.Bucket) error {
+			bb := eb.Bucket([]byte("buildings"))
+			k, v := bb.Cursor().First()
+			if k == nil {
+				return fmt.Errorf("no building counters")
+			}
+			// The turnout encoding (encoding.go): units 8, area 8,
+			// counted 8, area counted 8, held 8.
+			v = append([]byte(nil), v...)
+			binary.BigEndian.PutUint64(v[16:], binary.BigEndian.Uint64(v[16:])+1)
+			return bb.Put(append([]byte(nil), k...), v)
+		}, map[string]string{e + "turnout": "bucket buildings says"}},
+		{"a building's counters missing", func(eb *bolt.Bucket) error {
+			bb := eb.Bucket([]byte("buildings"))
+			k, _ := bb.Cursor().First()
+			if k == nil {
+				return fmt.Errorf("no building counters")
+			}
+			return bb.Delete(append([]byte(nil), k...))
+		}, map[string]string{e + "turnout": "but no counters in bucket buildings"}},
 		{"a missing log entry", func(eb *bolt.Bucket) error {
 			return eb.Bucket([]byte("log")).Delete(key(3))
 		}, map[string]string{e + "log": "log entry 3 is missing from bucket log", e + "root": "cannot be recomputed"}},
@@ -243,6 +266,35 @@ func TestCheckFileNamesPageDamage(t *testing.T) {
 	}
 	for k, v := range got {
 		t.Logf("%s: %q", k, v)
+	}
+}
+
+// TestStoreCheckReadsToTheEnd: Store.Check on a damaged file reports it
+// and leaves no goroutine behind (bbolt's checker stops only once every
+// error it found is read).
+func TestStoreCheckReadsToTheEnd(t *testing.T) {
+	path := copyFile(t, cleanFile(t))
+	damagePage(t, path)
+	before := runtime.NumGoroutine()
+	s, err := store.Open(context.Background(), store.Config{Path: path, Signer: ballotlog.NewKeySigner(signedtest.NewKey("server")), Origin: "test", NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if err := s.Check(); err == nil {
+			t.Error("Store.Check passes a damaged page")
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			t.Fatalf("%d goroutines after Store.Check and Close, %d before:\n%s", runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 

@@ -380,7 +380,14 @@ func (s *Store) Enroll(ctx context.Context, electionID, token string, pub ed2551
 		if db.Get([]byte(id)) != nil {
 			return refuse(election.Errorf(election.CodeConflict, "device_public_key", "this device key is already enrolled"))
 		}
-		if err := db.Put([]byte(id), (&device{pub: pub, label: label}).encode()); err != nil {
+		// The committee knows the canvasser by the label it gave the grant
+		// ("王阿姨"); the device's own name stands in when it gave none.
+		// The log keeps the device's label as the device sent it.
+		shown := label
+		if g.label != "" {
+			shown = g.label
+		}
+		if err := db.Put([]byte(id), (&device{pub: pub, label: shown}).encode()); err != nil {
 			return err
 		}
 		g.usedBy = id

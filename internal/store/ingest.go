@@ -278,6 +278,7 @@ func (s *Store) ingest(ctx context.Context, electionID string, m PushMeta, srs [
 			out[i] = p.refusal()
 			s.refused.add(p.verdict.Reason)
 		}
+		s.answered(out)
 		cp, err := s.Checkpoint(ctx, electionID)
 		return out, cp, err
 	}
@@ -320,6 +321,7 @@ func (s *Store) ingest(ctx context.Context, electionID string, m PushMeta, srs [
 	for i, p := range ps {
 		out[i] = p.result
 	}
+	s.answered(out)
 	return out, cp, nil
 }
 

@@ -30,6 +30,13 @@ type Config struct {
 	MaxGroup int
 	// NoSync skips fsync: for benchmarks that measure everything else only.
 	NoSync bool
+	// Hooks are told what the store does (metrics).
+	Hooks Hooks
+	// CommitFault is for tests only: when set, it is called in every write
+	// transaction just before the commit, and an error it returns fails
+	// the commit as a failed write to disk would (such as one wrapping
+	// syscall.ENOSPC).
+	CommitFault func() error
 }
 
 // Store is tallyd's state. It is safe for concurrent use.
@@ -50,6 +57,10 @@ type Store struct {
 	elections map[string]*electionCache // guarded by mu
 
 	refused refusals
+
+	hooks   Hooks
+	fault   func() error
+	diskLog diskFullLog
 
 	changeMu sync.Mutex
 	changes  map[string]chan struct{} // guarded by changeMu: closed at an election's next commit
@@ -100,6 +111,8 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		done:      make(chan struct{}),
 		elections: make(map[string]*electionCache),
 		sigs:      make(map[string]signedCheckpoint),
+		hooks:     cfg.Hooks,
+		fault:     cfg.CommitFault,
 	}
 	if err := s.loadCaches(); err != nil {
 		db.Close()
@@ -125,10 +138,17 @@ func (s *Store) Close() error {
 // leave.
 func (s *Store) Check() error {
 	return s.db.View(func(tx *bolt.Tx) error {
+		var first error
+		// Read to the end: bbolt's checker goroutine sends every error it
+		// finds and stops only when they are read, so leaving after the
+		// first would leak it, and its read transaction would keep Close
+		// waiting for ever.
 		for err := range tx.Check() {
-			return err
+			if first == nil {
+				first = err
+			}
 		}
-		return nil
+		return first
 	})
 }
 
@@ -220,7 +240,9 @@ func (s *Store) drain() {
 
 func (s *Store) commitGroup(group []*job) {
 	err := s.runGroup(group)
-	if err != nil && len(group) > 1 {
+	// A full disk fails every job alike: retrying them one by one would
+	// only fail them again.
+	if err != nil && len(group) > 1 && !errors.Is(err, ErrDiskFull) {
 		// One job's failure must not fail the others: retry each alone.
 		for _, j := range group {
 			j.err = j.outcome(s.runGroup([]*job{j}))
@@ -236,6 +258,11 @@ func (s *Store) commitGroup(group []*job) {
 
 func (s *Store) runGroup(group []*job) error {
 	var touched []*writeTx
+	start := time.Now()
+	var written time.Duration
+	if s.hooks.Commit != nil {
+		written = s.writeTime()
+	}
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		touched = touched[:0]
 		ws := make(map[string]*writeTx)
@@ -264,12 +291,29 @@ func (s *Store) runGroup(group []*job) error {
 				return err
 			}
 		}
+		if s.fault != nil {
+			return s.fault()
+		}
 		return nil
 	})
+	if s.hooks.Commit != nil {
+		cs := CommitStats{Jobs: len(group), Took: time.Since(start), Write: s.writeTime() - written, DiskFull: diskFull(err), Err: err}
+		for _, j := range group {
+			cs.Records += j.records
+		}
+		s.hooks.Commit(cs)
+	}
 	if err != nil {
+		if diskFull(err) {
+			// Nothing of the group is on disk; the callers are told so in
+			// words a canvasser understands, and their devices send again.
+			s.diskLog.fail(s, err)
+			return fmt.Errorf("store commit: %w: %w", ErrDiskFull, err)
+		}
 		s.log.Error("commit failed", "jobs", len(group), "err", err)
 		return fmt.Errorf("store commit: %w", err)
 	}
+	s.diskLog.ok(s)
 	for _, j := range group {
 		if j.after != nil && j.refused == nil {
 			j.after()
@@ -277,8 +321,18 @@ func (s *Store) runGroup(group []*job) error {
 	}
 	for _, w := range touched {
 		s.changed(w.id)
+		if s.hooks.LogSize != nil && w.logSize != w.logStart {
+			s.hooks.LogSize(w.id, w.logSize)
+		}
 	}
 	return nil
+}
+
+// writeTime is how long bbolt has spent writing and syncing pages since
+// the file was opened.
+func (s *Store) writeTime() time.Duration {
+	st := s.db.Stats()
+	return st.TxStats.GetWriteTime()
 }
 
 // Changed returns a channel that is closed when the election next changes

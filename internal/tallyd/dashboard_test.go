@@ -358,8 +358,8 @@ func TestDashboardInBrowser(t *testing.T) {
 	if got := text("#contested"); got != "0" {
 		t.Errorf("contested %q, want 0", got)
 	}
-	if got := text(".devices tbody td"); got != "tok-a" {
-		t.Errorf("first device on the page %q, want its label tok-a", got)
+	if got := text(".devices tbody td"); got != "A" {
+		t.Errorf("first device on the page %q, want the label the committee gave it, A", got)
 	}
 	browsertest.Screenshot(ctx, t, "dashboard.png")
 

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/doorstep-vote/doorstep/internal/dashboard"
+	"github.com/doorstep-vote/doorstep/internal/server"
 	"github.com/doorstep-vote/doorstep/internal/store"
 )
 
@@ -109,16 +110,27 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	plaintext := fs.Bool("plaintext", false, "serve without TLS; only on a loopback --listen address (tests, or a TLS proxy on this machine)")
 	gcPercent := fs.Int("gc-percent", DefaultGCPercent, "garbage collector target `percent` (GOGC); tallyd's live heap is small, so a higher value buys ingest throughput for a few MB")
 	web := fs.String("web", "", "`host:port` to serve the browser side on (web front ends, Connect and gRPC-Web), with the same certificate; e.g. "+DefaultWebListen+"; default: not served")
+	metricsAddr := fs.String("metrics", "", "`host:port` to serve Prometheus metrics on (GET /metrics, plain HTTP), e.g. "+DefaultMetricsListen+"; loopback only unless --metrics-allow-remote; default: not served")
+	metricsRemote := fs.Bool("metrics-allow-remote", false, "allow --metrics on a non-loopback address (anyone who reaches it sees the server's load and election ids: keep it behind a firewall)")
+	maxConns := fs.Int("max-conns", DefaultMaxConns, fmt.Sprintf("the most `connections` held open at once on each of --listen and --web (%d to %d; lowered to fit the process's file limit)", MinMaxConns, MaxMaxConns))
+	maxStreams := fs.Int("max-streams", int(server.DefaultMaxConcurrentStreams), fmt.Sprintf("the most `calls` in flight on one connection (%d to %d)", MinMaxStreams, MaxMaxStreams))
 	verbose := fs.Bool("v", false, "log debug detail")
 	if code, done := parse(fs, args, stdout, stderr); done {
 		return code
+	}
+	if err := checkLimits(*maxConns, *maxStreams); err != nil {
+		fmt.Fprintf(stderr, "tallyd serve: %v\n\n", err)
+		fs.SetOutput(stderr)
+		fs.Usage()
+		return 2
 	}
 	level := slog.LevelInfo
 	if *verbose {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	srv, err := Start(ctx, Config{DataDir: *data, Listen: *listen, Origin: *origin, TLSCert: *tlsCert, TLSKey: *tlsKey, Plaintext: *plaintext, WebListen: *web, Logger: log, Stderr: stderr, Now: time.Now, GCPercent: *gcPercent})
+	srv, err := Start(ctx, Config{DataDir: *data, Listen: *listen, Origin: *origin, TLSCert: *tlsCert, TLSKey: *tlsKey, Plaintext: *plaintext, WebListen: *web, Logger: log, Stderr: stderr, Now: time.Now, GCPercent: *gcPercent,
+		MetricsListen: *metricsAddr, MetricsAllowRemote: *metricsRemote, MaxConns: *maxConns, MaxConcurrentStreams: uint32(*maxStreams)})
 	if err != nil {
 		fmt.Fprintf(stderr, "tallyd: %v\n", err)
 		return 1
@@ -130,6 +142,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			scheme = "http"
 		}
 		fmt.Fprintf(stderr, "tallyd: serving the browser side on %s; the committee's dashboard is %s://%s%s (sign in with 'doorstep committee dashboard')\n", a, scheme, a, dashboard.Path)
+	}
+	if a := srv.MetricsAddr(); a != "" {
+		fmt.Fprintf(stderr, "tallyd: serving metrics on http://%s/metrics\n", a)
 	}
 	stopped := make(chan error, 1)
 	go func() { stopped <- srv.Wait() }()
@@ -144,6 +159,26 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return 1
 	}
 	return 0
+}
+
+// Bounds of --max-conns and --max-streams: at least one caller, and no
+// more than a machine could hold (a million connections; HTTP/2 servers
+// commonly allow 100 to 1,000 streams).
+const (
+	MinMaxConns   = 1
+	MaxMaxConns   = 1_000_000
+	MinMaxStreams = 1
+	MaxMaxStreams = 10_000
+)
+
+func checkLimits(conns, streams int) error {
+	if conns < MinMaxConns || conns > MaxMaxConns {
+		return fmt.Errorf("--max-conns %d is out of range: give %d to %d (default %d)", conns, MinMaxConns, MaxMaxConns, DefaultMaxConns)
+	}
+	if streams < MinMaxStreams || streams > MaxMaxStreams {
+		return fmt.Errorf("--max-streams %d is out of range: give %d to %d (default %d)", streams, MinMaxStreams, MaxMaxStreams, server.DefaultMaxConcurrentStreams)
+	}
+	return nil
 }
 
 func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) int {

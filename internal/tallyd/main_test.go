@@ -3,6 +3,7 @@ package tallyd_test
 import (
 	"bytes"
 	"context"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,6 +16,13 @@ import (
 // with its usage, without serving anything.
 func TestMainCommandLines(t *testing.T) {
 	empty := t.TempDir()
+	scratch := t.TempDir() // serve refusals may make its key before refusing
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	busy := taken.Addr().String()
 	stopped := t.TempDir()
 	srv, err := tallyd.Start(context.Background(), tallyd.Config{DataDir: stopped, Listen: "127.0.0.1:0", Plaintext: true})
 	if err != nil {
@@ -44,6 +52,11 @@ func TestMainCommandLines(t *testing.T) {
 		{"stray argument to check", []string{"check", "--data", stopped, "extra"}, 2, "", `tallyd check: unexpected argument "extra"`},
 		{"unknown flag", []string{"--port", "7070"}, 2, "", "flag provided but not defined: -port"},
 		{"unknown backup flag", []string{"backup", "--to", out}, 2, "", "flag provided but not defined: -to"},
+		{"--max-conns below its range", []string{"serve", "--data", scratch, "--max-conns", "0"}, 2, "", "--max-conns 0 is out of range: give 1 to 1000000"},
+		{"--max-streams above its range", []string{"serve", "--data", scratch, "--max-streams", "20000"}, 2, "", "--max-streams 20000 is out of range: give 1 to 10000"},
+		{"--max-conns not a number", []string{"serve", "--data", scratch, "--max-conns", "many"}, 2, "", "invalid value \"many\" for flag -max-conns"},
+		{"metrics on a public address", []string{"serve", "--data", scratch, "--listen", "127.0.0.1:0", "--metrics", "0.0.0.0:0"}, 1, "", "only on a loopback address"},
+		{"metrics on a port in use", []string{"serve", "--data", scratch, "--listen", "127.0.0.1:0", "--metrics", busy}, 1, "", "listen for metrics on " + busy},
 		{"backup without --out", []string{"backup", "--data", stopped}, 2, "", "--out is required"},
 		{"backup of a folder with no data", []string{"backup", "--data", empty, "--out", out}, 1, "", "there is no data file"},
 		{"backup onto the data file", []string{"backup", "--data", stopped, "--out", filepath.Join(stopped, tallyd.DBFile)}, 1, "", "is the data file itself"},

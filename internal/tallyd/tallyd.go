@@ -21,6 +21,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
@@ -100,6 +101,14 @@ type Config struct {
 	// front ends, and Connect and gRPC-Web for them, with the same
 	// certificate as Listen (plaintext, like Listen, only on loopback).
 	WebListen string
+	// MetricsListen, when set, is where Prometheus metrics are served
+	// (GET /metrics, plain HTTP): on a loopback address unless
+	// MetricsAllowRemote.
+	MetricsListen      string
+	MetricsAllowRemote bool
+	// CommitFault is for tests only (store.Config.CommitFault): it fails
+	// the store's commits as a failing disk would.
+	CommitFault func() error
 }
 
 // DefaultMaxConns is cmd/tallyd's cap on open connections: far above an
@@ -117,11 +126,13 @@ type Server struct {
 	lis   net.Listener
 	pin   string // the TLS certificate's pin; "" when plaintext
 	// operator is the operator token (OperatorTokenFile).
-	operator string
-	done     chan error
-	stop     func()
-	web      *webServer // nil when WebListen is empty
-	admin    *admin     // nil when the admin socket could not be made
+	operator   string
+	done       chan error
+	stop       func()
+	web        *webServer // nil when WebListen is empty
+	admin      *admin     // nil when the admin socket could not be made
+	metrics    *metrics
+	metricsSrv *metricsServer // nil when MetricsListen is empty
 	// prevGC is the GC setting to restore at Close; -2 when unchanged.
 	prevGC int
 }
@@ -150,6 +161,12 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.MaxConns <= 0 {
 		cfg.MaxConns = DefaultMaxConns
 	}
+	if cfg.MetricsListen != "" {
+		// Before anything is opened: a wrong flag costs nothing.
+		if err := checkMetricsAddr(cfg.MetricsListen, cfg.MetricsAllowRemote); err != nil {
+			return nil, err
+		}
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("make data folder: %w", err)
 	}
@@ -161,13 +178,16 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if created {
 		cfg.Logger.Info("made a new server identity key", "file", filepath.Join(cfg.DataDir, KeyFile), "fingerprint", fp)
 	}
+	m := newMetrics()
 	st, err := store.Open(ctx, store.Config{
-		Path:   filepath.Join(cfg.DataDir, DBFile),
-		Signer: ballotlog.NewKeySigner(key),
-		Origin: cfg.Origin,
-		Logger: cfg.Logger,
-		Now:    cfg.Now,
-		NoSync: cfg.NoSync,
+		Path:        filepath.Join(cfg.DataDir, DBFile),
+		Signer:      ballotlog.NewKeySigner(key),
+		Origin:      cfg.Origin,
+		Logger:      cfg.Logger,
+		Now:         cfg.Now,
+		NoSync:      cfg.NoSync,
+		Hooks:       m.hooks(),
+		CommitFault: cfg.CommitFault,
 	})
 	if err != nil {
 		return nil, err
@@ -202,12 +222,14 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 			"max_conns", cfg.MaxConns, "holding_at_most", maxConns)
 	}
 	// The wall clock, not cfg.Now: it only spaces out log lines.
-	lis = connlimit.NewListener(lis, maxConns, cfg.Logger, time.Now)
+	grpcLis := connlimit.NewListener(lis, maxConns, cfg.Logger, time.Now)
+	lis = grpcLis
+	conns := map[string]connCounter{"grpc": grpcLis}
 	limits := server.Limits{MaxConcurrentStreams: cfg.MaxConcurrentStreams, HandshakeTimeout: cfg.HandshakeTimeout}
-	services := server.New(st, server.Config{Logger: cfg.Logger, Now: cfg.Now, OperatorToken: op, Limits: limits, WatchInterval: cfg.WatchInterval})
-	gs := services.NewGRPCServer(hs, grpc.Creds(transport))
+	svc := server.New(st, server.Config{Logger: cfg.Logger, Now: cfg.Now, OperatorToken: op, Limits: limits, CallRefused: m.callRefused, WatchInterval: cfg.WatchInterval})
+	gs := svc.NewGRPCServer(hs, grpc.Creds(transport), grpc.StatsHandler(streamCounter{open: m.streams}))
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-	s := &Server{cfg: cfg, store: st, lis: lis, pin: pin, operator: op, done: make(chan error, 1), prevGC: -2}
+	s := &Server{cfg: cfg, store: st, lis: lis, pin: pin, operator: op, done: make(chan error, 1), prevGC: -2, metrics: m}
 	if s.admin, err = startAdmin(cfg.DataDir, st, cfg.Logger); err != nil {
 		cfg.Logger.Warn("serving no admin socket: tallyd backup works only while tallyd is stopped", "err", err)
 	}
@@ -215,10 +237,14 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		s.prevGC = debug.SetGCPercent(cfg.GCPercent)
 	}
 	if cfg.WebListen != "" {
-		h, err := webHandler(gs, frontEnds(services, st, cfg))
+		h, err := webHandler(gs, frontEnds(svc, st, cfg))
 		if err == nil {
 			// Its own cap: a flood of browsers does not lock out devices.
-			limit := func(l net.Listener) net.Listener { return connlimit.NewListener(l, maxConns, cfg.Logger, time.Now) }
+			limit := func(l net.Listener) net.Listener {
+				wl := connlimit.NewListener(l, maxConns, cfg.Logger, time.Now)
+				conns["web"] = wl
+				return wl
+			}
 			s.web, err = startWeb(cfg.WebListen, h, tlsCfg, limit, cfg.Logger)
 		}
 		if err != nil {
@@ -227,9 +253,29 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 			return nil, err
 		}
 	}
+	m.serving(st, filepath.Join(cfg.DataDir, DBFile), conns, svc.Watchers)
+	if cfg.MetricsListen != "" {
+		if s.metricsSrv, err = startMetrics(cfg.MetricsListen, cfg.MetricsAllowRemote, m, cfg.Logger); err != nil {
+			if s.web != nil {
+				s.web.stop()
+			}
+			if s.admin != nil {
+				s.admin.close()
+			}
+			if s.prevGC != -2 {
+				debug.SetGCPercent(s.prevGC)
+			}
+			lis.Close()
+			st.Close()
+			return nil, err
+		}
+	}
 	go func() { s.done <- gs.Serve(lis) }()
 	s.stop = func() {
 		hs.Shutdown()
+		if s.metricsSrv != nil {
+			s.metricsSrv.stop()
+		}
 		if s.web != nil {
 			if err := s.web.stop(); err != nil {
 				cfg.Logger.Warn("stopping the web server", "err", err)
@@ -247,8 +293,22 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if s.web != nil {
 		cfg.Logger.Info("tallyd serving the web", "addr", s.WebAddr())
 	}
+	if s.metricsSrv != nil {
+		cfg.Logger.Info("tallyd serving metrics", "addr", s.MetricsAddr())
+	}
 	return s, nil
 }
+
+// MetricsAddr is the address metrics are served on, "" when not served.
+func (s *Server) MetricsAddr() string {
+	if s.metricsSrv == nil {
+		return ""
+	}
+	return s.metricsSrv.lis.Addr().String()
+}
+
+// Metrics is the server's Prometheus registry (what /metrics serves).
+func (s *Server) Metrics() *prometheus.Registry { return s.metrics.reg }
 
 // WebAddr is the address of the browser side, "" when not served.
 func (s *Server) WebAddr() string {

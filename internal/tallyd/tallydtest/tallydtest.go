@@ -14,8 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/protobuf/types/known/timestamppb"
-
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
 	"github.com/doorstep-vote/doorstep/internal/election"
 	"github.com/doorstep-vote/doorstep/internal/rules"
@@ -56,27 +54,7 @@ var Units = []election.Unit{
 // Definition is the ballot sheet: two motions (ORDINARY, SPECIAL) and a
 // candidate election of 2 seats among 3.
 func Definition(committee ed25519.PublicKey) *doorstepv1.ElectionDefinition {
-	motion := func(id, title string, th doorstepv1.ThresholdClass) *doorstepv1.Item {
-		return &doorstepv1.Item{ItemId: id, Title: title, Kind: &doorstepv1.Item_Motion{Motion: &doorstepv1.Motion{Threshold: th}}}
-	}
-	return &doorstepv1.ElectionDefinition{
-		ElectionId:         ElectionID,
-		Title:              "第四届业主委员会换届选举",
-		CommitteePublicKey: committee,
-		Items: []*doorstepv1.Item{
-			motion("rules", "修订管理规约", doorstepv1.ThresholdClass_THRESHOLD_CLASS_ORDINARY),
-			motion("fund", "续筹专项维修资金", doorstepv1.ThresholdClass_THRESHOLD_CLASS_SPECIAL),
-			{ItemId: "board", Title: "选举业主委员会委员", Kind: &doorstepv1.Item_Candidates{Candidates: &doorstepv1.CandidateElection{
-				Seats: 2,
-				Candidates: []*doorstepv1.Candidate{
-					{CandidateId: "c1", Name: "张伟"}, {CandidateId: "c2", Name: "王芳"}, {CandidateId: "c3", Name: "李娜"},
-				},
-			}}},
-		},
-		ContestPolicy: doorstepv1.ContestPolicy_CONTEST_POLICY_HOLD,
-		SyncDeadline:  timestamppb.New(Begin.Add(72 * time.Hour)),
-		RulesVersion:  "2009-guidance",
-	}
+	return signedtest.Definition(ElectionID, committee, Begin.Add(72*time.Hour))
 }
 
 // Clock is a settable clock for the server and for signed calls.

@@ -1,0 +1,158 @@
+package cli
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+
+	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
+	"github.com/doorstep-vote/doorstep/internal/atomicfile"
+	"github.com/doorstep-vote/doorstep/internal/i18n"
+	"github.com/doorstep-vote/doorstep/internal/notice"
+)
+
+func runElectionCertify(ctx context.Context, env *Env, args []string) error {
+	fs, f := newCmFlags(env, "election certify", "--election ID [--yes] [--lang zh|en] [flags]",
+		"Certify the result of a closed election after the objection period of the\npreliminary notice: shows the tally it certifies (its SHA-256 and the log size),\nasks for confirmation, and signs a CertifyResult committee record. After it\nnothing changes the count: later adjudications are refused, and the final\nnotice can be printed ('doorstep tally notice --final').", true, true)
+	yes := fs.Bool("yes", false, "do not ask for confirmation")
+	f.withLang(fs, "the messages")
+	if err := f.parse(env, fs, args); err != nil {
+		return err
+	}
+	l, err := f.language(env, i18n.EN)
+	if err != nil {
+		return err
+	}
+	s, err := openCmSession(ctx, env, f, f.election)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	t, st, err := s.TallyStatus(ctx)
+	if err != nil {
+		return s.rpcError("get the tally", err)
+	}
+	switch st.GetState() {
+	case doorstepv1.ElectionState_ELECTION_STATE_CERTIFIED:
+		return errors.New(l.T("cli.certify.already", f.election, cmTime(st.GetCertifiedAt(), env.Now())))
+	case doorstepv1.ElectionState_ELECTION_STATE_CLOSED:
+	default:
+		return errors.New(l.T("cli.certify.not_closed", f.election, f.election))
+	}
+	hash := sha256.Sum256(t.GetCanonicalJson())
+	size := t.GetCheckpoint().GetSize()
+	w := env.Stdout
+	fmt.Fprintln(w, l.T("cli.certify.shows", f.election))
+	writeStatus(w, l, st, env.Now())
+	fmt.Fprintln(w, l.T("cli.certify.hash", hex.EncodeToString(hash[:])))
+	fmt.Fprintln(w, l.T("cli.certify.size", size))
+	fmt.Fprintln(w, l.T("cli.certify.figures", t.GetUnitsCounted(), t.GetUnitsContested(), f.election))
+	if !*yes {
+		fmt.Fprint(w, "\n"+l.T("cli.certify.ask"))
+		line, _ := bufio.NewReader(env.Stdin).ReadString('\n')
+		if a := strings.ToLower(strings.TrimSpace(line)); a != "yes" && a != "y" && a != "是" {
+			fmt.Fprintln(w)
+			return errors.New(l.T("cli.certify.not_confirmed"))
+		}
+	}
+	act := &doorstepv1.CommitteeAction{Action: &doorstepv1.CommitteeAction_Certify{Certify: &doorstepv1.CertifyResult{LogSize: size, TallySha256: hash[:]}}}
+	if err := s.submit(ctx, act); err != nil {
+		return err
+	}
+	fmt.Fprintln(w, "\n"+l.T("cli.certify.done", f.election, hex.EncodeToString(hash[:])))
+	cmPrintCheckpoint(env, s.Checkpoint())
+	fmt.Fprintln(w, "\n"+l.T("cli.certify.next", f.election))
+	return nil
+}
+
+func runTallyNotice(ctx context.Context, env *Env, args []string) error {
+	fs, f := newCmFlags(env, "tally notice", "--election ID --out FILE.html [--lang zh|en] [--final] [flags]",
+		"Write the results notice (公示) as a printable HTML page (A4; open it in a\nbrowser and print): the election, the roster totals by area and by owners,\neach item's participation and result against its threshold, the elected\ncandidates, the contested and void units and how the committee settled them,\nthe ballot log checkpoint, and how an owner checks a receipt. Without --final\nit is the preliminary notice of the objection period (after the close); with\n--final the final one, only after 'doorstep election certify'. Chinese unless\n--lang says otherwise.", true, true)
+	out := fs.String("out", "", "the HTML file to write (replaced if it exists; required)")
+	final := fs.Bool("final", false, "the final notice: the certified result")
+	f.withLang(fs, "the notice")
+	if err := f.parse(env, fs, args); err != nil {
+		return err
+	}
+	if *out == "" {
+		return cmUsage(env, f.name, "--out is required, e.g. --out notice.html")
+	}
+	// The notice is posted for the owners: Chinese unless --lang says
+	// otherwise, whatever this machine's locale; what the command says
+	// to the person at the terminal follows --lang or the locale.
+	page := i18n.ZH
+	l, err := f.language(env, i18n.EN)
+	if err != nil {
+		return err
+	}
+	if f.lang != "" {
+		page = l
+	}
+	r, err := openCmReader(ctx, env, f)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	t, st, err := r.TallyStatus(ctx)
+	if err != nil {
+		return r.rpcError("get the tally", err)
+	}
+	in := notice.Input{Lang: page, Tally: t, Status: st, Final: *final, Location: env.Now().Location(), Generated: env.Now()}
+	// Refuse before reading the log: a final notice needs the certification.
+	if _, err := notice.Check(in.Status, in.Final); err != nil {
+		return noticeRefusal(l, f.election, err)
+	}
+	h := sha256.Sum256(t.GetCanonicalJson())
+	in.TallySHA256 = h[:]
+	if in.Held, in.SplitOwners, err = r.Contested(ctx); err != nil {
+		return r.rpcError("list contested units", err)
+	}
+	var lr notice.LogReader
+	if err := r.LogEntries(ctx, 0, t.GetCheckpoint().GetSize(), func(_ uint64, e []byte) error { return lr.Add(e) }); err != nil {
+		return r.rpcError("read the committee's decisions from the ballot log", err)
+	}
+	in.Definition, in.Settled = lr.Definition(), lr.Settled()
+	var b bytes.Buffer
+	if err := notice.Render(&b, in); err != nil {
+		return noticeRefusal(l, f.election, err)
+	}
+	if err := atomicfile.Replace(*out, b.Bytes()); err != nil {
+		return fmt.Errorf("write %s: %w", *out, err)
+	}
+	kind := l.T("cli.notice.preliminary")
+	if *final {
+		kind = l.T("cli.notice.final")
+	}
+	fmt.Fprintln(env.Stdout, l.T("cli.notice.written", kind, *out, t.GetCheckpoint().GetSize()))
+	return nil
+}
+
+// refusal is a refusal of the notice package in the committee's language;
+// errors.Is still finds the package's error.
+type refusal struct {
+	msg  string
+	base error
+}
+
+func (r *refusal) Error() string { return r.msg }
+func (r *refusal) Unwrap() error { return r.base }
+
+func noticeRefusal(l i18n.Lang, electionID string, err error) error {
+	key := ""
+	switch {
+	case errors.Is(err, notice.ErrNotCertified):
+		key = "cli.notice.not_certified"
+	case errors.Is(err, notice.ErrCertified):
+		key = "cli.notice.certified"
+	case errors.Is(err, notice.ErrNotClosed):
+		key = "cli.notice.not_closed"
+	default:
+		return err
+	}
+	return &refusal{msg: l.T(key, electionID), base: err}
+}
