@@ -48,7 +48,9 @@ type Client struct {
 // gRPC's bandwidth probes. A watch is a steady stream of small overviews,
 // and the probes and window updates would otherwise cost the server a
 // read for every few it sends, a thousand watchers over.
-var DialOptions = []grpc.DialOption{grpc.WithInitialWindowSize(1 << 20), grpc.WithInitialConnWindowSize(1 << 20)}
+func DialOptions() []grpc.DialOption {
+	return []grpc.DialOption{grpc.WithInitialWindowSize(1 << 20), grpc.WithInitialConnWindowSize(1 << 20)}
+}
 
 // Dial returns a Client of the server at addr (HOST:PORT) with the TLS pin
 // pin (see ServerPin) for electionID, signing calls with key at the times
@@ -56,7 +58,7 @@ var DialOptions = []grpc.DialOption{grpc.WithInitialWindowSize(1 << 20), grpc.Wi
 // first call.
 func Dial(addr, pin, electionID string, key ed25519.PrivateKey, timeout time.Duration, now func() time.Time) (*Client, error) {
 	signer := &callauth.Signer{ElectionID: electionID, KeyID: election.CommitteeAuthor, Key: key, Now: now}
-	conn, err := client.ForPin(pin).New(addr, append([]grpc.DialOption{grpc.WithDefaultCallOptions(signer.CallOption())}, DialOptions...)...)
+	conn, err := client.ForPin(pin).New(addr, append([]grpc.DialOption{grpc.WithDefaultCallOptions(signer.CallOption())}, DialOptions()...)...)
 	if err != nil {
 		return nil, fmt.Errorf("server address %q: %w", addr, err)
 	}

@@ -86,7 +86,7 @@ func (w *watchers) attach(b *testing.B, srv *tallyd.Server) {
 	sem := make(chan struct{}, 32) // handshakes at once
 	for i := range w.n {
 		// Dialed as the committee's client dials.
-		conn, err := srv.Client().New(srv.Addr(), append([]grpc.DialOption{grpc.WithDefaultCallOptions(grpc.ForceCodecV2(sizeCodec{}))}, committee.DialOptions...)...)
+		conn, err := srv.Client().New(srv.Addr(), append([]grpc.DialOption{grpc.WithDefaultCallOptions(grpc.ForceCodecV2(sizeCodec{}))}, committee.DialOptions()...)...)
 		if err != nil {
 			b.Fatal(err)
 		}
