@@ -44,6 +44,7 @@ func auditCommands() []*Command {
 		{Name: "export", Summary: "download the election record into a folder", Usage: "--election ID --out DIR [flags]", Run: runAuditExport},
 		{Name: "verify", Summary: "check an election record folder on its own", Usage: "[flags] DIR", Run: runAuditVerify},
 		{Name: "receipt", Summary: "look up a household's receipt code", Usage: "[flags] CODE", Run: runAuditReceipt},
+		{Name: "dashboard", Summary: "make a link that signs a browser in to the live dashboard as an auditor", Usage: "--election ID --key FILE [--web URL] [--open] [flags]", Run: runAuditDashboard},
 	}
 }
 

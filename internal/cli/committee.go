@@ -109,6 +109,7 @@ func committeeCommands() []*Command {
 	return []*Command{
 		{Name: "init", Summary: "make the committee's signing key on this machine", Usage: "[flags]", Run: runCommitteeInit},
 		{Name: "show", Summary: "print the committee's public key and its elections", Usage: "[flags]", Run: runCommitteeShow},
+		{Name: "dashboard", Summary: "make a link that signs a browser in to the live dashboard", Usage: "--election ID [--web URL] [--open] [flags]", Run: runCommitteeDashboard},
 	}
 }
 

@@ -23,6 +23,7 @@ import (
 func tallyCommands() []*Command {
 	return []*Command{
 		{Name: "show", Summary: "print the live tally against the legal thresholds", Usage: "--election ID [--json] [--lang zh|en] [flags]", Run: runTallyShow},
+		{Name: "watch", Summary: "watch the tally, turnout and devices live", Usage: "--election ID [--lang zh|en] [flags]", Run: runTallyWatch},
 		{Name: "notice", Summary: "write the results notice (公示) to post, as printable HTML", Usage: "--election ID --out FILE.html [--lang zh|en] [--final] [flags]", Run: runTallyNotice},
 	}
 }

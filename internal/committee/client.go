@@ -43,13 +43,22 @@ type Client struct {
 	pin        string
 }
 
+// DialOptions are the committee's own options for its connection: a
+// fixed receive window, large for the committee's reads, which also stops
+// gRPC's bandwidth probes. A watch is a steady stream of small overviews,
+// and the probes and window updates would otherwise cost the server a
+// read for every few it sends, a thousand watchers over.
+func DialOptions() []grpc.DialOption {
+	return []grpc.DialOption{grpc.WithInitialWindowSize(1 << 20), grpc.WithInitialConnWindowSize(1 << 20)}
+}
+
 // Dial returns a Client of the server at addr (HOST:PORT) with the TLS pin
 // pin (see ServerPin) for electionID, signing calls with key at the times
 // now gives, each call bounded by timeout. It does not connect until the
 // first call.
 func Dial(addr, pin, electionID string, key ed25519.PrivateKey, timeout time.Duration, now func() time.Time) (*Client, error) {
 	signer := &callauth.Signer{ElectionID: electionID, KeyID: election.CommitteeAuthor, Key: key, Now: now}
-	conn, err := client.ForPin(pin).New(addr, grpc.WithDefaultCallOptions(signer.CallOption()))
+	conn, err := client.ForPin(pin).New(addr, append([]grpc.DialOption{grpc.WithDefaultCallOptions(signer.CallOption())}, DialOptions()...)...)
 	if err != nil {
 		return nil, fmt.Errorf("server address %q: %w", addr, err)
 	}

@@ -4,10 +4,10 @@ import (
 	"context"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
@@ -18,9 +18,9 @@ import (
 // The committee's day: the overview it watches, its devices and the
 // residents' comments.
 
-// watchInterval is the least time between two overviews sent to one
-// watcher: changes in between are coalesced into the next.
-const watchInterval = 250 * time.Millisecond
+// DefaultWatchInterval is the least time between two overviews of an
+// election: changes in between are coalesced into the next.
+const DefaultWatchInterval = 50 * time.Millisecond
 
 // watchLimit ends a watch after a while, so that its signed call cannot
 // outlive the caller's access for long; the watcher signs a new call.
@@ -67,80 +67,186 @@ func overviewProto(o *store.Overview) *doorstepv1.ElectionOverview {
 	return out
 }
 
-// overviews shares one overview per election and state among its
-// watchers: a thousand of them cost one read per change, not a thousand.
-type overviews struct {
-	mu   sync.Mutex
-	last map[string]cachedOverview // guarded by mu
+// Overviews is the one source of the live overview for everyone who
+// watches an election: the gRPC WatchTally stream and the browser
+// dashboard. Per election watched, one goroutine (a feed) reads the
+// overview after each change, at most once per Interval, and publishes
+// it; every watcher sends the latest publication. A thousand watchers
+// cost one read per change, not a thousand, and ingest never waits on a
+// watcher: a commit only closes a channel. A feed runs while its election
+// has watchers, and stops with the last.
+type Overviews struct {
+	store *store.Store
+	// Interval is the least time between two overviews of an election:
+	// changes in between are coalesced into the next.
+	Interval time.Duration
+
+	mu    sync.Mutex
+	feeds map[string]*feed // guarded by mu
 }
 
-type cachedOverview struct {
-	version uint64
-	msg     *doorstepv1.WatchTallyResponse
+// feed is one election's publisher.
+type feed struct {
+	watchers int // guarded by Overviews.mu
+	cancel   context.CancelFunc
+	done     chan struct{} // closed when the goroutine has ended
+	ready    chan struct{} // closed at the first publication
+	latest   atomic.Pointer[publication]
 }
 
-func (o *overviews) get(ctx context.Context, st *store.Store, electionID string, version uint64) (*doorstepv1.WatchTallyResponse, error) {
+// publication is one overview as published, or the error reading it.
+type publication struct {
+	ov  *doorstepv1.ElectionOverview
+	err error
+	// next is closed when a newer publication replaces this one.
+	next chan struct{}
+
+	wireOnce sync.Once
+	wire     encoded // the WatchTallyResponse, encoded once for all streams
+	wireErr  error
+}
+
+// response is the publication as a WatchTallyResponse in wire form.
+func (p *publication) response() (encoded, error) {
+	p.wireOnce.Do(func() {
+		p.wire, p.wireErr = proto.MarshalOptions{Deterministic: true}.Marshal(&doorstepv1.WatchTallyResponse{Overview: p.ov})
+	})
+	return p.wire, p.wireErr
+}
+
+// NewOverviews returns the overviews of st's elections.
+func NewOverviews(st *store.Store) *Overviews {
+	return &Overviews{store: st, Interval: DefaultWatchInterval}
+}
+
+// join returns the feed of electionID, started if it was not running.
+func (o *Overviews) join(electionID string) *feed {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if c, ok := o.last[electionID]; ok && c.version == version {
-		return c.msg, nil
+	if o.feeds == nil {
+		o.feeds = make(map[string]*feed)
 	}
-	ov, err := st.Overview(ctx, electionID)
-	if err != nil {
-		return nil, err
+	f := o.feeds[electionID]
+	if f == nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		f = &feed{cancel: cancel, done: make(chan struct{}), ready: make(chan struct{})}
+		o.feeds[electionID] = f
+		go o.publish(ctx, electionID, f)
 	}
-	msg := &doorstepv1.WatchTallyResponse{Overview: overviewProto(ov)}
-	if o.last == nil {
-		o.last = make(map[string]cachedOverview)
-	}
-	o.last[electionID] = cachedOverview{version: version, msg: msg}
-	return msg, nil
+	f.watchers++
+	return f
 }
 
-func (x *electionService) WatchTally(req *doorstepv1.WatchTallyRequest, stream doorstepv1.ElectionService_WatchTallyServer) error {
-	ctx := stream.Context()
-	x.s.watchers.Add(1)
-	defer x.s.watchers.Add(-1)
-	id := req.GetElectionId()
-	c, _ := callerFrom(ctx)
-	end := time.NewTimer(watchLimit)
-	defer end.Stop()
+// leave stops f when its last watcher leaves, and waits for it.
+func (o *Overviews) leave(electionID string, f *feed) {
+	o.mu.Lock()
+	f.watchers--
+	last := f.watchers == 0
+	if last {
+		delete(o.feeds, electionID)
+	}
+	o.mu.Unlock()
+	if last {
+		f.cancel()
+		<-f.done
+	}
+}
+
+// publish reads and publishes the overview now and after each change, at
+// most once per Interval, until ctx ends.
+func (o *Overviews) publish(ctx context.Context, electionID string, f *feed) {
+	defer close(f.done)
 	for {
 		// Take the change signal before reading, so that a change during
 		// the read is not missed.
-		changed, version := x.s.store.Changed(id), x.s.store.Version(id)
-		msg, err := x.s.overviews.get(ctx, x.s.store, id, version)
-		if err != nil {
-			return err
+		changed := o.store.Changed(electionID)
+		p := &publication{next: make(chan struct{})}
+		if ov, err := o.store.Overview(ctx, electionID); err != nil {
+			p.err = err
+		} else {
+			p.ov = overviewProto(ov)
 		}
-		if err := stream.Send(msg); err != nil {
-			return err
+		if old := f.latest.Swap(p); old != nil {
+			close(old.next)
+		} else {
+			close(f.ready)
 		}
-		sent := time.Now()
+		read := time.Now()
 		select {
 		case <-changed:
 		case <-ctx.Done():
-			return nil
-		case <-end.C:
-			return nil // the watcher signs a new call to go on
-		}
-		if c.role == roleAuditor {
-			if _, revoked, _ := x.s.store.AuditorKey(id, c.KeyID); revoked {
-				return status.Error(codes.PermissionDenied, "the committee revoked this auditor's access")
-			}
+			return
 		}
 		// Coalesce: whatever else changes until the interval is up goes
 		// into the next overview.
-		if wait := watchInterval - time.Since(sent); wait > 0 {
+		if wait := o.Interval - time.Since(read); wait > 0 {
 			t := time.NewTimer(wait)
 			select {
 			case <-t.C:
 			case <-ctx.Done():
 				t.Stop()
-				return nil
+				return
 			}
 		}
 	}
+}
+
+// Watch calls fn with the election's latest overview at once, then again
+// with each newer one, until ctx ends (it returns nil) or fn or a read
+// fails (it returns that error). While fn runs, newer overviews replace
+// each other: a slow watcher gets the latest, never a backlog. fn must
+// not modify the overview, which its watchers share.
+func (o *Overviews) Watch(ctx context.Context, electionID string, fn func(*doorstepv1.ElectionOverview) error) error {
+	return o.watch(ctx, electionID, func(p *publication) error { return fn(p.ov) })
+}
+
+func (o *Overviews) watch(ctx context.Context, electionID string, fn func(*publication) error) error {
+	f := o.join(electionID)
+	defer o.leave(electionID, f)
+	select {
+	case <-f.ready:
+	case <-ctx.Done():
+		return nil
+	}
+	for {
+		p := f.latest.Load()
+		if p.err != nil {
+			return p.err
+		}
+		if err := fn(p); err != nil {
+			return err
+		}
+		select {
+		case <-p.next:
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
+func (x *electionService) WatchTally(req *doorstepv1.WatchTallyRequest, stream doorstepv1.ElectionService_WatchTallyServer) error {
+	x.s.watchers.Add(1)
+	defer x.s.watchers.Add(-1)
+	// The watcher signs a new call to go on after watchLimit.
+	ctx, cancel := context.WithTimeout(stream.Context(), watchLimit)
+	defer cancel()
+	id := req.GetElectionId()
+	c, _ := callerFrom(ctx)
+	first := true
+	return x.s.overviews.watch(ctx, id, func(p *publication) error {
+		if !first {
+			if err := x.s.ReadAccess(id, c.KeyID); err != nil {
+				return err
+			}
+		}
+		first = false
+		msg, err := p.response()
+		if err != nil {
+			return err
+		}
+		// Encoded once for every watcher (wireCodec sends it as it is).
+		return stream.SendMsg(msg)
+	})
 }
 
 func (x *electionService) ListDevices(ctx context.Context, req *doorstepv1.ListDevicesRequest) (*doorstepv1.ListDevicesResponse, error) {

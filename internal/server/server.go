@@ -34,7 +34,7 @@ type Server struct {
 	operator []byte
 	replays  callauth.Replays
 	// overviews are shared among the watchers of an election.
-	overviews overviews
+	overviews *Overviews
 	limits    Limits
 	// receipts limits LookupReceipt per caller address.
 	receipts *addrLimiter
@@ -62,6 +62,9 @@ type Config struct {
 	// refusal log lines name), logged or not: for metrics, which count
 	// what the rate-limited log leaves out. It must not block.
 	CallRefused func(codes.Code)
+	// WatchInterval is the least time between two overviews of an
+	// election to its watchers (DefaultWatchInterval when 0).
+	WatchInterval time.Duration
 }
 
 // New returns the services for st.
@@ -70,9 +73,12 @@ func New(st *store.Store, cfg Config) *Server {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{store: st, log: cfg.Logger, now: cfg.Now, limits: cfg.Limits.withDefaults(),
-		receipts: newAddrLimiter(receiptLookupsPerSecond, receiptLookupBurst, receiptAddresses, cfg.Now),
+		receipts: newAddrLimiter(receiptLookupsPerSecond, receiptLookupBurst, receiptAddresses, cfg.Now), overviews: NewOverviews(st),
 		// The wall clock, not cfg.Now: it only spaces out log lines.
 		refusals: newRefusalLimiter(cfg.Logger, time.Now, RefusalLogBurst, RefusalLogWindow), callRefused: cfg.CallRefused}
+	if cfg.WatchInterval > 0 {
+		s.overviews.Interval = cfg.WatchInterval
+	}
 	if cfg.OperatorToken != "" {
 		h := sha256.Sum256([]byte(cfg.OperatorToken))
 		s.operator = h[:]
@@ -114,6 +120,7 @@ func (s *Server) NewGRPCServer(hs *health.Server, opts ...grpc.ServerOption) *gr
 			MinTime:             20 * time.Second,
 			PermitWithoutStream: true,
 		}),
+		grpc.ForceServerCodecV2(wireCodec{}),
 		// Refusals are logged outside the others, so they see the status
 		// the caller gets.
 		grpc.ChainUnaryInterceptor(s.logRefusalsUnary, s.recoverUnary, s.authUnary),

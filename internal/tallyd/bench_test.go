@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -36,7 +37,7 @@ func startElection(tb testing.TB, dir string, units int, devs []*signedtest.Auth
 	tb.Helper()
 	// The collector setting cmd/tallyd runs with; NoSync is left off, so
 	// every answer is on disk before it is sent.
-	srv, err := tallyd.Start(context.Background(), tallyd.Config{DataDir: dir, Listen: "127.0.0.1:0", GCPercent: tallyd.DefaultGCPercent, Plaintext: plaintext})
+	srv, err := tallyd.Start(context.Background(), tallyd.Config{DataDir: dir, Listen: "127.0.0.1:0", GCPercent: tallyd.DefaultGCPercent, Plaintext: plaintext, WatchInterval: *watchInterval})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -96,19 +97,48 @@ func startElection(tb testing.TB, dir string, units int, devs []*signedtest.Auth
 // ingestRun is one run's figures.
 type ingestRun struct {
 	elapsed   time.Duration
-	rate      float64 // new records stored per second
-	heapStart uint64  // live heap when the timer started, bytes
-	gcs       uint32  // collections during the run
+	rate      float64       // new records stored per second
+	heapStart uint64        // live heap when the timer started, bytes
+	gcs       uint32        // collections during the run
+	cpu       time.Duration // the process's CPU time (user and system) during the run
+}
+
+// processCPU is the CPU time this process has used, user and system.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // runIngest pushes the whole day to a fresh server in a fresh data folder,
 // every device on its own connection, and checks every answer.
 func runIngest(b *testing.B, day *canvassDay, plaintext bool) ingestRun {
+	return runIngestWatched(b, day, plaintext, nil)
+}
+
+// ingestWatcher is what watches a run of runIngestWatched: attach starts
+// before the timer, acked hears each push's answer as it arrives (device
+// d, its checkpoint's size), and drain runs after the last answer, before
+// the server stops.
+type ingestWatcher interface {
+	attach(b *testing.B, srv *tallyd.Server)
+	acked(d int, at time.Time, size uint64)
+	drain(b *testing.B)
+}
+
+// runIngestWatched is runIngest with w (if not nil) attached.
+func runIngestWatched(b *testing.B, day *canvassDay, plaintext bool, w ingestWatcher) ingestRun {
 	b.Helper()
 	dir := b.TempDir()
 	defer os.RemoveAll(dir)
 	srv := startElection(b, filepath.Join(dir, "data"), day.roster, day.devs, plaintext)
 	defer srv.Close()
+	if w != nil {
+		w.attach(b, srv)
+		defer w.drain(b)
+	}
 	ctx := context.Background()
 	conns := make([]*grpc.ClientConn, len(day.devs))
 	for i := range conns {
@@ -135,6 +165,7 @@ func runIngest(b *testing.B, day *canvassDay, plaintext bool) ingestRun {
 	runtime.ReadMemStats(&before)
 	var wg sync.WaitGroup
 	b.StartTimer()
+	cpu0 := processCPU()
 	start := time.Now()
 	for d := range day.devs {
 		wg.Add(1)
@@ -154,6 +185,9 @@ func runIngest(b *testing.B, day *canvassDay, plaintext bool) ingestRun {
 					errs[d] = fmt.Errorf("device %d push %d: %w", d, k, err)
 					return
 				}
+				if w != nil {
+					w.acked(d, time.Now(), resp.GetCheckpoint().GetSize())
+				}
 				day.checkPush(d, k, resp.Results, prev, got[d], &bad[d])
 				prev = resp.Results
 			}
@@ -161,6 +195,7 @@ func runIngest(b *testing.B, day *canvassDay, plaintext bool) ingestRun {
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	cpu := processCPU() - cpu0
 	b.StopTimer()
 	runtime.ReadMemStats(&after)
 	for _, err := range errs {
@@ -178,7 +213,7 @@ func runIngest(b *testing.B, day *canvassDay, plaintext bool) ingestRun {
 	if err := day.checkRun(got, t, &bad[0]); err != nil {
 		b.Fatal(err)
 	}
-	return ingestRun{elapsed: elapsed, rate: float64(day.records) / elapsed.Seconds(), heapStart: before.HeapAlloc, gcs: after.NumGC - before.NumGC}
+	return ingestRun{elapsed: elapsed, rate: float64(day.records) / elapsed.Seconds(), heapStart: before.HeapAlloc, gcs: after.NumGC - before.NumGC, cpu: cpu}
 }
 
 // verifyCeiling is the rate at which this machine checks record

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/doorstep-vote/doorstep/internal/dashboard"
 	"github.com/doorstep-vote/doorstep/internal/server"
 	"github.com/doorstep-vote/doorstep/internal/store"
 )
@@ -136,7 +137,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	fmt.Fprintf(stderr, "tallyd: serving on %s; server key fingerprint %s; TLS pin %s\n", srv.Addr(), srv.Fingerprint(), srv.Pin())
 	if a := srv.WebAddr(); a != "" {
-		fmt.Fprintf(stderr, "tallyd: serving the browser side on %s\n", a)
+		scheme := "https"
+		if *plaintext {
+			scheme = "http"
+		}
+		fmt.Fprintf(stderr, "tallyd: serving the browser side on %s; the committee's dashboard is %s://%s%s (sign in with 'doorstep committee dashboard')\n", a, scheme, a, dashboard.Path)
 	}
 	if a := srv.MetricsAddr(); a != "" {
 		fmt.Fprintf(stderr, "tallyd: serving metrics on http://%s/metrics\n", a)

@@ -94,6 +94,9 @@ type Config struct {
 	// MaxConcurrentStreams bounds the calls in flight on one connection
 	// (server.DefaultMaxConcurrentStreams when 0).
 	MaxConcurrentStreams uint32
+	// WatchInterval is the least time between two overviews of an
+	// election to its watchers (server.DefaultWatchInterval when 0).
+	WatchInterval time.Duration
 	// WebListen, when set, is where the browser side is served: the web
 	// front ends, and Connect and gRPC-Web for them, with the same
 	// certificate as Listen (plaintext, like Listen, only on loopback).
@@ -223,7 +226,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	lis = grpcLis
 	conns := map[string]connCounter{"grpc": grpcLis}
 	limits := server.Limits{MaxConcurrentStreams: cfg.MaxConcurrentStreams, HandshakeTimeout: cfg.HandshakeTimeout}
-	svc := server.New(st, server.Config{Logger: cfg.Logger, Now: cfg.Now, OperatorToken: op, Limits: limits, CallRefused: m.callRefused})
+	svc := server.New(st, server.Config{Logger: cfg.Logger, Now: cfg.Now, OperatorToken: op, Limits: limits, CallRefused: m.callRefused, WatchInterval: cfg.WatchInterval})
 	gs := svc.NewGRPCServer(hs, grpc.Creds(transport), grpc.StatsHandler(streamCounter{open: m.streams}))
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	s := &Server{cfg: cfg, store: st, lis: lis, pin: pin, operator: op, done: make(chan error, 1), prevGC: -2, metrics: m}
@@ -234,7 +237,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		s.prevGC = debug.SetGCPercent(cfg.GCPercent)
 	}
 	if cfg.WebListen != "" {
-		h, err := webHandler(gs, frontEnds())
+		h, err := webHandler(gs, frontEnds(svc, st, cfg))
 		if err == nil {
 			// Its own cap: a flood of browsers does not lock out devices.
 			limit := func(l net.Listener) net.Listener {

@@ -17,7 +17,10 @@ import (
 	"google.golang.org/grpc"
 
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
+	"github.com/doorstep-vote/doorstep/internal/dashboard"
 	"github.com/doorstep-vote/doorstep/internal/phoneapp"
+	"github.com/doorstep-vote/doorstep/internal/server"
+	"github.com/doorstep-vote/doorstep/internal/store"
 )
 
 // The browser side of tallyd: the front ends (the canvasser's app, the
@@ -39,9 +42,11 @@ type frontEnd struct {
 }
 
 // frontEnds lists the web front ends tallyd serves, one line each.
-func frontEnds() []frontEnd {
+func frontEnds(services *server.Server, st *store.Store, cfg Config) []frontEnd {
 	return []frontEnd{
 		{phoneapp.Path, "上门投票 · The canvasser's app", phoneapp.Handler()},
+		{dashboard.Path, "选举实时看板 · Election dashboard", dashboard.New(dashboard.Config{Watch: services.Overviews().Watch, SignIn: services.SignIn,
+			Access: services.ReadAccess, Definition: st.Definition, Now: cfg.Now, Logger: cfg.Logger, Insecure: cfg.Plaintext})},
 	}
 }
 

@@ -1,0 +1,30 @@
+package server
+
+import (
+	"google.golang.org/grpc/encoding"
+	"google.golang.org/grpc/mem"
+)
+
+// wireCodec is gRPC's proto codec, except that it sends an encoded
+// message's bytes as they are: the overview a thousand watchers are sent
+// is encoded once, not once for each (see Overviews).
+type wireCodec struct{}
+
+var protoCodec = encoding.GetCodecV2("proto")
+
+// encoded is a message already in its wire form. Its bytes are shared by
+// every stream that sends it and must not change.
+type encoded []byte
+
+func (wireCodec) Marshal(v any) (mem.BufferSlice, error) {
+	if b, ok := v.(encoded); ok {
+		// A SliceBuffer is never returned to a pool, so sharing it is safe.
+		return mem.BufferSlice{mem.SliceBuffer(b)}, nil
+	}
+	return protoCodec.Marshal(v)
+}
+
+func (wireCodec) Unmarshal(data mem.BufferSlice, v any) error { return protoCodec.Unmarshal(data, v) }
+
+// Name is the proto codec's: on the wire nothing differs.
+func (wireCodec) Name() string { return "proto" }

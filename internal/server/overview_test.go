@@ -1,0 +1,141 @@
+package server_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
+	"github.com/doorstep-vote/doorstep/internal/server"
+	"github.com/doorstep-vote/doorstep/internal/signedtest"
+	"github.com/doorstep-vote/doorstep/internal/tallyd/tallydtest"
+)
+
+// watchLog is what one watcher was given.
+type watchLog struct {
+	mu  sync.Mutex
+	got []*doorstepv1.ElectionOverview
+}
+
+func (w *watchLog) add(ov *doorstepv1.ElectionOverview) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.got = append(w.got, ov)
+}
+
+func (w *watchLog) all() []*doorstepv1.ElectionOverview {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]*doorstepv1.ElectionOverview(nil), w.got...)
+}
+
+func (w *watchLog) lastSize() uint64 {
+	got := w.all()
+	if len(got) == 0 {
+		return 0
+	}
+	return got[len(got)-1].GetTally().GetCheckpoint().GetSize()
+}
+
+func waitUntil(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// TestOverviewsShared: watchers of one election are given the very same
+// overview for each state (one read for all), changes are coalesced, and a
+// watcher that is slow gets the latest overview when it is ready, not the
+// ones it missed.
+func TestOverviewsShared(t *testing.T) {
+	run := tallydtest.Start(t, t.TempDir())
+	ovs := server.NewOverviews(run.Store())
+	ovs.Interval = 20 * time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var wg sync.WaitGroup
+	watch := func(fn func(*doorstepv1.ElectionOverview) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := ovs.Watch(ctx, eid, fn); err != nil {
+				t.Errorf("watch: %v", err)
+			}
+		}()
+	}
+	const n = 50
+	fast := make([]*watchLog, n)
+	for i := range fast {
+		fast[i] = &watchLog{}
+		watch(func(ov *doorstepv1.ElectionOverview) error { fast[i].add(ov); return nil })
+	}
+	slow := &watchLog{}
+	release := make(chan struct{})
+	watch(func(ov *doorstepv1.ElectionOverview) error {
+		slow.add(ov)
+		if len(slow.all()) == 1 {
+			<-release
+		}
+		return nil
+	})
+	waitUntil(t, "every watcher's first overview", func() bool {
+		for _, w := range append(fast, slow) {
+			if len(w.all()) == 0 {
+				return false
+			}
+		}
+		return true
+	})
+
+	const changes = 5
+	for i := range changes {
+		// Each record, accepted or not, is a new log entry: a change.
+		recs := []*doorstepv1.SignedRecord{run.Committee.Committee(t, signedtest.Grant(fmt.Sprintf("late-%d", i), "late"))}
+		if _, _, err := run.Store().SubmitCommittee(ctx, eid, recs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, cp, err := run.Store().Tally(ctx, eid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	final := cp.GetSize()
+	waitUntil(t, "the fast watchers to see the last change", func() bool {
+		for _, w := range fast {
+			if w.lastSize() < final {
+				return false
+			}
+		}
+		return true
+	})
+	close(release)
+	waitUntil(t, "the slow watcher to see the last change", func() bool { return slow.lastSize() >= final })
+	cancel()
+	wg.Wait()
+
+	if got := slow.all(); len(got) != 2 {
+		t.Errorf("the slow watcher was given %d overviews, want 2: the first and the latest, not what it missed", len(got))
+	}
+	// Every watcher read its own overview, there would be at least one
+	// each; shared, there is one per publication, a few per change at most.
+	distinct := map[*doorstepv1.ElectionOverview]bool{}
+	for i, w := range append(fast, slow) {
+		got := w.all()
+		if len(got) > 2*(1+changes) {
+			t.Errorf("watcher %d was given %d overviews for %d changes", i, len(got), changes)
+		}
+		for _, ov := range got {
+			distinct[ov] = true
+		}
+	}
+	if len(distinct) > 2*(1+changes) {
+		t.Errorf("%d watchers were given %d distinct overviews for %d changes: they should share one read each time", n+1, len(distinct), changes)
+	}
+}

@@ -1,0 +1,365 @@
+package tallyd_test
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"runtime"
+	"slices"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/mem"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/encoding/protowire"
+
+	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
+	"github.com/doorstep-vote/doorstep/internal/callauth"
+	"github.com/doorstep-vote/doorstep/internal/committee"
+	"github.com/doorstep-vote/doorstep/internal/election"
+	"github.com/doorstep-vote/doorstep/internal/signedtest"
+	"github.com/doorstep-vote/doorstep/internal/tallyd"
+)
+
+var (
+	watchRuns     = flag.Int("watch.runs", 3, "runs of BenchmarkWatch's pair of ingests (without and with watchers), each against fresh servers; the figures are their medians")
+	watchWatchers = flag.Int("watch.watchers", 1000, "concurrent WatchTally watchers in BenchmarkWatch")
+	watchInterval = flag.Duration("watch.interval", 0, "the servers' least time between two overviews (tallyd.Config.WatchInterval); 0 for the default")
+)
+
+// seen is one overview as a watcher received it.
+type seen struct {
+	at   time.Time
+	size uint64 // its checkpoint's size
+}
+
+// pushAck is one push's answer as its device received it.
+type pushAck struct {
+	at   time.Time
+	size uint64
+}
+
+// watchers are n WatchTally streams, each on its own connection as a
+// committee member's or auditor's machine would be, signed by the
+// committee key, recording when each overview arrives and at which
+// checkpoint. They decode only the checkpoint's size (sizeCodec), so the
+// figures are the server's, not the watchers' own decoding.
+type watchers struct {
+	n      int
+	conns  []*grpc.ClientConn
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	seen   [][]seen
+	latest []atomic.Uint64
+	errs   []error
+	acks   [][]pushAck
+	bytes  atomic.Int64 // the largest overview message seen
+}
+
+func newWatchers(n, devices int) *watchers {
+	return &watchers{n: n, seen: make([][]seen, n), latest: make([]atomic.Uint64, n), errs: make([]error, n), acks: make([][]pushAck, devices)}
+}
+
+func (w *watchers) attach(b *testing.B, srv *tallyd.Server) {
+	b.Helper()
+	com := signedtest.NewAuthor(testElection, election.CommitteeAuthor, "committee", time.Now())
+	signer := &callauth.Signer{ElectionID: testElection, KeyID: election.CommitteeAuthor, Key: com.Key}
+	req := &doorstepv1.WatchTallyRequest{ElectionId: testElection}
+	hash, err := callauth.RequestHash(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	w.cancel = cancel
+	w.conns = make([]*grpc.ClientConn, w.n)
+	desc := &doorstepv1.ElectionService_ServiceDesc.Streams[0]
+	if desc.StreamName != "WatchTally" {
+		b.Fatalf("stream 0 of ElectionService is %s", desc.StreamName)
+	}
+	var started sync.WaitGroup
+	sem := make(chan struct{}, 32) // handshakes at once
+	for i := range w.n {
+		// Dialed as the committee's client dials.
+		conn, err := srv.Client().New(srv.Addr(), append([]grpc.DialOption{grpc.WithDefaultCallOptions(grpc.ForceCodecV2(sizeCodec{}))}, committee.DialOptions()...)...)
+		if err != nil {
+			b.Fatal(err)
+		}
+		w.conns[i] = conn
+		w.seen[i] = make([]seen, 0, 256)
+		started.Add(1)
+		w.wg.Add(1)
+		go func() {
+			defer w.wg.Done()
+			sem <- struct{}{}
+			md, err := signer.Metadata(doorstepv1.ElectionService_WatchTally_FullMethodName, hash)
+			var st grpc.ClientStream
+			if err == nil {
+				st, err = conn.NewStream(metadata.NewOutgoingContext(ctx, md), desc, doorstepv1.ElectionService_WatchTally_FullMethodName, grpc.WaitForReady(true))
+			}
+			if err == nil {
+				err = st.SendMsg(req)
+			}
+			if err == nil {
+				err = st.CloseSend()
+			}
+			var first overviewSize
+			if err == nil {
+				err = st.RecvMsg(&first)
+			}
+			<-sem
+			started.Done()
+			if err != nil {
+				w.errs[i] = err
+				return
+			}
+			w.record(i, first)
+			for {
+				var m overviewSize
+				if err := st.RecvMsg(&m); err != nil {
+					if ctx.Err() == nil {
+						w.errs[i] = err
+					}
+					return
+				}
+				w.record(i, m)
+			}
+		}()
+	}
+	started.Wait()
+	for i, err := range w.errs {
+		if err != nil {
+			b.Fatalf("watcher %d: %v", i, err)
+		}
+	}
+}
+
+func (w *watchers) record(i int, m overviewSize) {
+	w.seen[i] = append(w.seen[i], seen{time.Now(), m.size})
+	w.latest[i].Store(m.size)
+	if int64(m.bytes) > w.bytes.Load() {
+		w.bytes.Store(int64(m.bytes)) // racy max; a figure for the log line only
+	}
+}
+
+func (w *watchers) acked(d int, at time.Time, size uint64) {
+	w.acks[d] = append(w.acks[d], pushAck{at, size})
+}
+
+// drain waits until every watcher has seen the last push's checkpoint,
+// then stops them.
+func (w *watchers) drain(b *testing.B) {
+	b.Helper()
+	var final uint64
+	for _, as := range w.acks {
+		for _, a := range as {
+			final = max(final, a.size)
+		}
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for i := range w.n {
+		for w.latest[i].Load() < final {
+			if time.Now().After(deadline) {
+				b.Errorf("watcher %d saw checkpoint %d at the end, want %d (error: %v)", i, w.latest[i].Load(), final, w.errs[i])
+				break
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	w.cancel()
+	w.wg.Wait()
+	for _, c := range w.conns {
+		c.Close()
+	}
+	for i, err := range w.errs {
+		if err != nil {
+			b.Errorf("watcher %d: %v", i, err)
+		}
+	}
+}
+
+// latencies is, for every push and every watcher, the time from the push's
+// answer to the watcher's first overview at or past its checkpoint (zero
+// when the overview came first).
+func (w *watchers) latencies() []time.Duration {
+	var acks []pushAck
+	for _, as := range w.acks {
+		acks = append(acks, as...)
+	}
+	out := make([]time.Duration, 0, len(acks)*w.n)
+	for _, ss := range w.seen {
+		for _, a := range acks {
+			j := sort.Search(len(ss), func(j int) bool { return ss[j].size >= a.size })
+			if j == len(ss) {
+				continue // drain reported it
+			}
+			out = append(out, max(ss[j].at.Sub(a.at), 0))
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func quantile(sorted []time.Duration, q float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	return sorted[min(int(q*float64(len(sorted))), len(sorted)-1)]
+}
+
+// overviewSize is what a benchmark watcher decodes of a WatchTallyResponse.
+type overviewSize struct {
+	size  uint64 // overview.tally.checkpoint.size
+	bytes int    // the message's size
+}
+
+// sizeCodec sends requests as the proto codec does and decodes a
+// WatchTallyResponse only as far as its checkpoint's size.
+type sizeCodec struct{}
+
+func (sizeCodec) Marshal(v any) (mem.BufferSlice, error) { return protoCodec.Marshal(v) }
+
+func (sizeCodec) Unmarshal(data mem.BufferSlice, v any) error {
+	m, ok := v.(*overviewSize)
+	if !ok {
+		return protoCodec.Unmarshal(data, v)
+	}
+	var b []byte
+	if len(data) == 1 {
+		b = data[0].ReadOnlyData() // no copy: only read here
+	} else {
+		b = data.Materialize()
+	}
+	m.bytes = len(b)
+	// WatchTallyResponse.overview (1) → ElectionOverview.tally (1) →
+	// Tally.checkpoint (2) → Checkpoint.size (2).
+	for _, field := range []protowire.Number{1, 1, 2} {
+		var err error
+		if b, err = subMessage(b, field); err != nil {
+			return err
+		}
+	}
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return protowire.ParseError(n)
+		}
+		b = b[n:]
+		if num == 2 && typ == protowire.VarintType {
+			v, n := protowire.ConsumeVarint(b)
+			if n < 0 {
+				return protowire.ParseError(n)
+			}
+			m.size = v
+			return nil
+		}
+		n = protowire.ConsumeFieldValue(num, typ, b)
+		if n < 0 {
+			return protowire.ParseError(n)
+		}
+		b = b[n:]
+	}
+	return nil
+}
+
+func (sizeCodec) Name() string { return "proto" }
+
+// subMessage returns the bytes of field num, a message, in b.
+func subMessage(b []byte, num protowire.Number) ([]byte, error) {
+	for len(b) > 0 {
+		n2, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return nil, protowire.ParseError(n)
+		}
+		b = b[n:]
+		if n2 == num && typ == protowire.BytesType {
+			v, n := protowire.ConsumeBytes(b)
+			if n < 0 {
+				return nil, protowire.ParseError(n)
+			}
+			return v, nil
+		}
+		n = protowire.ConsumeFieldValue(n2, typ, b)
+		if n < 0 {
+			return nil, protowire.ParseError(n)
+		}
+		b = b[n:]
+	}
+	return nil, errors.New("no checkpoint in the overview")
+}
+
+// BenchmarkWatch measures what watching costs while a canvassing day is
+// pushed (BenchmarkIngest's workload and machinery: 100 devices, each on
+// its own connection, batches of 100, fsync before ack, TLS): each run
+// ingests the day into a fresh server with no watcher, then into another
+// with -watch.watchers WatchTally watchers attached, each on its own
+// connection. For every push and every watcher it takes the time from the
+// push's answer to the watcher's first overview at or past the answer's
+// checkpoint. The last line has the median and p99 of those times over
+// all runs and the ratio of the median ingest rates with and without
+// watchers.
+//
+//	go test -run '^$' -bench BenchmarkWatch ./internal/tallyd/
+func BenchmarkWatch(b *testing.B) {
+	const devices, batch = 100, 100
+	if *watchRuns < 1 || *watchWatchers < 1 {
+		b.Fatal("-watch.runs and -watch.watchers must be at least 1")
+	}
+	// At least 50,000 records a run, so that a run lasts long enough for
+	// its rate to mean something.
+	perDevice := max(b.N, 50_000) / devices
+	day := planCanvassDay(b, devices, perDevice, batch)
+	b.ResetTimer()
+	b.StopTimer()
+	var bare, watched []ingestRun
+	var all []time.Duration
+	var msgBytes int64
+	for i := range *watchRuns {
+		r := runIngest(b, day, false)
+		bare = append(bare, r)
+		w := newWatchers(*watchWatchers, devices)
+		wr := runIngestWatched(b, day, false, w)
+		watched = append(watched, wr)
+		lat := w.latencies()
+		overviews := 0
+		for _, ss := range w.seen {
+			overviews += len(ss)
+		}
+		all = append(all, lat...)
+		msgBytes = max(msgBytes, w.bytes.Load())
+		fmt.Printf("watch run %d/%d of %s records: %s records/s with no watcher, %s records/s with %d watchers (ratio %.2f; CPU %.2f s and %.2f s, ratio %.2f; %s overviews sent, %.1f µs of CPU more each); ack to watcher: median %s, p99 %s, max %s over %d samples; overview message %d bytes\n",
+			i+1, *watchRuns, thousands(float64(day.records)), thousands(r.rate), thousands(wr.rate), *watchWatchers, wr.rate/r.rate,
+			r.cpu.Seconds(), wr.cpu.Seconds(), r.cpu.Seconds()/wr.cpu.Seconds(), thousands(float64(overviews)), float64((wr.cpu-r.cpu).Microseconds())/float64(max(overviews, 1)),
+			quantile(lat, 0.5).Round(100*time.Microsecond), quantile(lat, 0.99).Round(100*time.Microsecond), quantile(lat, 1).Round(100*time.Microsecond), len(lat), w.bytes.Load())
+		runtime.GC()
+	}
+	med := func(rs []ingestRun) ingestRun {
+		rs = slices.Clone(rs)
+		slices.SortFunc(rs, func(x, y ingestRun) int { return cmp.Compare(x.elapsed, y.elapsed) })
+		return rs[len(rs)/2]
+	}
+	mb, mw := med(bare), med(watched)
+	var cpuBare, cpuWatched []float64
+	for i := range bare {
+		cpuBare, cpuWatched = append(cpuBare, bare[i].cpu.Seconds()), append(cpuWatched, watched[i].cpu.Seconds())
+	}
+	slices.Sort(cpuBare)
+	slices.Sort(cpuWatched)
+	cpuRatio := cpuBare[len(cpuBare)/2] / cpuWatched[len(cpuWatched)/2]
+	slices.Sort(all)
+	p50, p99 := quantile(all, 0.5), quantile(all, 0.99)
+	ratio := mw.rate / mb.rate
+	b.ReportMetric(float64(p50.Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(p99.Microseconds())/1000, "p99-ms")
+	b.ReportMetric(ratio, "ingest-ratio")
+	b.ReportMetric(float64(mw.elapsed.Nanoseconds())/float64(day.records), "ns/op")
+	b.ReportMetric(cpuRatio, "cpu-ratio")
+	fmt.Printf("watch: ack to watcher median %s, p99 %s (%d watchers, %s samples over %d runs; target p99 < 100ms); ingest median %s records/s with watchers, %s without, ratio %.2f (target ≥ 0.90); CPU per run (servers and clients) median %.2f s without, %.2f s with, ratio %.2f; overview %d bytes\n",
+		p50.Round(100*time.Microsecond), p99.Round(100*time.Microsecond), *watchWatchers, thousands(float64(len(all))), *watchRuns,
+		thousands(mw.rate), thousands(mb.rate), ratio, cpuBare[len(cpuBare)/2], cpuWatched[len(cpuWatched)/2], cpuRatio, msgBytes)
+}
