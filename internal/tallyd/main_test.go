@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"testing"
 
@@ -111,6 +112,44 @@ func TestMainServes(t *testing.T) {
 			if _, err := os.Stat(filepath.Join(dir, tallyd.DBFile)); err != nil {
 				t.Errorf("no data file: %v", err)
 			}
+		})
+	}
+}
+
+// TestStartFailsCleanly: when a second port cannot be had, Start fails and
+// leaves nothing behind: the data folder opens again at once (the store
+// and admin socket are closed) and the GC setting is as it was.
+func TestStartFailsCleanly(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	for _, tc := range []struct {
+		name string
+		cfg  func(*tallyd.Config)
+	}{
+		{"web port in use", func(c *tallyd.Config) { c.WebListen = busy.Addr().String() }},
+		{"metrics port in use", func(c *tallyd.Config) { c.MetricsListen = busy.Addr().String() }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			gc := debug.SetGCPercent(100)
+			defer debug.SetGCPercent(gc)
+			cfg := tallyd.Config{DataDir: dir, Listen: "127.0.0.1:0", Plaintext: true, GCPercent: 900}
+			tc.cfg(&cfg)
+			if srv, err := tallyd.Start(context.Background(), cfg); err == nil {
+				srv.Close()
+				t.Fatal("Start succeeded on a port in use")
+			}
+			if got := debug.SetGCPercent(100); got != 100 {
+				t.Errorf("GC percent after the failed start is %d; want 100 as before", got)
+			}
+			srv, err := tallyd.Start(context.Background(), tallyd.Config{DataDir: dir, Listen: "127.0.0.1:0", Plaintext: true})
+			if err != nil {
+				t.Fatalf("the folder does not open again after the failed start: %v", err)
+			}
+			srv.Close()
 		})
 	}
 }

@@ -248,25 +248,14 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 			s.web, err = startWeb(cfg.WebListen, h, tlsCfg, limit, cfg.Logger)
 		}
 		if err != nil {
-			lis.Close()
-			st.Close()
+			s.abandon(lis)
 			return nil, err
 		}
 	}
 	m.serving(st, filepath.Join(cfg.DataDir, DBFile), conns, svc.Watchers)
 	if cfg.MetricsListen != "" {
 		if s.metricsSrv, err = startMetrics(cfg.MetricsListen, cfg.MetricsAllowRemote, m, cfg.Logger); err != nil {
-			if s.web != nil {
-				s.web.stop()
-			}
-			if s.admin != nil {
-				s.admin.close()
-			}
-			if s.prevGC != -2 {
-				debug.SetGCPercent(s.prevGC)
-			}
-			lis.Close()
-			st.Close()
+			s.abandon(lis)
 			return nil, err
 		}
 	}
@@ -309,6 +298,22 @@ func (s *Server) MetricsAddr() string {
 
 // Metrics is the server's Prometheus registry (what /metrics serves).
 func (s *Server) Metrics() *prometheus.Registry { return s.metrics.reg }
+
+// abandon undoes what Start did before it failed part way: the servers it
+// started, the GC setting, the listener and the store.
+func (s *Server) abandon(lis net.Listener) {
+	if s.web != nil {
+		s.web.stop()
+	}
+	if s.admin != nil {
+		s.admin.close()
+	}
+	if s.prevGC != -2 {
+		debug.SetGCPercent(s.prevGC)
+	}
+	lis.Close()
+	s.store.Close()
+}
 
 // WebAddr is the address of the browser side, "" when not served.
 func (s *Server) WebAddr() string {

@@ -49,9 +49,10 @@ type ElectionServiceClient interface {
 	// GetCommitteeState tells the committee's machine its next author_seq.
 	GetCommitteeState(ctx context.Context, in *GetCommitteeStateRequest, opts ...grpc.CallOption) (*GetCommitteeStateResponse, error)
 	// WatchTally sends the election's overview at once, then again whenever
-	// it changes, a few times a second at most, each naming the checkpoint it
-	// was computed at. A watcher that falls behind gets the latest overview,
-	// not a backlog. The stream ends when the caller's access does.
+	// it changes (changes close together are sent as one, at most one every
+	// 50 ms), each naming the checkpoint it was computed at. A watcher that
+	// falls behind gets the latest overview, not a backlog. The stream ends
+	// when the caller's access does.
 	WatchTally(ctx context.Context, in *WatchTallyRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchTallyResponse], error)
 	// ListDevices lists the election's devices with their labels, last sync
 	// and what they still hold unsent.
@@ -177,9 +178,10 @@ type ElectionServiceServer interface {
 	// GetCommitteeState tells the committee's machine its next author_seq.
 	GetCommitteeState(context.Context, *GetCommitteeStateRequest) (*GetCommitteeStateResponse, error)
 	// WatchTally sends the election's overview at once, then again whenever
-	// it changes, a few times a second at most, each naming the checkpoint it
-	// was computed at. A watcher that falls behind gets the latest overview,
-	// not a backlog. The stream ends when the caller's access does.
+	// it changes (changes close together are sent as one, at most one every
+	// 50 ms), each naming the checkpoint it was computed at. A watcher that
+	// falls behind gets the latest overview, not a backlog. The stream ends
+	// when the caller's access does.
 	WatchTally(*WatchTallyRequest, grpc.ServerStreamingServer[WatchTallyResponse]) error
 	// ListDevices lists the election's devices with their labels, last sync
 	// and what they still hold unsent.

@@ -866,9 +866,10 @@ export const ElectionService: GenService<{
   },
   /**
    * WatchTally sends the election's overview at once, then again whenever
-   * it changes, a few times a second at most, each naming the checkpoint it
-   * was computed at. A watcher that falls behind gets the latest overview,
-   * not a backlog. The stream ends when the caller's access does.
+   * it changes (changes close together are sent as one, at most one every
+   * 50 ms), each naming the checkpoint it was computed at. A watcher that
+   * falls behind gets the latest overview, not a backlog. The stream ends
+   * when the caller's access does.
    *
    * @generated from rpc doorstep.v1.ElectionService.WatchTally
    */
