@@ -82,6 +82,28 @@ func (f *cmFlags) language(env *Env, fallback i18n.Lang) (i18n.Lang, error) {
 	return i18n.FromEnv(env.Getenv, fallback), nil
 }
 
+// termLang is the language of the words a committee command prints when
+// neither --lang nor the locale names one (the notice's page is Chinese
+// unless --lang says otherwise).
+const termLang = i18n.EN
+
+// openRead parses a read command's flags, picks the language of its words
+// and opens the signed reader: how every list and view starts.
+func (f *cmFlags) openRead(ctx context.Context, env *Env, fs *flag.FlagSet, args []string) (i18n.Lang, *cmReader, error) {
+	if err := f.parse(env, fs, args); err != nil {
+		return "", nil, err
+	}
+	l, err := f.language(env, termLang)
+	if err != nil {
+		return "", nil, err
+	}
+	r, err := openCmReader(ctx, env, f)
+	if err != nil {
+		return "", nil, err
+	}
+	return l, r, nil
+}
+
 // parse parses args and checks what every committee command needs.
 func (f *cmFlags) parse(env *Env, fs *flag.FlagSet, args []string) error {
 	if err := ParseFlags(fs, args); err != nil {

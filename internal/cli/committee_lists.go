@@ -83,14 +83,7 @@ func runDeviceList(ctx context.Context, env *Env, args []string) error {
 	fs, f := newCmFlags(env, "device list", "--election ID [--json] [--lang zh|en] [flags]", deviceListHelp, true, true)
 	asJSON := fs.Bool("json", false, "print JSON (fields above) instead of a table")
 	f.withLang(fs, "the table")
-	if err := f.parse(env, fs, args); err != nil {
-		return err
-	}
-	l, err := f.language(env, i18n.EN)
-	if err != nil {
-		return err
-	}
-	r, err := openCmReader(ctx, env, f)
+	l, r, err := f.openRead(ctx, env, fs, args)
 	if err != nil {
 		return err
 	}
@@ -253,14 +246,7 @@ func runAdjudicateList(ctx context.Context, env *Env, args []string) error {
 	fs, f := newCmFlags(env, "adjudicate list", "--election ID [--json] [--lang zh|en] [flags]", adjudicateListHelp, true, true)
 	asJSON := fs.Bool("json", false, "print JSON (fields above) instead of a list")
 	f.withLang(fs, "the list")
-	if err := f.parse(env, fs, args); err != nil {
-		return err
-	}
-	l, err := f.language(env, i18n.EN)
-	if err != nil {
-		return err
-	}
-	r, err := openCmReader(ctx, env, f)
+	l, r, err := f.openRead(ctx, env, fs, args)
 	if err != nil {
 		return err
 	}

@@ -24,7 +24,7 @@ func runElectionCertify(ctx context.Context, env *Env, args []string) error {
 	if err := f.parse(env, fs, args); err != nil {
 		return err
 	}
-	l, err := f.language(env, i18n.EN)
+	l, err := f.language(env, termLang)
 	if err != nil {
 		return err
 	}
@@ -86,7 +86,7 @@ func runTallyNotice(ctx context.Context, env *Env, args []string) error {
 	// otherwise, whatever this machine's locale; what the command says
 	// to the person at the terminal follows --lang or the locale.
 	page := i18n.ZH
-	l, err := f.language(env, i18n.EN)
+	l, err := f.language(env, termLang)
 	if err != nil {
 		return err
 	}

@@ -88,14 +88,7 @@ func runTallyShow(ctx context.Context, env *Env, args []string) error {
 		"Print the live tally of an election: whether it is open, closed or certified\nand since when, participation by area and by owners against the 2/3 quorum,\neach item's votes against its threshold, candidates ranked, and the ballot log\ncheckpoint the tally was computed at.", true, true)
 	asJSON := fs.Bool("json", false, "print the tally's canonical JSON (what auditors compare) instead")
 	f.withLang(fs, "the tally")
-	if err := f.parse(env, fs, args); err != nil {
-		return err
-	}
-	l, err := f.language(env, i18n.EN)
-	if err != nil {
-		return err
-	}
-	r, err := openCmReader(ctx, env, f)
+	l, r, err := f.openRead(ctx, env, fs, args)
 	if err != nil {
 		return err
 	}

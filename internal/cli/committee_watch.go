@@ -24,18 +24,8 @@ const barWidth = 30
 func runTallyWatch(ctx context.Context, env *Env, args []string) error {
 	fs, f := newCmFlags(env, "tally watch", "--election ID [--lang zh|en] [flags]",
 		"Watch the election live: participation by area and by owners against the 2/3\nquorum, each item's result against its threshold, turnout by building, what waits\nfor the committee, and the canvassers' devices. It redraws as ballots arrive\n(plain successive blocks when the output is not a terminal); Ctrl-C stops it.", true, true)
-	lang := fs.String("lang", "", "zh (中文) or en (English); default from the locale (LC_ALL, LC_MESSAGES, LANG), else zh")
-	if err := f.parse(env, fs, args); err != nil {
-		return err
-	}
-	l := i18n.FromEnv(env.Getenv, i18n.ZH)
-	if *lang != "" {
-		var err error
-		if l, err = i18n.Parse(*lang); err != nil {
-			return cmUsage(env, f.name, "--lang: %v", err)
-		}
-	}
-	r, err := openCmReader(ctx, env, f)
+	f.withLang(fs, "the view")
+	l, r, err := f.openRead(ctx, env, fs, args)
 	if err != nil {
 		return err
 	}
