@@ -18,6 +18,7 @@ import (
 	"github.com/doorstep-vote/doorstep/internal/notice"
 	"github.com/doorstep-vote/doorstep/internal/rules"
 	"github.com/doorstep-vote/doorstep/internal/signed"
+	"github.com/doorstep-vote/doorstep/internal/tallyview"
 )
 
 func tallyCommands() []*Command {
@@ -203,7 +204,7 @@ func writeCandidates(tw *tabwriter.Writer, l i18n.Lang, it *doorstepv1.ItemTally
 	}
 	p := it.GetParticipating()
 	fmt.Fprintf(tw, "   %s\t%s\t%%\t%s\t%%\t%s\t%s\n", l.T("cli.tally.col_rank"), l.T("cli.tally.col_area"), l.T("cli.tally.col_owners"), l.T("cli.tally.col_status"), l.T("cli.tally.col_candidate"))
-	for _, c := range notice.Ranked(it.GetCandidates()) {
+	for _, c := range tallyview.Ranked(it.GetCandidates()) {
 		rank := "-"
 		if c.GetRank() > 0 {
 			rank = fmt.Sprint(c.GetRank())
@@ -239,19 +240,7 @@ func cmPct(part, whole int64) string {
 }
 
 func cmOutcome(l i18n.Lang, o doorstepv1.Outcome) string {
-	switch o {
-	case doorstepv1.Outcome_OUTCOME_PASSED:
-		return l.T("cli.outcome.passed")
-	case doorstepv1.Outcome_OUTCOME_FAILED:
-		return l.T("cli.outcome.failed")
-	case doorstepv1.Outcome_OUTCOME_NO_QUORUM:
-		return l.T("cli.outcome.no_quorum")
-	case doorstepv1.Outcome_OUTCOME_ELECTED:
-		return l.T("cli.outcome.elected")
-	case doorstepv1.Outcome_OUTCOME_TIE:
-		return l.T("cli.outcome.tie")
-	}
-	return l.T("cli.outcome.pending")
+	return l.T("cli.outcome." + tallyview.OutcomeKey(o))
 }
 
 func runAdjudicateUnit(ctx context.Context, env *Env, args []string) error {

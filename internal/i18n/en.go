@@ -120,7 +120,7 @@ var en = map[string]string{
 	"cli.outcome.failed":        "FAILED",
 	"cli.outcome.no_quorum":     "quorum not met (nothing is decided yet)",
 	"cli.outcome.elected":       "ELECTED (see the candidates marked above)",
-	"cli.outcome.tie":           "TIE for the last seat(s): the committee decides, the count never does",
+	"cli.outcome.tied":          "TIE for the last seat(s): the committee decides, the count never does",
 	"cli.outcome.pending":       "not decided",
 	"cli.cand.elected":          "ELECTED",
 	"cli.cand.qualified":        "qualified",

@@ -121,7 +121,7 @@ var zh = map[string]string{
 	"cli.outcome.failed":        "未通过",
 	"cli.outcome.no_quorum":     "未达到参与要求（尚未决定）",
 	"cli.outcome.elected":       "已选出（见上表标注的候选人）",
-	"cli.outcome.tie":           "末位票数相同：由选举委员会决定，计票不作决定",
+	"cli.outcome.tied":          "末位票数相同：由选举委员会决定，计票不作决定",
 	"cli.outcome.pending":       "待定",
 	"cli.cand.elected":          "当选",
 	"cli.cand.qualified":        "达到当选条件",

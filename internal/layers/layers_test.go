@@ -70,6 +70,8 @@ var layerRules = []rule{
 		from: module + "/internal/notice", forbid: []string{"go.etcd.io/bbolt", "google.golang.org/grpc", module + "/internal/store", module + "/internal/server", module + "/internal/client"}, direct: true},
 	{name: "the live views only render",
 		from: module + "/internal/watchview", forbid: []string{"go.etcd.io/bbolt", "google.golang.org/grpc", module + "/internal/store", module + "/internal/server", module + "/internal/client"}, direct: true},
+	{name: "reading a tally for people is pure",
+		from: module + "/internal/tallyview", direct: true, forbid: []string{"go.etcd.io/bbolt", "google.golang.org/grpc", "net", "os", module + "/internal/store", module + "/internal/server", module + "/internal/client"}},
 	{name: "the browser harness is for tests only",
 		from: module + "/...", except: []string{module + "/internal/browsertest"}, forbid: []string{module + "/internal/browsertest", "github.com/chromedp/..."}},
 	{name: "nothing under internal imports cmd",

@@ -8,13 +8,13 @@ import (
 	"fmt"
 	"html/template"
 	"io"
-	"slices"
 	"strings"
 	"time"
 
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
 	"github.com/doorstep-vote/doorstep/internal/election"
 	"github.com/doorstep-vote/doorstep/internal/i18n"
+	"github.com/doorstep-vote/doorstep/internal/tallyview"
 )
 
 // Settled is one decision of the committee found in the ballot log, with
@@ -223,7 +223,7 @@ func build(in Input) (*page, error) {
 		}
 		if d.GetCandidates() != nil || len(it.GetCandidates()) > 0 {
 			x.Candidates = true
-			for _, c := range Ranked(it.GetCandidates()) {
+			for _, c := range tallyview.Ranked(it.GetCandidates()) {
 				r := count("candidate."+c.GetCandidateId(), "", c.GetSupport())
 				r.Candidate = names[c.GetCandidateId()]
 				if r.Candidate == "" {
@@ -313,19 +313,7 @@ func Rule(l i18n.Lang, it *doorstepv1.Item) string {
 
 // Outcome names an item's outcome.
 func Outcome(l i18n.Lang, o doorstepv1.Outcome) string {
-	switch o {
-	case doorstepv1.Outcome_OUTCOME_PASSED:
-		return l.T("outcome.passed")
-	case doorstepv1.Outcome_OUTCOME_FAILED:
-		return l.T("outcome.failed")
-	case doorstepv1.Outcome_OUTCOME_NO_QUORUM:
-		return l.T("outcome.no_quorum")
-	case doorstepv1.Outcome_OUTCOME_ELECTED:
-		return l.T("outcome.elected")
-	case doorstepv1.Outcome_OUTCOME_TIE:
-		return l.T("outcome.tied")
-	}
-	return l.T("outcome.pending")
+	return l.T("outcome." + tallyview.OutcomeKey(o))
 }
 
 // CandidateStatus names where a candidate stands.
@@ -341,28 +329,6 @@ func CandidateStatus(l i18n.Lang, c *doorstepv1.CandidateTally) string {
 		s += l.T("notice.list_sep") + l.T("outcome.tied")
 	}
 	return s
-}
-
-// Ranked orders candidates: ranked ones in rank order, then the rest by
-// headcount support, then by id.
-func Ranked(cs []*doorstepv1.CandidateTally) []*doorstepv1.CandidateTally {
-	cs = slices.Clone(cs)
-	slices.SortStableFunc(cs, func(a, b *doorstepv1.CandidateTally) int {
-		ra, rb := a.GetRank(), b.GetRank()
-		switch {
-		case ra != 0 && rb != 0 && ra != rb:
-			return int(ra) - int(rb)
-		case ra != 0 && rb == 0:
-			return -1
-		case ra == 0 && rb != 0:
-			return 1
-		}
-		if a.GetSupport().GetHeadcount() != b.GetSupport().GetHeadcount() {
-			return int(b.GetSupport().GetHeadcount()) - int(a.GetSupport().GetHeadcount())
-		}
-		return strings.Compare(a.GetCandidateId(), b.GetCandidateId())
-	})
-	return cs
 }
 
 // SelectionText renders one answer for people: the choice's word, or the

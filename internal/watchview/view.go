@@ -17,6 +17,7 @@ import (
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
 	"github.com/doorstep-vote/doorstep/internal/election"
 	"github.com/doorstep-vote/doorstep/internal/i18n"
+	"github.com/doorstep-vote/doorstep/internal/tallyview"
 )
 
 // View is one overview as people read it.
@@ -185,7 +186,7 @@ func when(ts *timestamppb.Timestamp) time.Time {
 
 func item(t *doorstepv1.Tally, it *doorstepv1.ItemTally, d *election.Item, l i18n.Lang) Item {
 	p := it.GetParticipating()
-	out := Item{ID: it.GetItemId(), Held: it.GetHeldHeadcount(), Outcome: outcome(it.GetOutcome(), l),
+	out := Item{ID: it.GetItemId(), Held: it.GetHeldHeadcount(), Outcome: l.T("outcome." + tallyview.OutcomeKey(it.GetOutcome())),
 		QuorumArea: area(p.GetArea(), t.GetRosterArea(), 2, 3, true),
 		QuorumHead: count(int64(p.GetHeadcount()), int64(t.GetRosterHeadcount()), 2, 3, true)}
 	// The server decided quorum exactly; the bars carry its word.
@@ -206,7 +207,7 @@ func item(t *doorstepv1.Tally, it *doorstepv1.ItemTally, d *election.Item, l i18
 				names[c.ID] = c.Name
 			}
 		}
-		for _, c := range ranked(it.GetCandidates()) {
+		for _, c := range tallyview.Ranked(it.GetCandidates()) {
 			s := c.GetSupport()
 			cv := Candidate{ID: c.GetCandidateId(), Name: names[c.GetCandidateId()], Rank: c.GetRank(),
 				Area: area(s.GetArea(), p.GetArea(), 1, 2, false), Head: count(int64(s.GetHeadcount()), int64(p.GetHeadcount()), 1, 2, false)}
@@ -236,56 +237,6 @@ func item(t *doorstepv1.Tally, it *doorstepv1.ItemTally, d *election.Item, l i18
 	out.YesArea = area(y.GetArea(), p.GetArea(), num, den, atLeast)
 	out.YesHead = count(int64(y.GetHeadcount()), int64(p.GetHeadcount()), num, den, atLeast)
 	return out
-}
-
-// ranked orders candidates as the result reads: ranked ones by rank, the
-// rest by headcount, then area, then id.
-func ranked(cs []*doorstepv1.CandidateTally) []*doorstepv1.CandidateTally {
-	cs = slices.Clone(cs)
-	slices.SortStableFunc(cs, func(a, b *doorstepv1.CandidateTally) int {
-		ra, rb := a.GetRank(), b.GetRank()
-		switch {
-		case ra != 0 && rb != 0 && ra != rb:
-			return int(ra) - int(rb)
-		case ra != 0 && rb == 0:
-			return -1
-		case ra == 0 && rb != 0:
-			return 1
-		}
-		if ha, hb := a.GetSupport().GetHeadcount(), b.GetSupport().GetHeadcount(); ha != hb {
-			if ha > hb {
-				return -1
-			}
-			return 1
-		}
-		if aa, ab := a.GetSupport().GetArea(), b.GetSupport().GetArea(); aa != ab {
-			if aa > ab {
-				return -1
-			}
-			return 1
-		}
-		if a.GetCandidateId() < b.GetCandidateId() {
-			return -1
-		}
-		return 1
-	})
-	return cs
-}
-
-func outcome(o doorstepv1.Outcome, l i18n.Lang) string {
-	switch o {
-	case doorstepv1.Outcome_OUTCOME_PASSED:
-		return l.T("outcome.passed")
-	case doorstepv1.Outcome_OUTCOME_FAILED:
-		return l.T("outcome.failed")
-	case doorstepv1.Outcome_OUTCOME_NO_QUORUM:
-		return l.T("outcome.no_quorum")
-	case doorstepv1.Outcome_OUTCOME_ELECTED:
-		return l.T("outcome.elected")
-	case doorstepv1.Outcome_OUTCOME_TIE:
-		return l.T("outcome.tied")
-	}
-	return l.T("outcome.pending")
 }
 
 func area(part, whole, num, den int64, atLeast bool) Bar {
