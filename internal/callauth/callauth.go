@@ -110,16 +110,6 @@ type Signer struct {
 	Rand io.Reader
 }
 
-// metadata returns the signed metadata of a call of method with request
-// req.
-func (s *Signer) metadata(method string, req any) (metadata.MD, error) {
-	h, err := RequestHash(req)
-	if err != nil {
-		return nil, err
-	}
-	return s.Metadata(method, h)
-}
-
 // Metadata returns the signed metadata of a call of method whose request
 // has hash reqHash (RequestHash), for a caller that sends requests already
 // encoded.
@@ -247,13 +237,6 @@ func StreamClientInterceptor(ctx context.Context, desc *grpc.StreamDesc, cc *grp
 	return &lazyStream{ctx: ctx, open: func(ctx context.Context, hash [32]byte) (grpc.ClientStream, error) {
 		return streamer(ctx, desc, cc, method, append(opts, signEachAttempt(s, method, hash, opts))...)
 	}, signer: s, method: method}, nil
-}
-
-func outgoing(ctx context.Context, md metadata.MD) context.Context {
-	if old, ok := metadata.FromOutgoingContext(ctx); ok {
-		md = metadata.Join(old, md)
-	}
-	return metadata.NewOutgoingContext(ctx, md)
 }
 
 // lazyStream opens the real stream when the request is sent.
