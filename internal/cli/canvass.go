@@ -238,24 +238,34 @@ func cvCandidate(def *election.Definition, itemID, s string) (string, error) {
 		return s, nil
 	}
 	it := &def.Items[i]
-	for _, c := range it.Candidates {
+	switch j, named := cvFindCandidate(it, s); {
+	case j >= 0:
+		return it.Candidates[j].ID, nil
+	case named > 1:
+		return "", fmt.Errorf("%d candidates of %s are named %q: give the id (%s)", named, itemID, s, cvCandidateList(it))
+	}
+	return "", fmt.Errorf("%q is not a candidate of %s: give an id or a name (%s)", s, itemID, cvCandidateList(it))
+}
+
+// cvFindCandidate finds a candidate of it by id, else by its name (any
+// case); when no id matches, named says how many have the name, and more
+// than one finds none.
+func cvFindCandidate(it *election.Item, s string) (idx, named int) {
+	idx = -1
+	for j, c := range it.Candidates {
 		if c.ID == s {
-			return c.ID, nil
+			return j, 0
 		}
-	}
-	var found []string
-	for _, c := range it.Candidates {
 		if strings.EqualFold(strings.TrimSpace(c.Name), s) {
-			found = append(found, c.ID)
+			if named++; named == 1 {
+				idx = j
+			}
 		}
 	}
-	switch len(found) {
-	case 1:
-		return found[0], nil
-	case 0:
-		return "", fmt.Errorf("%q is not a candidate of %s: give an id or a name (%s)", s, itemID, cvCandidateList(it))
+	if named > 1 {
+		return -1, named
 	}
-	return "", fmt.Errorf("%d candidates of %s are named %q: give the id (%s)", len(found), itemID, s, cvCandidateList(it))
+	return idx, named
 }
 
 func cvCandidateList(it *election.Item) string {

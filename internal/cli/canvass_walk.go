@@ -396,17 +396,10 @@ func cvParsePicks(it *election.Item, ans string) (ids, names []string, err error
 		idx := -1
 		if n, err := strconv.Atoi(tok); err == nil && n >= 1 && n <= len(it.Candidates) {
 			idx = n - 1
+		} else if j, named := cvFindCandidate(it, tok); named > 1 {
+			return nil, nil, fmt.Errorf("%d candidates are named %q: give the number or the id", named, tok)
 		} else {
-			for j, c := range it.Candidates {
-				if c.ID == tok {
-					idx = j
-				}
-			}
-			for j, c := range it.Candidates {
-				if idx < 0 && strings.EqualFold(strings.TrimSpace(c.Name), tok) {
-					idx = j
-				}
-			}
+			idx = j
 		}
 		if idx < 0 {
 			return nil, nil, fmt.Errorf("%q is not a candidate of this item: give a number from 1 to %d, a candidate id or a name", tok, len(it.Candidates))

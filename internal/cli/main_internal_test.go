@@ -5,6 +5,8 @@ import (
 	"context"
 	"strings"
 	"testing"
+
+	"github.com/doorstep-vote/doorstep/internal/election"
 )
 
 // TestMainCommandLines: doorstep runs what it knows and refuses, with
@@ -83,4 +85,22 @@ func runMain(t *testing.T, args ...string) (int, string, string) {
 		Getenv: func(string) string { return "" }}
 	code := Main(context.Background(), env, args)
 	return code, stdout.String(), stderr.String()
+}
+
+// TestFindCandidate: record, revise and the walk find a candidate the same
+// way: by id first, else by a name only one candidate has.
+func TestFindCandidate(t *testing.T) {
+	it := &election.Item{ID: "board", Candidates: []election.Candidate{
+		{ID: "c1", Name: "张伟"}, {ID: "c2", Name: "Li Na"}, {ID: "c3", Name: "王芳"}, {ID: "c4", Name: "王芳"}, {ID: "张伟", Name: "x"},
+	}}
+	for _, tc := range []struct {
+		in         string
+		idx, named int
+	}{
+		{"c2", 1, 0}, {"li na", 1, 1}, {"张伟", 4, 0}, {"王芳", -1, 2}, {"赵六", -1, 0},
+	} {
+		if idx, named := cvFindCandidate(it, tc.in); idx != tc.idx || named != tc.named {
+			t.Errorf("cvFindCandidate(%q) = %d, %d; want %d, %d", tc.in, idx, named, tc.idx, tc.named)
+		}
+	}
 }
