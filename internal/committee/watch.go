@@ -71,6 +71,7 @@ func (c *Client) watchOnce(ctx context.Context, fn func(*doorstepv1.ElectionOver
 	if err != nil {
 		return false, err
 	}
+	var devices []*doorstepv1.DeviceSummary // the last device list the server sent
 	for {
 		resp, err := st.Recv()
 		if err == io.EOF {
@@ -80,7 +81,16 @@ func (c *Client) watchOnce(ctx context.Context, fn func(*doorstepv1.ElectionOver
 			return got, err
 		}
 		got = true
-		if err := fn(resp.GetOverview()); err != nil {
+		ov := resp.GetOverview()
+		if ov == nil {
+			return got, errors.New("the server sent a reply with no overview")
+		}
+		if resp.GetDevicesUnchanged() {
+			ov.Devices = devices
+		} else {
+			devices = ov.Devices
+		}
+		if err := fn(ov); err != nil {
 			return got, fnError{err}
 		}
 	}

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -21,6 +22,13 @@ import (
 // DefaultWatchInterval is the least time between two overviews of an
 // election: changes in between are coalesced into the next.
 const DefaultWatchInterval = 50 * time.Millisecond
+
+// DefaultDevicesInterval is the least time between two device lists of an
+// election: newer rows wait for the next. Each device's row changes at
+// each of its syncs, and on a busy day the list is most of an overview's
+// bytes, while people read last sync times and counts on a scale of
+// seconds, not of the tally's 50 ms.
+const DefaultDevicesInterval = time.Second
 
 // watchLimit ends a watch after a while, so that its signed call cannot
 // outlive the caller's access for long; the watcher signs a new call.
@@ -75,11 +83,18 @@ func overviewProto(o *store.Overview) *doorstepv1.ElectionOverview {
 // cost one read per change, not a thousand, and ingest never waits on a
 // watcher: a commit only closes a channel. A feed runs while its election
 // has watchers, and stops with the last.
+//
+// The device list is published at most once per DevicesInterval; in
+// between, an overview carries the list last published, and a stream
+// leaves it out of a reply when its watcher already has it.
 type Overviews struct {
 	store *store.Store
 	// Interval is the least time between two overviews of an election:
 	// changes in between are coalesced into the next.
 	Interval time.Duration
+	// DevicesInterval is the least time between two device lists of an
+	// election.
+	DevicesInterval time.Duration
 
 	mu    sync.Mutex
 	feeds map[string]*feed // guarded by mu
@@ -100,23 +115,42 @@ type publication struct {
 	err error
 	// next is closed when a newer publication replaces this one.
 	next chan struct{}
+	// devices numbers ov's device list: publications with the same number
+	// carry the same list.
+	devices uint64
 
-	wireOnce sync.Once
-	wire     encoded // the WatchTallyResponse, encoded once for all streams
-	wireErr  error
+	// The WatchTallyResponse in wire form, with the devices and without,
+	// each encoded once for all streams.
+	full, lite wireOnce
 }
 
-// response is the publication as a WatchTallyResponse in wire form.
-func (p *publication) response() (encoded, error) {
-	p.wireOnce.Do(func() {
-		p.wire, p.wireErr = proto.MarshalOptions{Deterministic: true}.Marshal(&doorstepv1.WatchTallyResponse{Overview: p.ov})
-	})
-	return p.wire, p.wireErr
+type wireOnce struct {
+	once sync.Once
+	wire encoded
+	err  error
+}
+
+func (w *wireOnce) encode(resp func() *doorstepv1.WatchTallyResponse) (encoded, error) {
+	w.once.Do(func() { w.wire, w.err = proto.MarshalOptions{Deterministic: true}.Marshal(resp()) })
+	return w.wire, w.err
+}
+
+// response is the publication as a WatchTallyResponse in wire form, for a
+// stream whose watcher has the device list numbered has (0 for none).
+func (p *publication) response(has uint64) (encoded, error) {
+	if has == p.devices {
+		return p.lite.encode(func() *doorstepv1.WatchTallyResponse {
+			ov := proto.Clone(p.ov).(*doorstepv1.ElectionOverview)
+			ov.Devices = nil
+			return &doorstepv1.WatchTallyResponse{Overview: ov, DevicesUnchanged: true}
+		})
+	}
+	return p.full.encode(func() *doorstepv1.WatchTallyResponse { return &doorstepv1.WatchTallyResponse{Overview: p.ov} })
 }
 
 // NewOverviews returns the overviews of st's elections.
 func NewOverviews(st *store.Store) *Overviews {
-	return &Overviews{store: st, Interval: DefaultWatchInterval}
+	return &Overviews{store: st, Interval: DefaultWatchInterval, DevicesInterval: DefaultDevicesInterval}
 }
 
 // join returns the feed of electionID, started if it was not running.
@@ -156,26 +190,40 @@ func (o *Overviews) leave(electionID string, f *feed) {
 // most once per Interval, until ctx ends.
 func (o *Overviews) publish(ctx context.Context, electionID string, f *feed) {
 	defer close(f.done)
+	var devs deviceList
 	for {
 		// Take the change signal before reading, so that a change during
 		// the read is not missed.
 		changed := o.store.Changed(electionID)
 		p := &publication{next: make(chan struct{})}
+		read := time.Now()
 		if ov, err := o.store.Overview(ctx, electionID); err != nil {
 			p.err = err
 		} else {
 			p.ov = overviewProto(ov)
+			p.ov.Devices, p.devices = devs.publish(p.ov.Devices, read, o.DevicesInterval)
 		}
 		if old := f.latest.Swap(p); old != nil {
 			close(old.next)
 		} else {
 			close(f.ready)
 		}
-		read := time.Now()
+		// Newer device rows held back are published when their interval
+		// is up, even if nothing else changes.
+		var due <-chan time.Time
+		var held *time.Timer
+		if devs.held {
+			held = time.NewTimer(time.Until(devs.at.Add(o.DevicesInterval)))
+			due = held.C
+		}
 		select {
 		case <-changed:
+		case <-due:
 		case <-ctx.Done():
 			return
+		}
+		if held != nil {
+			held.Stop()
 		}
 		// Coalesce: whatever else changes until the interval is up goes
 		// into the next overview.
@@ -189,6 +237,30 @@ func (o *Overviews) publish(ctx context.Context, electionID string, f *feed) {
 			}
 		}
 	}
+}
+
+// deviceList is the device list a feed last published.
+type deviceList struct {
+	rows []*doorstepv1.DeviceSummary
+	n    uint64    // its number; 0 before the first
+	at   time.Time // when it was published
+	held bool      // newer rows are waiting for the interval
+}
+
+// publish returns the device list to publish with an overview read at now
+// whose rows are fresh, and its number: fresh if it differs from the last
+// list and the last is at least interval old, else the last.
+func (l *deviceList) publish(fresh []*doorstepv1.DeviceSummary, now time.Time, interval time.Duration) ([]*doorstepv1.DeviceSummary, uint64) {
+	l.held = false
+	switch {
+	case l.n > 0 && slices.EqualFunc(l.rows, fresh, func(a, b *doorstepv1.DeviceSummary) bool { return proto.Equal(a, b) }):
+	case l.n == 0 || now.Sub(l.at) >= interval:
+		l.rows, l.at = fresh, now
+		l.n++
+	default:
+		l.held = true
+	}
+	return l.rows, l.n
 }
 
 // Watch calls fn with the election's latest overview at once, then again
@@ -233,6 +305,7 @@ func (x *electionService) WatchTally(req *doorstepv1.WatchTallyRequest, stream d
 	id := req.GetElectionId()
 	c, _ := callerFrom(ctx)
 	first := true
+	var has uint64 // the device list this watcher has
 	return x.s.overviews.watch(ctx, id, func(p *publication) error {
 		if !first {
 			if err := x.s.ReadAccess(id, c.KeyID); err != nil {
@@ -240,10 +313,11 @@ func (x *electionService) WatchTally(req *doorstepv1.WatchTallyRequest, stream d
 			}
 		}
 		first = false
-		msg, err := p.response()
+		msg, err := p.response(has)
 		if err != nil {
 			return err
 		}
+		has = p.devices
 		// Encoded once for every watcher (wireCodec sends it as it is).
 		return stream.SendMsg(msg)
 	})

@@ -506,10 +506,17 @@ func (x *WatchTallyRequest) GetElectionId() string {
 }
 
 type WatchTallyResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Overview      *ElectionOverview      `protobuf:"bytes,1,opt,name=overview,proto3" json:"overview,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// overview.devices is empty when devices_unchanged is set.
+	Overview *ElectionOverview `protobuf:"bytes,1,opt,name=overview,proto3" json:"overview,omitempty"`
+	// devices_unchanged says that the devices are those of the previous
+	// response on this stream, left out to keep the message small: during a
+	// busy day the device list is most of an overview, and a watcher needs
+	// its last sync times and counts less often than the tally's. The first
+	// response on a stream always carries them.
+	DevicesUnchanged bool `protobuf:"varint,2,opt,name=devices_unchanged,json=devicesUnchanged,proto3" json:"devices_unchanged,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *WatchTallyResponse) Reset() {
@@ -547,6 +554,13 @@ func (x *WatchTallyResponse) GetOverview() *ElectionOverview {
 		return x.Overview
 	}
 	return nil
+}
+
+func (x *WatchTallyResponse) GetDevicesUnchanged() bool {
+	if x != nil {
+		return x.DevicesUnchanged
+	}
+	return false
 }
 
 // ElectionOverview is what the committee watches during the day.
@@ -1686,9 +1700,10 @@ const file_doorstep_v1_election_service_proto_rawDesc = "" +
 	"\x0eobjection_ends\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\robjectionEnds\"4\n" +
 	"\x11WatchTallyRequest\x12\x1f\n" +
 	"\velection_id\x18\x01 \x01(\tR\n" +
-	"electionId\"O\n" +
+	"electionId\"|\n" +
 	"\x12WatchTallyResponse\x129\n" +
-	"\boverview\x18\x01 \x01(\v2\x1d.doorstep.v1.ElectionOverviewR\boverview\"\x86\x02\n" +
+	"\boverview\x18\x01 \x01(\v2\x1d.doorstep.v1.ElectionOverviewR\boverview\x12+\n" +
+	"\x11devices_unchanged\x18\x02 \x01(\bR\x10devicesUnchanged\"\x86\x02\n" +
 	"\x10ElectionOverview\x12(\n" +
 	"\x05tally\x18\x01 \x01(\v2\x12.doorstep.v1.TallyR\x05tally\x123\n" +
 	"\x06status\x18\x02 \x01(\v2\x1b.doorstep.v1.ElectionStatusR\x06status\x12:\n" +

@@ -51,8 +51,10 @@ type ElectionServiceClient interface {
 	// WatchTally sends the election's overview at once, then again whenever
 	// it changes (changes close together are sent as one, at most one every
 	// 50 ms), each naming the checkpoint it was computed at. A watcher that
-	// falls behind gets the latest overview, not a backlog. The stream ends
-	// when the caller's access does.
+	// falls behind gets the latest overview, not a backlog. The device list
+	// is sent only when it has changed, at most about once a second (see
+	// WatchTallyResponse.devices_unchanged). The stream ends when the
+	// caller's access does.
 	WatchTally(ctx context.Context, in *WatchTallyRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchTallyResponse], error)
 	// ListDevices lists the election's devices with their labels, last sync
 	// and what they still hold unsent.
@@ -180,8 +182,10 @@ type ElectionServiceServer interface {
 	// WatchTally sends the election's overview at once, then again whenever
 	// it changes (changes close together are sent as one, at most one every
 	// 50 ms), each naming the checkpoint it was computed at. A watcher that
-	// falls behind gets the latest overview, not a backlog. The stream ends
-	// when the caller's access does.
+	// falls behind gets the latest overview, not a backlog. The device list
+	// is sent only when it has changed, at most about once a second (see
+	// WatchTallyResponse.devices_unchanged). The stream ends when the
+	// caller's access does.
 	WatchTally(*WatchTallyRequest, grpc.ServerStreamingServer[WatchTallyResponse]) error
 	// ListDevices lists the election's devices with their labels, last sync
 	// and what they still hold unsent.
