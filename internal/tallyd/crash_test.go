@@ -41,6 +41,9 @@ func TestMain(m *testing.M) {
 	if dir := os.Getenv(crashDeviceEnv); dir != "" {
 		os.Exit(crashDeviceMain(dir)) // a device process of the fault suite
 	}
+	if args := os.Getenv(watchProcEnv); args != "" {
+		os.Exit(watchersMain(args)) // BenchmarkWatch's watchers
+	}
 	os.Exit(proctest.Main(m))
 }
 

@@ -1,14 +1,22 @@
 package tallyd_test
 
 import (
+	"bufio"
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -21,6 +29,7 @@ import (
 
 	doorstepv1 "github.com/doorstep-vote/doorstep/api/doorstep/v1"
 	"github.com/doorstep-vote/doorstep/internal/callauth"
+	"github.com/doorstep-vote/doorstep/internal/client"
 	"github.com/doorstep-vote/doorstep/internal/committee"
 	"github.com/doorstep-vote/doorstep/internal/election"
 	"github.com/doorstep-vote/doorstep/internal/signedtest"
@@ -28,21 +37,81 @@ import (
 )
 
 var (
-	watchRuns     = flag.Int("watch.runs", 3, "runs of BenchmarkWatch's pair of ingests (without and with watchers), each against fresh servers; the figures are their medians")
+	watchRuns     = flag.Int("watch.runs", 5, "runs of BenchmarkWatch's pair of ingests (without and with watchers), each against fresh servers; the figures are their medians")
 	watchWatchers = flag.Int("watch.watchers", 1000, "concurrent WatchTally watchers in BenchmarkWatch")
 	watchInterval = flag.Duration("watch.interval", 0, "the servers' least time between two overviews (tallyd.Config.WatchInterval); 0 for the default")
 )
 
 // seen is one overview as a watcher received it.
 type seen struct {
-	at   time.Time
-	size uint64 // its checkpoint's size
+	At   int64  // wall-clock nanoseconds: the watchers are another process
+	Size uint64 // its checkpoint's size
 }
 
 // pushAck is one push's answer as its device received it.
 type pushAck struct {
-	at   time.Time
+	at   int64 // wall-clock nanoseconds
 	size uint64
+}
+
+// The watchers of BenchmarkWatch run in a process of their own, as they
+// would on the committee's and auditors' machines: the server's scheduler
+// then holds only the server's goroutines, and the benchmark can tell the
+// server's CPU time from the watchers'. The process is this test binary
+// run again with watchProcEnv set to "ADDR PIN N RESULTS": it attaches N
+// watchers to the server at ADDR, says "ready" on stdout, and on a line
+// "drain SIZE" on stdin waits until every watcher has seen checkpoint
+// SIZE, writes what they saw to the file RESULTS (watchResults as JSON)
+// and exits.
+const watchProcEnv = "DOORSTEP_BENCH_WATCHERS"
+
+// watchResults is what the watchers' process reports.
+type watchResults struct {
+	Seen  [][]seen // [watcher] in arrival order
+	CPU   int64    // the process's CPU time in nanoseconds from ready to drain
+	Bytes int      // the largest overview message
+	Errs  []string // one per watcher that failed
+}
+
+// watchersMain is the watchers' process; it returns the exit code.
+func watchersMain(args string) int {
+	fail := func(err error) int {
+		fmt.Fprintf(os.Stderr, "watchers: %v\n", err)
+		return 1
+	}
+	f := strings.Fields(args)
+	if len(f) != 4 {
+		return fail(fmt.Errorf("%s=%q: want ADDR PIN N RESULTS", watchProcEnv, args))
+	}
+	n, err := strconv.Atoi(f[2])
+	if err != nil || n < 1 {
+		return fail(fmt.Errorf("%s: bad watcher count %q", watchProcEnv, f[2]))
+	}
+	w := newWatchers(n)
+	if err := w.attach(f[0], client.ForPin(f[1])); err != nil {
+		return fail(err)
+	}
+	fmt.Println("ready")
+	cpu0 := processCPU()
+	in := bufio.NewScanner(os.Stdin)
+	var final uint64
+	if !in.Scan() {
+		return fail(errors.New("stdin closed before drain"))
+	}
+	if _, err := fmt.Sscanf(in.Text(), "drain %d", &final); err != nil {
+		return fail(fmt.Errorf("want \"drain SIZE\", got %q", in.Text()))
+	}
+	cpu := processCPU() - cpu0
+	res := w.drain(final)
+	res.CPU = cpu.Nanoseconds()
+	out, err := json.Marshal(res)
+	if err == nil {
+		err = os.WriteFile(f[3], out, 0o600)
+	}
+	if err != nil {
+		return fail(err)
+	}
+	return 0
 }
 
 // watchers are n WatchTally streams, each on its own connection as a
@@ -58,37 +127,37 @@ type watchers struct {
 	seen   [][]seen
 	latest []atomic.Uint64
 	errs   []error
-	acks   [][]pushAck
 	bytes  atomic.Int64 // the largest overview message seen
 }
 
-func newWatchers(n, devices int) *watchers {
-	return &watchers{n: n, seen: make([][]seen, n), latest: make([]atomic.Uint64, n), errs: make([]error, n), acks: make([][]pushAck, devices)}
+func newWatchers(n int) *watchers {
+	return &watchers{n: n, seen: make([][]seen, n), latest: make([]atomic.Uint64, n), errs: make([]error, n)}
 }
 
-func (w *watchers) attach(b *testing.B, srv *tallyd.Server) {
-	b.Helper()
+// attach starts the watchers on the server at addr and returns once each
+// has its first overview.
+func (w *watchers) attach(addr string, cc client.Config) error {
 	com := signedtest.NewAuthor(testElection, election.CommitteeAuthor, "committee", time.Now())
 	signer := &callauth.Signer{ElectionID: testElection, KeyID: election.CommitteeAuthor, Key: com.Key}
 	req := &doorstepv1.WatchTallyRequest{ElectionId: testElection}
 	hash, err := callauth.RequestHash(req)
 	if err != nil {
-		b.Fatal(err)
+		return err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	w.cancel = cancel
 	w.conns = make([]*grpc.ClientConn, w.n)
 	desc := &doorstepv1.ElectionService_ServiceDesc.Streams[0]
 	if desc.StreamName != "WatchTally" {
-		b.Fatalf("stream 0 of ElectionService is %s", desc.StreamName)
+		return fmt.Errorf("stream 0 of ElectionService is %s", desc.StreamName)
 	}
 	var started sync.WaitGroup
 	sem := make(chan struct{}, 32) // handshakes at once
 	for i := range w.n {
 		// Dialed as the committee's client dials.
-		conn, err := srv.Client().New(srv.Addr(), append([]grpc.DialOption{grpc.WithDefaultCallOptions(grpc.ForceCodecV2(sizeCodec{}))}, committee.DialOptions()...)...)
+		conn, err := cc.New(addr, append([]grpc.DialOption{grpc.WithDefaultCallOptions(grpc.ForceCodecV2(sizeCodec{}))}, committee.DialOptions()...)...)
 		if err != nil {
-			b.Fatal(err)
+			return err
 		}
 		w.conns[i] = conn
 		w.seen[i] = make([]seen, 0, 256)
@@ -134,38 +203,29 @@ func (w *watchers) attach(b *testing.B, srv *tallyd.Server) {
 	started.Wait()
 	for i, err := range w.errs {
 		if err != nil {
-			b.Fatalf("watcher %d: %v", i, err)
+			return fmt.Errorf("watcher %d: %w", i, err)
 		}
 	}
+	return nil
 }
 
 func (w *watchers) record(i int, m overviewSize) {
-	w.seen[i] = append(w.seen[i], seen{time.Now(), m.size})
+	w.seen[i] = append(w.seen[i], seen{time.Now().UnixNano(), m.size})
 	w.latest[i].Store(m.size)
 	if int64(m.bytes) > w.bytes.Load() {
 		w.bytes.Store(int64(m.bytes)) // racy max; a figure for the log line only
 	}
 }
 
-func (w *watchers) acked(d int, at time.Time, size uint64) {
-	w.acks[d] = append(w.acks[d], pushAck{at, size})
-}
-
-// drain waits until every watcher has seen the last push's checkpoint,
-// then stops them.
-func (w *watchers) drain(b *testing.B) {
-	b.Helper()
-	var final uint64
-	for _, as := range w.acks {
-		for _, a := range as {
-			final = max(final, a.size)
-		}
-	}
+// drain waits until every watcher has seen checkpoint final, then stops
+// them and says what they saw.
+func (w *watchers) drain(final uint64) *watchResults {
 	deadline := time.Now().Add(30 * time.Second)
+	res := &watchResults{}
 	for i := range w.n {
 		for w.latest[i].Load() < final {
 			if time.Now().After(deadline) {
-				b.Errorf("watcher %d saw checkpoint %d at the end, want %d (error: %v)", i, w.latest[i].Load(), final, w.errs[i])
+				res.Errs = append(res.Errs, fmt.Sprintf("watcher %d saw checkpoint %d at the end, want %d (error: %v)", i, w.latest[i].Load(), final, w.errs[i]))
 				break
 			}
 			time.Sleep(5 * time.Millisecond)
@@ -178,27 +238,109 @@ func (w *watchers) drain(b *testing.B) {
 	}
 	for i, err := range w.errs {
 		if err != nil {
-			b.Errorf("watcher %d: %v", i, err)
+			res.Errs = append(res.Errs, fmt.Sprintf("watcher %d: %v", i, err))
 		}
+	}
+	res.Seen, res.Bytes = w.seen, int(w.bytes.Load())
+	return res
+}
+
+// watcherProc is the watchers' process as BenchmarkWatch's runs see it.
+type watcherProc struct {
+	n     int
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	out   string // the results file
+	acks  [][]pushAck
+	res   *watchResults
+}
+
+func newWatcherProc(n, devices int) *watcherProc {
+	return &watcherProc{n: n, acks: make([][]pushAck, devices)}
+}
+
+func (w *watcherProc) attach(b *testing.B, srv *tallyd.Server) {
+	b.Helper()
+	bin, err := os.Executable()
+	if err != nil {
+		b.Fatal(err)
+	}
+	w.out = filepath.Join(b.TempDir(), "watchers.json")
+	w.cmd = exec.Command(bin)
+	w.cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s %s %d %s", watchProcEnv, srv.Addr(), srv.Pin(), w.n, w.out))
+	w.cmd.Stderr = os.Stderr
+	if w.stdin, err = w.cmd.StdinPipe(); err != nil {
+		b.Fatal(err)
+	}
+	stdout, err := w.cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := w.cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if line != "ready\n" {
+		w.cmd.Process.Kill()
+		w.cmd.Wait()
+		b.Fatalf("the watchers' process did not get ready (%q, %v)", line, err)
+	}
+}
+
+func (w *watcherProc) acked(d int, at time.Time, size uint64) {
+	w.acks[d] = append(w.acks[d], pushAck{at.UnixNano(), size})
+}
+
+// drain has the watchers' process wait until every watcher has seen the
+// last push's checkpoint, then reads what they saw.
+func (w *watcherProc) drain(b *testing.B) {
+	b.Helper()
+	var final uint64
+	for _, as := range w.acks {
+		for _, a := range as {
+			final = max(final, a.size)
+		}
+	}
+	_, err := fmt.Fprintf(w.stdin, "drain %d\n", final)
+	w.stdin.Close()
+	if werr := w.cmd.Wait(); err == nil {
+		err = werr
+	}
+	if err != nil {
+		b.Fatalf("the watchers' process: %v", err)
+	}
+	data, err := os.ReadFile(w.out)
+	if err != nil {
+		b.Fatal(err)
+	}
+	w.res = &watchResults{}
+	if err := json.Unmarshal(data, w.res); err != nil {
+		b.Fatal(err)
+	}
+	for _, e := range w.res.Errs {
+		b.Error(e)
+	}
+	if len(w.res.Seen) != w.n {
+		b.Fatalf("the watchers' process reported %d watchers, want %d", len(w.res.Seen), w.n)
 	}
 }
 
 // latencies is, for every push and every watcher, the time from the push's
 // answer to the watcher's first overview at or past its checkpoint (zero
 // when the overview came first).
-func (w *watchers) latencies() []time.Duration {
+func (w *watcherProc) latencies() []time.Duration {
 	var acks []pushAck
 	for _, as := range w.acks {
 		acks = append(acks, as...)
 	}
 	out := make([]time.Duration, 0, len(acks)*w.n)
-	for _, ss := range w.seen {
+	for _, ss := range w.res.Seen {
 		for _, a := range acks {
-			j := sort.Search(len(ss), func(j int) bool { return ss[j].size >= a.size })
+			j := sort.Search(len(ss), func(j int) bool { return ss[j].Size >= a.size })
 			if j == len(ss) {
 				continue // drain reported it
 			}
-			out = append(out, max(ss[j].at.Sub(a.at), 0))
+			out = append(out, max(time.Duration(ss[j].At-a.at), 0))
 		}
 	}
 	slices.Sort(out)
@@ -298,11 +440,13 @@ func subMessage(b []byte, num protowire.Number) ([]byte, error) {
 // its own connection, batches of 100, fsync before ack, TLS): each run
 // ingests the day into a fresh server with no watcher, then into another
 // with -watch.watchers WatchTally watchers attached, each on its own
-// connection. For every push and every watcher it takes the time from the
-// push's answer to the watcher's first overview at or past the answer's
-// checkpoint. The last line has the median and p99 of those times over
-// all runs and the ratio of the median ingest rates with and without
-// watchers.
+// connection, in a process of their own (watchProcEnv) that shares the
+// machine's cores with the server. For every push and
+// every watcher it takes the time from the push's answer to the watcher's
+// first overview at or past the answer's checkpoint. The last line has the
+// median and p99 of those times over all runs, the ratio of the median
+// ingest rates with and without watchers, and the CPU time of the server's
+// process (with the devices) and of the watchers'.
 //
 //	go test -run '^$' -bench BenchmarkWatch ./internal/tallyd/
 func BenchmarkWatch(b *testing.B) {
@@ -319,23 +463,34 @@ func BenchmarkWatch(b *testing.B) {
 	var bare, watched []ingestRun
 	var all []time.Duration
 	var msgBytes int64
+	var watcherCPU []float64
 	for i := range *watchRuns {
-		r := runIngest(b, day, false)
-		bare = append(bare, r)
-		w := newWatchers(*watchWatchers, devices)
-		wr := runIngestWatched(b, day, false, w)
-		watched = append(watched, wr)
+		// Every other run has the watched ingest first, so that neither
+		// gains from going second.
+		var r, wr ingestRun
+		w := newWatcherProc(*watchWatchers, devices)
+		if i%2 == 0 {
+			r = runIngest(b, day, false)
+			wr = runIngestWatched(b, day, false, w)
+		} else {
+			wr = runIngestWatched(b, day, false, w)
+			r = runIngest(b, day, false)
+		}
+		bare, watched = append(bare, r), append(watched, wr)
 		lat := w.latencies()
 		overviews := 0
-		for _, ss := range w.seen {
+		for _, ss := range w.res.Seen {
 			overviews += len(ss)
 		}
 		all = append(all, lat...)
-		msgBytes = max(msgBytes, w.bytes.Load())
-		fmt.Printf("watch run %d/%d of %s records: %s records/s with no watcher, %s records/s with %d watchers (ratio %.2f; CPU %.2f s and %.2f s, ratio %.2f; %s overviews sent, %.1f µs of CPU more each); ack to watcher: median %s, p99 %s, max %s over %d samples; overview message %d bytes\n",
+		msgBytes = max(msgBytes, int64(w.res.Bytes))
+		wcpu := time.Duration(w.res.CPU)
+		watcherCPU = append(watcherCPU, wcpu.Seconds())
+		perOverview := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(max(overviews, 1)) }
+		fmt.Printf("watch run %d/%d of %s records: %s records/s with no watcher, %s records/s with %d watchers (ratio %.2f); server's CPU %.2f s and %.2f s (ratio %.2f), watchers' %.2f s; %s overviews sent, each %.1f µs more of the server's CPU and %.1f µs of the watchers'; ack to watcher: median %s, p99 %s, max %s over %d samples; overview message %d bytes at most\n",
 			i+1, *watchRuns, thousands(float64(day.records)), thousands(r.rate), thousands(wr.rate), *watchWatchers, wr.rate/r.rate,
-			r.cpu.Seconds(), wr.cpu.Seconds(), r.cpu.Seconds()/wr.cpu.Seconds(), thousands(float64(overviews)), float64((wr.cpu-r.cpu).Microseconds())/float64(max(overviews, 1)),
-			quantile(lat, 0.5).Round(100*time.Microsecond), quantile(lat, 0.99).Round(100*time.Microsecond), quantile(lat, 1).Round(100*time.Microsecond), len(lat), w.bytes.Load())
+			r.cpu.Seconds(), wr.cpu.Seconds(), r.cpu.Seconds()/wr.cpu.Seconds(), wcpu.Seconds(), thousands(float64(overviews)), perOverview(wr.cpu-r.cpu), perOverview(wcpu),
+			quantile(lat, 0.5).Round(100*time.Microsecond), quantile(lat, 0.99).Round(100*time.Microsecond), quantile(lat, 1).Round(100*time.Microsecond), len(lat), w.res.Bytes)
 		runtime.GC()
 	}
 	med := func(rs []ingestRun) ingestRun {
@@ -348,9 +503,12 @@ func BenchmarkWatch(b *testing.B) {
 	for i := range bare {
 		cpuBare, cpuWatched = append(cpuBare, bare[i].cpu.Seconds()), append(cpuWatched, watched[i].cpu.Seconds())
 	}
-	slices.Sort(cpuBare)
-	slices.Sort(cpuWatched)
-	cpuRatio := cpuBare[len(cpuBare)/2] / cpuWatched[len(cpuWatched)/2]
+	median := func(xs []float64) float64 {
+		xs = slices.Clone(xs)
+		slices.Sort(xs)
+		return xs[len(xs)/2]
+	}
+	cpuRatio := median(cpuBare) / median(cpuWatched)
 	slices.Sort(all)
 	p50, p99 := quantile(all, 0.5), quantile(all, 0.99)
 	ratio := mw.rate / mb.rate
@@ -359,7 +517,7 @@ func BenchmarkWatch(b *testing.B) {
 	b.ReportMetric(ratio, "ingest-ratio")
 	b.ReportMetric(float64(mw.elapsed.Nanoseconds())/float64(day.records), "ns/op")
 	b.ReportMetric(cpuRatio, "cpu-ratio")
-	fmt.Printf("watch: ack to watcher median %s, p99 %s (%d watchers, %s samples over %d runs; target p99 < 100ms); ingest median %s records/s with watchers, %s without, ratio %.2f (target ≥ 0.90); CPU per run (servers and clients) median %.2f s without, %.2f s with, ratio %.2f; overview %d bytes\n",
+	fmt.Printf("watch: ack to watcher median %s, p99 %s (%d watchers, %s samples over %d runs; target p99 < 100ms); ingest median %s records/s with watchers, %s without, ratio %.2f (target ≥ 0.90); server's CPU per run median %.2f s without watchers, %.2f s with, ratio %.2f; watchers' process %.2f s; overview %d bytes at most\n",
 		p50.Round(100*time.Microsecond), p99.Round(100*time.Microsecond), *watchWatchers, thousands(float64(len(all))), *watchRuns,
-		thousands(mw.rate), thousands(mb.rate), ratio, cpuBare[len(cpuBare)/2], cpuWatched[len(cpuWatched)/2], cpuRatio, msgBytes)
+		thousands(mw.rate), thousands(mb.rate), ratio, median(cpuBare), median(cpuWatched), cpuRatio, median(watcherCPU), msgBytes)
 }
