@@ -12,14 +12,19 @@ type wireCodec struct{}
 
 var protoCodec = encoding.GetCodecV2("proto")
 
-// encoded is a message already in its wire form. Its bytes are shared by
-// every stream that sends it and must not change.
-type encoded []byte
+// encoded is a message already in its wire form, sent as a pointer so that
+// passing it to SendMsg allocates nothing. Its bytes are shared by every
+// stream that sends it and must not change.
+type encoded struct{ bufs mem.BufferSlice }
+
+func newEncoded(b []byte) *encoded {
+	// A SliceBuffer is never returned to a pool, so sharing it is safe.
+	return &encoded{bufs: mem.BufferSlice{mem.SliceBuffer(b)}}
+}
 
 func (wireCodec) Marshal(v any) (mem.BufferSlice, error) {
-	if b, ok := v.(encoded); ok {
-		// A SliceBuffer is never returned to a pool, so sharing it is safe.
-		return mem.BufferSlice{mem.SliceBuffer(b)}, nil
+	if e, ok := v.(*encoded); ok {
+		return e.bufs, nil
 	}
 	return protoCodec.Marshal(v)
 }

@@ -126,18 +126,21 @@ type publication struct {
 
 type wireOnce struct {
 	once sync.Once
-	wire encoded
+	wire *encoded
 	err  error
 }
 
-func (w *wireOnce) encode(resp func() *doorstepv1.WatchTallyResponse) (encoded, error) {
-	w.once.Do(func() { w.wire, w.err = proto.MarshalOptions{Deterministic: true}.Marshal(resp()) })
+func (w *wireOnce) encode(resp func() *doorstepv1.WatchTallyResponse) (*encoded, error) {
+	w.once.Do(func() {
+		b, err := proto.MarshalOptions{Deterministic: true}.Marshal(resp())
+		w.wire, w.err = newEncoded(b), err
+	})
 	return w.wire, w.err
 }
 
 // response is the publication as a WatchTallyResponse in wire form, for a
 // stream whose watcher has the device list numbered has (0 for none).
-func (p *publication) response(has uint64) (encoded, error) {
+func (p *publication) response(has uint64) (*encoded, error) {
 	if has == p.devices {
 		return p.lite.encode(func() *doorstepv1.WatchTallyResponse {
 			ov := proto.Clone(p.ov).(*doorstepv1.ElectionOverview)
