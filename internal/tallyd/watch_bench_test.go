@@ -445,7 +445,8 @@ func subMessage(b []byte, num protowire.Number) ([]byte, error) {
 // every watcher it takes the time from the push's answer to the watcher's
 // first overview at or past the answer's checkpoint. The last line has the
 // median and p99 of those times over all runs, the ratio of the median
-// ingest rates with and without watchers, and the CPU time of the server's
+// ingest rates with and without watchers (and the median of each run's
+// ratio, its two ingests one after the other), and the CPU time of the server's
 // process (with the devices) and of the watchers'.
 //
 //	go test -run '^$' -bench BenchmarkWatch ./internal/tallyd/
@@ -463,7 +464,7 @@ func BenchmarkWatch(b *testing.B) {
 	var bare, watched []ingestRun
 	var all []time.Duration
 	var msgBytes int64
-	var watcherCPU []float64
+	var watcherCPU, pairRatios []float64
 	for i := range *watchRuns {
 		// Every other run has the watched ingest first, so that neither
 		// gains from going second.
@@ -477,6 +478,7 @@ func BenchmarkWatch(b *testing.B) {
 			r = runIngest(b, day, false)
 		}
 		bare, watched = append(bare, r), append(watched, wr)
+		pairRatios = append(pairRatios, wr.rate/r.rate)
 		lat := w.latencies()
 		overviews := 0
 		for _, ss := range w.res.Seen {
@@ -515,9 +517,10 @@ func BenchmarkWatch(b *testing.B) {
 	b.ReportMetric(float64(p50.Microseconds())/1000, "p50-ms")
 	b.ReportMetric(float64(p99.Microseconds())/1000, "p99-ms")
 	b.ReportMetric(ratio, "ingest-ratio")
+	b.ReportMetric(median(pairRatios), "run-ratio")
 	b.ReportMetric(float64(mw.elapsed.Nanoseconds())/float64(day.records), "ns/op")
 	b.ReportMetric(cpuRatio, "cpu-ratio")
-	fmt.Printf("watch: ack to watcher median %s, p99 %s (%d watchers, %s samples over %d runs; target p99 < 100ms); ingest median %s records/s with watchers, %s without, ratio %.2f (target ≥ 0.90); server's CPU per run median %.2f s without watchers, %.2f s with, ratio %.2f; watchers' process %.2f s; overview %d bytes at most\n",
+	fmt.Printf("watch: ack to watcher median %s, p99 %s (%d watchers, %s samples over %d runs; target p99 < 100ms); ingest median %s records/s with watchers, %s without, ratio %.2f (target ≥ 0.90), median of each run's ratio %.2f; server's CPU per run median %.2f s without watchers, %.2f s with, ratio %.2f; watchers' process %.2f s; overview %d bytes at most\n",
 		p50.Round(100*time.Microsecond), p99.Round(100*time.Microsecond), *watchWatchers, thousands(float64(len(all))), *watchRuns,
-		thousands(mw.rate), thousands(mb.rate), ratio, median(cpuBare), median(cpuWatched), cpuRatio, median(watcherCPU), msgBytes)
+		thousands(mw.rate), thousands(mb.rate), ratio, median(pairRatios), median(cpuBare), median(cpuWatched), cpuRatio, median(watcherCPU), msgBytes)
 }
