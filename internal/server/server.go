@@ -121,6 +121,10 @@ func (s *Server) NewGRPCServer(hs *health.Server, opts ...grpc.ServerOption) *gr
 			PermitWithoutStream: true,
 		}),
 		grpc.ForceServerCodecV2(wireCodec{}),
+		// Most connections are idle most of the time (phones between
+		// syncs, watchers between overviews): each takes a write buffer
+		// from a shared pool for a flush instead of keeping its own.
+		grpc.SharedWriteBuffer(true),
 		// Refusals are logged outside the others, so they see the status
 		// the caller gets.
 		grpc.ChainUnaryInterceptor(s.logRefusalsUnary, s.recoverUnary, s.authUnary),
