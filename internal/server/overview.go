@@ -98,7 +98,13 @@ type Overviews struct {
 
 	mu    sync.Mutex
 	feeds map[string]*feed // guarded by mu
+
+	open atomic.Int64 // watches running, of every election
 }
+
+// Open is the number of watches running now: WatchTally streams and
+// dashboard pages, of every election.
+func (o *Overviews) Open() int64 { return o.open.Load() }
 
 // feed is one election's publisher.
 type feed struct {
@@ -276,6 +282,8 @@ func (o *Overviews) Watch(ctx context.Context, electionID string, fn func(*doors
 }
 
 func (o *Overviews) watch(ctx context.Context, electionID string, fn func(*publication) error) error {
+	o.open.Add(1)
+	defer o.open.Add(-1)
 	f := o.join(electionID)
 	defer o.leave(electionID, f)
 	select {
@@ -300,8 +308,6 @@ func (o *Overviews) watch(ctx context.Context, electionID string, fn func(*publi
 }
 
 func (x *electionService) WatchTally(req *doorstepv1.WatchTallyRequest, stream doorstepv1.ElectionService_WatchTallyServer) error {
-	x.s.watchers.Add(1)
-	defer x.s.watchers.Add(-1)
 	// The watcher signs a new call to go on after watchLimit.
 	ctx, cancel := context.WithTimeout(stream.Context(), watchLimit)
 	defer cancel()

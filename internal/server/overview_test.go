@@ -93,6 +93,9 @@ func TestOverviewsShared(t *testing.T) {
 		}
 		return true
 	})
+	if got := ovs.Open(); got != n+1 {
+		t.Errorf("Open = %d while %d watch, want %d", got, n+1, n+1)
+	}
 
 	const changes = 5
 	for i := range changes {
@@ -119,6 +122,9 @@ func TestOverviewsShared(t *testing.T) {
 	waitUntil(t, "the slow watcher to see the last change", func() bool { return slow.lastSize() >= final })
 	cancel()
 	wg.Wait()
+	if got := ovs.Open(); got != 0 {
+		t.Errorf("Open = %d after every watch ended, want 0", got)
+	}
 
 	if got := slow.all(); len(got) != 2 {
 		t.Errorf("the slow watcher was given %d overviews, want 2: the first and the latest, not what it missed", len(got))

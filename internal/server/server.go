@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"strconv"
-	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -38,15 +37,14 @@ type Server struct {
 	limits    Limits
 	// receipts limits LookupReceipt per caller address.
 	receipts *addrLimiter
-	// watchers counts the WatchTally calls open, for metrics.
-	watchers atomic.Int64
 	// refusals limits the log lines of refusals.
 	refusals    *refusalLimiter
 	callRefused func(codes.Code)
 }
 
-// Watchers is the number of WatchTally calls open now.
-func (s *Server) Watchers() int64 { return s.watchers.Load() }
+// Watchers is the number of live overviews open now: WatchTally calls and
+// dashboard pages.
+func (s *Server) Watchers() int64 { return s.overviews.Open() }
 
 // Config is what the services need besides the store.
 type Config struct {

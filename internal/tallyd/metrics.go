@@ -165,7 +165,7 @@ func (m *metrics) serving(st *store.Store, dbPath string, lis map[string]connCou
 	}
 	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "doorstep_watchers",
-		Help: "WatchTally calls open (the committee's live overview).",
+		Help: "Live overviews open: WatchTally calls and dashboard pages.",
 	}, func() float64 { return float64(watchers()) }))
 }
 
