@@ -87,6 +87,17 @@ func (f *cmFlags) language(env *Env, fallback i18n.Lang) (i18n.Lang, error) {
 // unless --lang says otherwise).
 const termLang = i18n.EN
 
+// termLanguage is the language of what a command says at the terminal:
+// --lang, else the locale, else English. A bad --lang was refused when the
+// flags were parsed.
+func (f *cmFlags) termLanguage(env *Env) i18n.Lang {
+	l, err := f.language(env, termLang)
+	if err != nil {
+		return termLang
+	}
+	return l
+}
+
 // openRead parses a read command's flags, picks the language of its words
 // and opens the signed reader: how every list and view starts.
 func (f *cmFlags) openRead(ctx context.Context, env *Env, fs *flag.FlagSet, args []string) (i18n.Lang, *cmReader, error) {
@@ -219,9 +230,10 @@ func firstContact(env *Env, server, pin string) {
 	fmt.Fprintf(env.Stderr, "First contact with the tally server at %s: its TLS certificate pin is\n  %s\nCheck that it is the pin tallyd printed when it started; this machine trusts only that certificate from now on.\n", server, pin)
 }
 
-// rpcError explains a failed call in terms of what to do next.
+// rpcError explains a failed call in terms of what to do next; what is
+// the catalogue key of what the call was for.
 func (s *cmSession) rpcError(what string, err error) error {
-	return cmRPCError(what, s.f.server, s.f.timeout, s.ElectionID(), true, err)
+	return cmRPCError(s.f.termLanguage(s.env), what, s.f.server, s.f.timeout, s.ElectionID(), true, err)
 }
 
 // explain is rpcError for an error that may come from the server (a gRPC
@@ -233,34 +245,35 @@ func (s *cmSession) explain(what string, err error) error {
 	return s.rpcError(what, err)
 }
 
-// cmRPCError explains a failed call. signs says the command signs
-// records, so what it signed is kept for the next run; a read signs
-// nothing and must not promise that.
-func cmRPCError(what, server string, timeout time.Duration, electionID string, signs bool, err error) error {
+// cmRPCError explains a failed call in l; what is the catalogue key of
+// what the call was for. signs says the command signs records, so what it
+// signed is kept for the next run; a read signs nothing and must not
+// promise that. The server's own words, in parentheses, stay as they came.
+func cmRPCError(l i18n.Lang, what, server string, timeout time.Duration, electionID string, signs bool, err error) error {
+	doing := l.T(what)
 	st, ok := status.FromError(err)
 	if !ok {
-		return fmt.Errorf("%s: %w", what, err)
+		return fmt.Errorf("%s: %w", doing, err)
 	}
-	if client.Unreachable(err) {
-		if st.Code() == codes.DeadlineExceeded {
-			return fmt.Errorf("%s: the tally server at %s did not answer within %s; run the command again (retrying is safe) or raise --timeout: %w", what, server, timeout, err)
-		}
-		kept := ""
+	var msg string
+	switch code := st.Code(); {
+	case client.Unreachable(err) && code == codes.DeadlineExceeded:
+		msg = l.T("cli.rpc.timeout", doing, server, timeout)
+	case client.Unreachable(err):
+		msg = l.T("cli.rpc.unreachable", doing, server, st.Message())
 		if signs {
-			kept = "; anything signed is kept and sent next time"
+			msg += l.T("cli.rpc.kept")
 		}
-		return fmt.Errorf("%s: cannot reach the tally server at %s (%s): check --server or DOORSTEP_SERVER and that tallyd is running%s: %w", what, server, st.Message(), kept, err)
+	case code == codes.Unauthenticated || code == codes.PermissionDenied:
+		msg = l.T("cli.rpc.key_refused", doing, server, electionID, st.Message())
+	case code == codes.NotFound && strings.HasPrefix(st.Message(), "there is no election"):
+		msg = l.T("cli.rpc.no_election", doing, electionID, server)
+	case code == codes.NotFound:
+		msg = l.T("cli.rpc.not_found", doing, st.Message())
+	default:
+		msg = l.T("cli.rpc.refused", doing, st.Message())
 	}
-	switch st.Code() {
-	case codes.Unauthenticated, codes.PermissionDenied:
-		return fmt.Errorf("%s: the server at %s does not accept this committee key for election %s (%s): check --election, --server and --committee-dir: %w", what, server, electionID, st.Message(), err)
-	case codes.NotFound:
-		if strings.HasPrefix(st.Message(), "there is no election") {
-			return fmt.Errorf("%s: election %s is not on the server at %s: check --election (the election id, as 'doorstep committee show' lists them) and --server: %w", what, electionID, server, err)
-		}
-		return fmt.Errorf("%s: %s: check --election and --server: %w", what, st.Message(), err)
-	}
-	return fmt.Errorf("%s: %s: %w", what, st.Message(), err)
+	return fmt.Errorf("%s: %w", msg, err)
 }
 
 // refused reports whether the server refused a call outright, so it acted
@@ -286,7 +299,7 @@ func (s *cmSession) catchUp(ctx context.Context) (map[string]*doorstepv1.RecordR
 		if code := status.Code(err); code == codes.NotFound || code == codes.Unauthenticated && strings.Contains(status.Convert(err).Message(), "not enrolled") {
 			return nil, fmt.Errorf("election %s is not on the server at %s (%s): create it with 'doorstep election create', or check --election and --server: %w", id, s.f.server, status.Convert(err).Message(), err)
 		}
-		return nil, s.rpcError("ask the server for the committee's records", err)
+		return nil, s.rpcError("cli.call.committee_records", err)
 	}
 	if err := s.Signer().Reconcile(resp.GetHighSeq(), resp.GetHighHash()); err != nil {
 		return nil, err
@@ -300,7 +313,7 @@ func (s *cmSession) catchUp(ctx context.Context) (map[string]*doorstepv1.RecordR
 	}
 	fmt.Fprintf(s.env.Stderr, "Sending %d committee record(s) signed earlier that the server has not answered yet.\n", len(pending))
 	answers, err := s.Send(ctx, pending)
-	return answers, s.explain("send committee records", err)
+	return answers, s.explain("cli.call.send_records", err)
 }
 
 // submit catches up with the server, signs actions after everything
@@ -324,7 +337,7 @@ func (s *cmSession) submit(ctx context.Context, actions ...*doorstepv1.Committee
 // record, and returns the answers to the records sign made, in order.
 func (s *cmSession) signAndSend(ctx context.Context, sign func() ([]*doorstepv1.SignedRecord, error)) ([]*doorstepv1.RecordResult, error) {
 	results, err := s.SignAndSend(ctx, sign)
-	return results, s.explain("send committee records", err)
+	return results, s.explain("cli.call.send_records", err)
 }
 
 // cmRejections turns rejected answers into one error naming each.

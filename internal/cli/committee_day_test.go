@@ -354,12 +354,24 @@ func TestCommitteeReadErrors(t *testing.T) {
 			}
 		})
 	}
+	// In Chinese, by --lang or by the locale.
+	code, _, errs := e.run(t, "tally", "show", "--lang", "zh", "--election", "no-such-election")
+	if want := "读取计票结果：选举 no-such-election 不在服务器 " + srv.srv.Addr() + " 上"; code != 1 || !strings.Contains(errs, want) {
+		t.Errorf("wrong --election, --lang zh: exit %d, stderr %q; want %q", code, errs, want)
+	}
+	e.vars["LANG"] = "zh_CN.UTF-8"
+	code, _, errs = e.run(t, "device", "list", "--election", "no-such-election")
+	delete(e.vars, "LANG")
+	if want := "列出设备：选举 no-such-election 不在服务器"; code != 1 || !strings.Contains(errs, want) {
+		t.Errorf("wrong --election, LANG=zh_CN.UTF-8: exit %d, stderr %q; want %q", code, errs, want)
+	}
+
 	// Another committee's machine: told the key is not this election's,
 	// not how devices join.
 	other := newCmEnv(t)
 	other.vars = e.vars
 	other.mustRun(t, "committee", "init")
-	code, _, errs := other.run(t, "tally", "show", "--election", exampleElection)
+	code, _, errs = other.run(t, "tally", "show", "--election", exampleElection)
 	if code != 1 || !strings.Contains(errs, "does not accept this committee key for election "+exampleElection) || strings.Contains(errs, "enrollment code") {
 		t.Errorf("another committee's key: exit %d, stderr %q", code, errs)
 	}

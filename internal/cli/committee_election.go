@@ -105,7 +105,7 @@ func runElectionCreate(ctx context.Context, env *Env, args []string) error {
 			}
 			return cmPrintCreated(env, s, def, info, resp)
 		case !refused(ctx, err):
-			return s.rpcError("create the election", err)
+			return s.rpcError("cli.call.create", err)
 		}
 		if err := s.Signer().DiscardUncreated(); err != nil {
 			return err
@@ -123,7 +123,7 @@ func runElectionCreate(ctx context.Context, env *Env, args []string) error {
 				return derr
 			}
 		}
-		return s.rpcError("create the election", err)
+		return s.rpcError("cli.call.create", err)
 	}
 	return cmPrintCreated(env, s, def, info, resp)
 }
@@ -132,7 +132,7 @@ func runElectionCreate(ctx context.Context, env *Env, args []string) error {
 func (s *cmSession) serverInfo(ctx context.Context) (*doorstepv1.GetServerInfoResponse, error) {
 	info, err := s.ServerInfo(ctx)
 	if err != nil {
-		return nil, s.rpcError("ask the server who it is", err)
+		return nil, s.rpcError("cli.call.server_info", err)
 	}
 	return info, nil
 }

@@ -90,7 +90,7 @@ func runDeviceList(ctx context.Context, env *Env, args []string) error {
 	defer r.Close()
 	devs, err := r.Devices(ctx)
 	if err != nil {
-		return r.rpcError("list the devices", err)
+		return r.rpcError("cli.call.list_devices", err)
 	}
 	if *asJSON {
 		out := struct {
@@ -253,7 +253,7 @@ func runAdjudicateList(ctx context.Context, env *Env, args []string) error {
 	defer r.Close()
 	units, owners, err := r.Contested(ctx)
 	if err != nil {
-		return r.rpcError("list contested units", err)
+		return r.rpcError("cli.call.list_contested", err)
 	}
 	names := map[string]string{}
 	if def := r.definition(); def != nil {
@@ -392,7 +392,7 @@ func runCommentsList(ctx context.Context, env *Env, args []string) error {
 	defer r.Close()
 	cs, err := r.Comments(ctx)
 	if err != nil {
-		return r.rpcError("list the comments", err)
+		return r.rpcError("cli.call.list_comments", err)
 	}
 	switch {
 	case *asJSON:

@@ -35,7 +35,7 @@ func runElectionCertify(ctx context.Context, env *Env, args []string) error {
 	defer s.Close()
 	t, st, err := s.TallyStatus(ctx)
 	if err != nil {
-		return s.rpcError("get the tally", err)
+		return s.rpcError("cli.call.get_tally", err)
 	}
 	switch st.GetState() {
 	case doorstepv1.ElectionState_ELECTION_STATE_CERTIFIED:
@@ -100,7 +100,7 @@ func runTallyNotice(ctx context.Context, env *Env, args []string) error {
 	defer r.Close()
 	t, st, err := r.TallyStatus(ctx)
 	if err != nil {
-		return r.rpcError("get the tally", err)
+		return r.rpcError("cli.call.get_tally", err)
 	}
 	in := notice.Input{Lang: page, Tally: t, Status: st, Final: *final, Location: env.Now().Location(), Generated: env.Now()}
 	// Refuse before reading the log: a final notice needs the certification.
@@ -110,11 +110,11 @@ func runTallyNotice(ctx context.Context, env *Env, args []string) error {
 	h := sha256.Sum256(t.GetCanonicalJson())
 	in.TallySHA256 = h[:]
 	if in.Held, in.SplitOwners, err = r.Contested(ctx); err != nil {
-		return r.rpcError("list contested units", err)
+		return r.rpcError("cli.call.list_contested", err)
 	}
 	var lr notice.LogReader
 	if err := r.LogEntries(ctx, 0, t.GetCheckpoint().GetSize(), func(_ uint64, e []byte) error { return lr.Add(e) }); err != nil {
-		return r.rpcError("read the committee's decisions from the ballot log", err)
+		return r.rpcError("cli.call.read_decisions", err)
 	}
 	in.Definition, in.Settled = lr.Definition(), lr.Settled()
 	var b bytes.Buffer

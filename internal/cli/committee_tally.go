@@ -43,6 +43,7 @@ type cmReader struct {
 	*committee.Client
 	f     *cmFlags
 	state committee.State // may be empty: the election was made elsewhere
+	lang  i18n.Lang       // of what it says at the terminal
 }
 
 func openCmReader(ctx context.Context, env *Env, f *cmFlags) (*cmReader, error) {
@@ -67,11 +68,11 @@ func openCmReader(ctx context.Context, env *Env, f *cmFlags) (*cmReader, error) 
 	if err != nil {
 		return nil, err
 	}
-	return &cmReader{Client: c, f: f, state: st}, nil
+	return &cmReader{Client: c, f: f, state: st, lang: f.termLanguage(env)}, nil
 }
 
 func (r *cmReader) rpcError(what string, err error) error {
-	return cmRPCError(what, r.f.server, r.f.timeout, r.f.election, false, err)
+	return cmRPCError(r.lang, what, r.f.server, r.f.timeout, r.f.election, false, err)
 }
 
 // definition returns the election's definition as this machine signed it,
@@ -96,7 +97,7 @@ func runTallyShow(ctx context.Context, env *Env, args []string) error {
 	defer r.Close()
 	t, st, err := r.TallyStatus(ctx)
 	if err != nil {
-		return r.rpcError("get the tally", err)
+		return r.rpcError("cli.call.get_tally", err)
 	}
 	if *asJSON {
 		out := t.GetCanonicalJson()

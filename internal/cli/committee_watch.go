@@ -57,12 +57,12 @@ func runTallyWatch(ctx context.Context, env *Env, args []string) error {
 		d.trail(wctx)
 	}()
 	err = r.Watch(wctx, d.offer, func(err error, pause time.Duration) {
-		fmt.Fprintln(env.Stderr, l.T("watch.retrying", r.rpcError("watch the tally", err), pause.Round(time.Second)))
+		fmt.Fprintln(env.Stderr, l.T("watch.retrying", r.rpcError("cli.call.watch", err), pause.Round(time.Second)))
 	})
 	stop()
 	wg.Wait()
 	if err != nil {
-		return r.rpcError("watch the tally", err)
+		return r.rpcError("cli.call.watch", err)
 	}
 	return d.err
 }

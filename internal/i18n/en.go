@@ -267,4 +267,23 @@ var en = map[string]string{
 	"dash.col.last_sync":    "Last sync",
 	"dash.col.records":      "Records held",
 	"dash.col.unsent":       "Unsent",
+	// A failed call to the tally server: what it was for, then what went
+	// wrong and what to do.
+	"cli.call.get_tally":         "get the tally",
+	"cli.call.list_devices":      "list the devices",
+	"cli.call.list_contested":    "list contested units",
+	"cli.call.list_comments":     "list the comments",
+	"cli.call.read_decisions":    "read the committee's decisions from the ballot log",
+	"cli.call.watch":             "watch the tally",
+	"cli.call.create":            "create the election",
+	"cli.call.server_info":       "ask the server who it is",
+	"cli.call.committee_records": "ask the server for the committee's records",
+	"cli.call.send_records":      "send committee records",
+	"cli.rpc.timeout":            "%s: the tally server at %s did not answer within %s; run the command again (retrying is safe) or raise --timeout",
+	"cli.rpc.unreachable":        "%s: cannot reach the tally server at %s (%s): check --server or DOORSTEP_SERVER and that tallyd is running",
+	"cli.rpc.kept":               "; anything signed is kept and sent next time",
+	"cli.rpc.key_refused":        "%s: the server at %s does not accept this committee key for election %s (%s): check --election, --server and --committee-dir",
+	"cli.rpc.no_election":        "%s: election %s is not on the server at %s: check --election (the election id, as 'doorstep committee show' lists them) and --server",
+	"cli.rpc.not_found":          "%s: %s: check --election and --server",
+	"cli.rpc.refused":            "%s: %s",
 }

@@ -268,4 +268,23 @@ var zh = map[string]string{
 	"dash.col.last_sync":    "最近同步",
 	"dash.col.records":      "已收到记录",
 	"dash.col.unsent":       "未上传",
+	// A failed call to the tally server: what it was for, then what went
+	// wrong and what to do.
+	"cli.call.get_tally":         "读取计票结果",
+	"cli.call.list_devices":      "列出设备",
+	"cli.call.list_contested":    "列出有争议的房屋",
+	"cli.call.list_comments":     "列出居民意见",
+	"cli.call.read_decisions":    "从选票日志读取委员会的裁定",
+	"cli.call.watch":             "实时查看计票",
+	"cli.call.create":            "创建选举",
+	"cli.call.server_info":       "向服务器确认其身份",
+	"cli.call.committee_records": "向服务器读取委员会的记录",
+	"cli.call.send_records":      "发送委员会记录",
+	"cli.rpc.timeout":            "%s：计票服务器 %s 在 %s 内没有应答；请再运行一次该命令（重试是安全的），或加大 --timeout",
+	"cli.rpc.unreachable":        "%s：无法连接计票服务器 %s（%s）：请检查 --server 或 DOORSTEP_SERVER，并确认 tallyd 正在运行",
+	"cli.rpc.kept":               "；已签名的内容都已保存，下次会再发送",
+	"cli.rpc.key_refused":        "%s：服务器 %s 不接受这把委员会密钥用于选举 %s（%s）：请检查 --election、--server 和 --committee-dir",
+	"cli.rpc.no_election":        "%s：选举 %s 不在服务器 %s 上：请检查 --election（选举编号，'doorstep committee show' 会列出）和 --server",
+	"cli.rpc.not_found":          "%s：%s：请检查 --election 和 --server",
+	"cli.rpc.refused":            "%s：%s",
 }
