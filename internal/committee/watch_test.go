@@ -110,23 +110,30 @@ func TestWatchDevices(t *testing.T) {
 		return cp.GetSize()
 	}
 	// seen waits until both watchers have an overview at or past the log's
-	// size now, and returns the stream's latest reply and Watch's latest
-	// overview.
-	seen := func(what string, ok func(*doorstepv1.ElectionOverview) bool) (*doorstepv1.WatchTallyResponse, *doorstepv1.ElectionOverview) {
+	// size now whose devices satisfy ok, and returns the stream's first
+	// reply at or past that size, its last reply that carried devices, and
+	// Watch's latest overview.
+	seen := func(what string, ok func([]*doorstepv1.DeviceSummary) bool) (at, full *doorstepv1.WatchTallyResponse, ov *doorstepv1.ElectionOverview) {
 		t.Helper()
 		want := size()
 		deadline := time.Now().Add(20 * time.Second)
 		for {
 			mu.Lock()
-			var resp *doorstepv1.WatchTallyResponse
-			var ov *doorstepv1.ElectionOverview
-			if len(sent) > 0 && len(given) > 0 {
-				resp, ov = sent[len(sent)-1], given[len(given)-1]
+			at, full, ov = nil, nil, nil
+			for _, r := range sent {
+				if at == nil && r.GetOverview().GetTally().GetCheckpoint().GetSize() >= want {
+					at = r
+				}
+				if !r.GetDevicesUnchanged() {
+					full = r
+				}
+			}
+			if len(given) > 0 {
+				ov = given[len(given)-1]
 			}
 			mu.Unlock()
-			if resp != nil && resp.GetOverview().GetTally().GetCheckpoint().GetSize() >= want &&
-				ov.GetTally().GetCheckpoint().GetSize() >= want && ok(ov) {
-				return resp, ov
+			if at != nil && ov.GetTally().GetCheckpoint().GetSize() >= want && ok(full.GetOverview().GetDevices()) && ok(ov.GetDevices()) {
+				return at, full, ov
 			}
 			if time.Now().After(deadline) {
 				t.Fatalf("timed out waiting for %s", what)
@@ -134,39 +141,32 @@ func TestWatchDevices(t *testing.T) {
 			time.Sleep(5 * time.Millisecond)
 		}
 	}
-	anyOverview := func(*doorstepv1.ElectionOverview) bool { return true }
-	devices := func(n int) func(*doorstepv1.ElectionOverview) bool {
-		return func(ov *doorstepv1.ElectionOverview) bool { return len(ov.GetDevices()) == n }
+	devices := func(n int) func([]*doorstepv1.DeviceSummary) bool {
+		return func(ds []*doorstepv1.DeviceSummary) bool { return len(ds) == n }
 	}
 
-	resp, ov := seen("the first overview", anyOverview)
-	if resp.GetDevicesUnchanged() || len(resp.GetOverview().GetDevices()) != 2 || len(ov.GetDevices()) != 2 {
-		t.Fatalf("first reply: devices_unchanged %v with %d devices, Watch gave %d; want the 2 devices sent", resp.GetDevicesUnchanged(), len(resp.GetOverview().GetDevices()), len(ov.GetDevices()))
+	at, _, _ := seen("the first overview", devices(2))
+	mu.Lock()
+	first := sent[0]
+	mu.Unlock()
+	if at != first || at.GetDevicesUnchanged() {
+		t.Errorf("first reply: devices_unchanged %v; want the devices sent", at.GetDevicesUnchanged())
 	}
 
 	// A grant changes the log, not the devices.
 	submit(signedtest.Grant("c", "canvasser c"))
-	resp, ov = seen("the grant", anyOverview)
-	if !resp.GetDevicesUnchanged() || len(resp.GetOverview().GetDevices()) != 0 {
-		t.Errorf("after a grant: devices_unchanged %v with %d devices; want the devices left out", resp.GetDevicesUnchanged(), len(resp.GetOverview().GetDevices()))
-	}
-	if len(ov.GetDevices()) != 2 {
-		t.Errorf("after a grant Watch gave %d devices, want the 2 it had", len(ov.GetDevices()))
+	at, _, _ = seen("the grant", devices(2))
+	if !at.GetDevicesUnchanged() || len(at.GetOverview().GetDevices()) != 0 {
+		t.Errorf("after a grant: devices_unchanged %v with %d devices; want the devices left out", at.GetDevicesUnchanged(), len(at.GetOverview().GetDevices()))
 	}
 
-	// Two enrollments in a row: the second's row is held back, then sent
-	// when its interval is up though nothing else changes.
+	// Two enrollments in a row: the second's row may be held back, and is
+	// sent when its interval is up though nothing else changes.
 	enroll("c")
-	resp, ov = seen("the third device", devices(3))
-	if resp.GetDevicesUnchanged() || len(resp.GetOverview().GetDevices()) != 3 {
-		t.Errorf("with a new device: devices_unchanged %v with %d devices; want the 3 devices sent", resp.GetDevicesUnchanged(), len(resp.GetOverview().GetDevices()))
-	}
+	seen("the third device", devices(3))
 	submit(signedtest.Grant("d", "canvasser d"))
 	enroll("d")
-	resp, ov = seen("the fourth device", devices(4))
-	if resp.GetDevicesUnchanged() || len(resp.GetOverview().GetDevices()) != 4 {
-		t.Errorf("with a fourth device: devices_unchanged %v with %d devices; want the 4 devices sent", resp.GetDevicesUnchanged(), len(resp.GetOverview().GetDevices()))
-	}
+	_, _, ov := seen("the fourth device", devices(4))
 	labels := map[string]bool{}
 	for _, d := range ov.GetDevices() {
 		labels[d.GetLabel()] = true
