@@ -315,9 +315,11 @@ func TestDashboardInBrowser(t *testing.T) {
 		}
 	}
 	wait("live", `document.getElementById("conn").className === "live"`)
+	// text reads an element's text in the page at once: the live part may
+	// be replaced by the next event between finding a node and reading it.
 	text := func(sel string) string {
 		t.Helper()
-		s, err := chromedp.Run(ctx, chromedp.Text(sel))
+		s, err := chromedp.Run(ctx, chromedp.Evaluate[string](fmt.Sprintf(`(function(){var e=document.querySelector(%q);return e?e.innerText:"(no "+%q+")"})()`, sel, sel)))
 		if err != nil {
 			t.Fatalf("read %s: %v", sel, err)
 		}
@@ -367,10 +369,8 @@ func TestDashboardInBrowser(t *testing.T) {
 	if err := chromedp.Do(ctx, chromedp.Navigate(d.base+"/dashboard/?lang=zh"), chromedp.WaitVisible("#units-counted")); err != nil {
 		t.Fatal(err)
 	}
-	if h, err := chromedp.Run(ctx, chromedp.Text(".items h2")); err != nil || h != "表决事项" {
-		t.Errorf("Chinese heading %q (%v)", h, err)
-	}
-	if got := text("#units-counted"); got != "5" {
-		t.Errorf("units counted in Chinese: %q, want 5", got)
-	}
+	// The live part is replaced as the stream's first event arrives, so
+	// read it in the page, not by a node found a moment before.
+	wait("the Chinese heading", `document.querySelector(".items h2").textContent === "表决事项"`)
+	wait("five units counted in Chinese", `document.getElementById("units-counted").textContent === "5"`)
 }
