@@ -87,9 +87,9 @@ func (f *cmFlags) language(env *Env, fallback i18n.Lang) (i18n.Lang, error) {
 // unless --lang says otherwise).
 const termLang = i18n.EN
 
-// termLanguage is the language of what a command says at the terminal:
-// --lang, else the locale, else English. A bad --lang was refused when the
-// flags were parsed.
+// termLanguage is the language of what a signing command says at the
+// terminal: --lang, else the locale, else English. A bad --lang was
+// refused when the flags were parsed.
 func (f *cmFlags) termLanguage(env *Env) i18n.Lang {
 	l, err := f.language(env, termLang)
 	if err != nil {
@@ -108,7 +108,7 @@ func (f *cmFlags) openRead(ctx context.Context, env *Env, fs *flag.FlagSet, args
 	if err != nil {
 		return "", nil, err
 	}
-	r, err := openCmReader(ctx, env, f)
+	r, err := openCmReader(ctx, env, f, l)
 	if err != nil {
 		return "", nil, err
 	}

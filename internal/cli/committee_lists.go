@@ -381,11 +381,11 @@ func runCommentsList(ctx context.Context, env *Env, args []string) error {
 	if *asJSON && *csvFile != "" {
 		return cmUsage(env, f.name, "give --json or --csv, not both")
 	}
-	l, err := f.language(env, i18n.EN)
+	l, err := f.language(env, termLang)
 	if err != nil {
 		return err
 	}
-	r, err := openCmReader(ctx, env, f)
+	r, err := openCmReader(ctx, env, f, l)
 	if err != nil {
 		return err
 	}

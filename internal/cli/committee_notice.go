@@ -93,7 +93,7 @@ func runTallyNotice(ctx context.Context, env *Env, args []string) error {
 	if f.lang != "" {
 		page = l
 	}
-	r, err := openCmReader(ctx, env, f)
+	r, err := openCmReader(ctx, env, f, l)
 	if err != nil {
 		return err
 	}

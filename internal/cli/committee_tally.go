@@ -46,7 +46,9 @@ type cmReader struct {
 	lang  i18n.Lang       // of what it says at the terminal
 }
 
-func openCmReader(ctx context.Context, env *Env, f *cmFlags) (*cmReader, error) {
+// openCmReader opens the signed reader the read commands share; l is the
+// language of what it says at the terminal.
+func openCmReader(ctx context.Context, env *Env, f *cmFlags, l i18n.Lang) (*cmReader, error) {
 	key, err := committee.LoadKey(f.dir)
 	if err != nil {
 		return nil, err
@@ -68,7 +70,7 @@ func openCmReader(ctx context.Context, env *Env, f *cmFlags) (*cmReader, error) 
 	if err != nil {
 		return nil, err
 	}
-	return &cmReader{Client: c, f: f, state: st, lang: f.termLanguage(env)}, nil
+	return &cmReader{Client: c, f: f, state: st, lang: l}, nil
 }
 
 func (r *cmReader) rpcError(what string, err error) error {
