@@ -12,7 +12,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 
 	"golang.org/x/mod/sumdb/note"
@@ -252,15 +251,19 @@ func ParseVerifierKey(vkey string) (name string, pub ed25519.PublicKey, err erro
 	// note.NewVerifier checked the form and the hash; only the key is left
 	// to take out.
 	name, rest, _ := strings.Cut(vkey, "+")
-	hash, b64, _ := strings.Cut(rest, "+")
-	if _, err := strconv.ParseUint(hash, 16, 32); err != nil {
-		return "", nil, fmt.Errorf("server verifier key %q: bad key hash", vkey)
-	}
+	_, b64, _ := strings.Cut(rest, "+")
 	raw, err := base64.StdEncoding.DecodeString(b64)
 	if err != nil || len(raw) != 1+ed25519.PublicKeySize || raw[0] != 1 {
 		return "", nil, fmt.Errorf("server verifier key %q is not an ed25519 key", vkey)
 	}
-	return name, ed25519.PublicKey(raw[1:]), nil
+	pub = ed25519.PublicKey(raw[1:])
+	// note.NewVerifier also takes upper-case hex and loose base64; SPEC 6.4
+	// names one spelling of each key, so two spellings of the same key
+	// cannot both stand in an election record.
+	if canon, err := note.NewEd25519VerifierKey(name, pub); err != nil || canon != vkey {
+		return "", nil, fmt.Errorf("server verifier key %q is not written as SPEC 6.4 says (key hash in lower-case hex, then standard base64); the same key written so is %q", vkey, canon)
+	}
+	return name, pub, nil
 }
 
 // errStop ends a ReadLog walk early.
