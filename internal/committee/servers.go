@@ -21,6 +21,31 @@ const ServersFile = "servers.json"
 // the one this machine pinned on first contact.
 var ErrServerPinChanged = errors.New("the tally server's TLS certificate is not the one this committee machine saw before: it may not be your server; stop, and ask the server's operator whether its certificate was replaced")
 
+// PinChangedError is ErrServerPinChanged with the pins: the one kept for
+// Addr in the file Path, and the one given now.
+type PinChangedError struct {
+	Addr, Kept, Given, Path string
+}
+
+func (e *PinChangedError) Error() string {
+	return fmt.Sprintf("%v (kept %s, given %s); if the operator did replace it, remove %s from %s", ErrServerPinChanged, e.Kept, e.Given, e.Addr, e.Path)
+}
+
+func (e *PinChangedError) Is(target error) bool { return target == ErrServerPinChanged }
+
+// UnreachableError means the server at Addr could not be reached on
+// first contact, to learn its TLS certificate.
+type UnreachableError struct {
+	Addr string
+	Err  error
+}
+
+func (e *UnreachableError) Error() string {
+	return fmt.Sprintf("cannot reach the tally server at %s to learn its TLS certificate: check --server or DOORSTEP_SERVER and that tallyd is running: %v", e.Addr, e.Err)
+}
+
+func (e *UnreachableError) Unwrap() error { return e.Err }
+
 // ServerPin returns the pin this machine trusts for the server at addr.
 // want, when set, is the pin the operator gave (tallyd prints it at
 // start): it must agree with any pin already kept. With neither, the
@@ -40,14 +65,14 @@ func ServerPin(ctx context.Context, dir, addr, want string) (pin string, learned
 	}
 	if have, ok := known[addr]; ok {
 		if want != "" && want != have {
-			return "", false, fmt.Errorf("%w (kept %s, given %s); if the operator did replace it, remove %s from %s", ErrServerPinChanged, have, want, addr, path)
+			return "", false, &PinChangedError{Addr: addr, Kept: have, Given: want, Path: path}
 		}
 		return have, false, nil
 	}
 	pin = want
 	if pin == "" {
 		if pin, err = servercert.Fetch(ctx, addr); err != nil {
-			return "", false, fmt.Errorf("cannot reach the tally server at %s to learn its TLS certificate: check --server or DOORSTEP_SERVER and that tallyd is running: %w", addr, err)
+			return "", false, &UnreachableError{Addr: addr, Err: err}
 		}
 		learned = true
 	}
