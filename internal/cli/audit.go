@@ -27,6 +27,7 @@ import (
 	"github.com/doorstep-vote/doorstep/internal/client"
 	"github.com/doorstep-vote/doorstep/internal/committee"
 	"github.com/doorstep-vote/doorstep/internal/election"
+	"github.com/doorstep-vote/doorstep/internal/i18n"
 	"github.com/doorstep-vote/doorstep/internal/servercert"
 )
 
@@ -107,7 +108,7 @@ func runAuditExport(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	if learned {
-		firstContact(env, server, pin)
+		firstContact(env, i18n.EN, server, pin) // the audit commands speak English
 	}
 	signer := &callauth.Signer{ElectionID: electionID, KeyID: election.CommitteeAuthor, Key: key, Now: env.Now}
 	conn, err := client.ForPin(pin).New(server, grpc.WithDefaultCallOptions(signer.CallOption()))

@@ -144,19 +144,27 @@ func NewFlags(env *Env, name, usage, summary string) *flag.FlagSet {
 // prints the command's usage to stdout; a mistake is said on stderr with
 // where to find the usage, and nothing goes to stdout.
 func ParseFlags(fs *flag.FlagSet, args []string) error {
-	usage := fs.Usage
-	fs.Usage = func() {}
-	err := fs.Parse(args)
-	fs.Usage = usage
-	switch {
-	case errors.Is(err, flag.ErrHelp):
-		usage()
-		return err
-	case err != nil:
-		fmt.Fprintf(fs.Output(), "Run 'doorstep %s --help' for its flags.\n", fs.Name())
+	err := parseQuiet(fs, args)
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintf(fs.Output(), "%v\nRun 'doorstep %s --help' for its flags.\n", err, fs.Name())
 		return ErrUsage
 	}
-	return nil
+	return err
+}
+
+// parseQuiet parses args and prints only --help's usage: a mistake is
+// returned, for the caller to say in its own words.
+func parseQuiet(fs *flag.FlagSet, args []string) error {
+	usage, out := fs.Usage, fs.Output()
+	fs.Usage = func() {}
+	fs.SetOutput(io.Discard)
+	err := fs.Parse(args)
+	fs.Usage = usage
+	fs.SetOutput(out)
+	if errors.Is(err, flag.ErrHelp) {
+		usage()
+	}
+	return err
 }
 
 // DefaultConfigDir is the user's config directory for Doorstep.

@@ -10,6 +10,7 @@ import (
 	"flag"
 	"fmt"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -62,24 +63,18 @@ func newCmFlags(env *Env, name, usage, summary string, withServer, withElection 
 	if withElection {
 		fs.StringVar(&f.election, "election", "", "the election id (required)")
 	}
+	fs.StringVar(&f.lang, "lang", "", langUsage("what it prints"))
 	return fs, f
 }
 
-// withLang adds --lang to a committee command whose words people read.
-func (f *cmFlags) withLang(fs *flag.FlagSet, what string) {
-	fs.StringVar(&f.lang, "lang", "", "the language of "+what+": zh (中文) or en (default: from LC_ALL, LC_MESSAGES or LANG)")
+func langUsage(what string) string {
+	return "the language of " + what + ": zh (中文) or en (default: from LC_ALL, LC_MESSAGES or LANG)"
 }
 
-// language is --lang, else the locale's, else fallback.
-func (f *cmFlags) language(env *Env, fallback i18n.Lang) (i18n.Lang, error) {
-	if f.lang != "" {
-		l, err := i18n.Parse(f.lang)
-		if err != nil {
-			return "", cmUsage(env, f.name, "--lang: %v", err)
-		}
-		return l, nil
-	}
-	return i18n.FromEnv(env.Getenv, fallback), nil
+// withLang says what --lang chooses the language of, where it is more
+// than the command's messages.
+func (f *cmFlags) withLang(fs *flag.FlagSet, what string) {
+	fs.Lookup("lang").Usage = langUsage(what)
 }
 
 // termLang is the language of the words a committee command prints when
@@ -87,15 +82,14 @@ func (f *cmFlags) language(env *Env, fallback i18n.Lang) (i18n.Lang, error) {
 // unless --lang says otherwise).
 const termLang = i18n.EN
 
-// termLanguage is the language of what a signing command says at the
-// terminal: --lang, else the locale, else English. A bad --lang was
-// refused when the flags were parsed.
-func (f *cmFlags) termLanguage(env *Env) i18n.Lang {
-	l, err := f.language(env, termLang)
-	if err != nil {
-		return termLang
+// say is the language of what a committee command says at the terminal:
+// --lang, else the locale, else English. A bad --lang is refused when the
+// flags are parsed, and said in the locale's language.
+func (f *cmFlags) say(env *Env) i18n.Lang {
+	if l, err := i18n.Parse(f.lang); err == nil {
+		return l
 	}
-	return l
+	return i18n.FromEnv(env.Getenv, termLang)
 }
 
 // openRead parses a read command's flags, picks the language of its words
@@ -104,10 +98,7 @@ func (f *cmFlags) openRead(ctx context.Context, env *Env, fs *flag.FlagSet, args
 	if err := f.parse(env, fs, args); err != nil {
 		return "", nil, err
 	}
-	l, err := f.language(env, termLang)
-	if err != nil {
-		return "", nil, err
-	}
+	l := f.say(env)
 	r, err := openCmReader(ctx, env, f, l)
 	if err != nil {
 		return "", nil, err
@@ -115,26 +106,111 @@ func (f *cmFlags) openRead(ctx context.Context, env *Env, fs *flag.FlagSet, args
 	return l, r, nil
 }
 
-// parse parses args and checks what every committee command needs.
+// parse parses args and checks what every committee command needs. Its
+// mistakes are said in the command's language, which --lang names even
+// when it comes after the mistake.
 func (f *cmFlags) parse(env *Env, fs *flag.FlagSet, args []string) error {
-	if err := ParseFlags(fs, args); err != nil {
+	f.lang = argValue(fs, args, "lang")
+	err := parseQuiet(fs, args)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
 		return err
+	case err != nil:
+		return f.usageText(env, flagMistake(f.say(env), err))
 	}
 	if fs.NArg() > 0 {
-		return cmUsage(env, f.name, "unexpected argument %q (flags go before nothing else)", fs.Arg(0))
+		return f.usage(env, "cli.usage.argument", fs.Arg(0))
 	}
 	if fs.Lookup("election") != nil && f.election == "" {
-		return cmUsage(env, f.name, "--election is required")
+		return f.usage(env, "cli.usage.need_election")
 	}
 	if fs.Lookup("timeout") != nil && f.timeout <= 0 {
-		return cmUsage(env, f.name, "--timeout must be positive")
+		return f.usage(env, "cli.usage.timeout")
+	}
+	if f.lang != "" {
+		if _, err := i18n.Parse(f.lang); err != nil {
+			return f.usage(env, "cli.usage.lang", f.lang)
+		}
 	}
 	return nil
 }
 
-// cmUsage prints a usage problem and returns ErrUsage.
-func cmUsage(env *Env, name, format string, args ...any) error {
-	fmt.Fprintf(env.Stderr, "doorstep %s: %s\nRun 'doorstep %s --help' for its flags.\n", name, fmt.Sprintf(format, args...), name)
+// argValue is the value args give fs's flag name (-name V, --name=V),
+// the last if several, or "" if none: what the flag will be once parsed,
+// read before parsing so that a mistake earlier in args can be said in it.
+func argValue(fs *flag.FlagSet, args []string, name string) string {
+	v := ""
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			break
+		}
+		if len(a) < 2 || a[0] != '-' {
+			continue // a stray argument: parsing stops there, but the mistake is said in --lang all the same
+		}
+		k, val, hasVal := strings.Cut(strings.TrimPrefix(a[1:], "-"), "=")
+		switch {
+		case k == name && hasVal:
+			v = val
+		case k == name && i+1 < len(args):
+			v = args[i+1]
+			i++
+		case !hasVal && !isBoolFlag(fs, k) && (fs.Lookup(k) != nil || i+1 < len(args) && !strings.HasPrefix(args[i+1], "-")):
+			i++ // the flag's value (an unknown flag's, if it looks like one)
+		}
+	}
+	return v
+}
+
+func isBoolFlag(fs *flag.FlagSet, name string) bool {
+	f := fs.Lookup(name)
+	if f == nil {
+		return false
+	}
+	b, ok := f.Value.(interface{ IsBoolFlag() bool })
+	return ok && b.IsBoolFlag()
+}
+
+// flagMistakes read the flag package's own (English) words for a parse
+// error, so that it can be said in l.
+var flagMistakes = []struct {
+	re  *regexp.Regexp
+	key string
+}{
+	{regexp.MustCompile(`^flag provided but not defined: -(.*)$`), "cli.usage.flag_unknown"},
+	{regexp.MustCompile(`^flag needs an argument: -(.*)$`), "cli.usage.flag_needs_value"},
+	{regexp.MustCompile(`^invalid (?:boolean )?value (".*") for (?:flag )?-([^:]*): (.*)$`), "cli.usage.flag_bad_value"},
+}
+
+func flagMistake(l i18n.Lang, err error) string {
+	msg := err.Error()
+	for _, m := range flagMistakes {
+		if sub := m.re.FindStringSubmatch(msg); sub != nil {
+			args := make([]any, len(sub)-1)
+			for i, a := range sub[1:] {
+				args[i] = a
+			}
+			return l.T(m.key, args...)
+		}
+	}
+	return msg
+}
+
+// usage prints a usage problem, key's text in the command's language, and
+// returns ErrUsage.
+func (f *cmFlags) usage(env *Env, key string, args ...any) error {
+	return f.usageText(env, f.say(env).T(key, args...))
+}
+
+// usageText is usage for a text already in words: a checker's error, say.
+func (f *cmFlags) usageText(env *Env, msg string) error {
+	return cmUsage(env, f.say(env), f.name, msg)
+}
+
+// cmUsage prints msg, a usage problem with the command name, and
+// returns ErrUsage.
+func cmUsage(env *Env, l i18n.Lang, name, msg string) error {
+	fmt.Fprintf(env.Stderr, "doorstep %s: %s\n%s\n", name, msg, l.T("cli.usage.help", name))
 	return ErrUsage
 }
 
@@ -152,17 +228,14 @@ func runCommitteeInit(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	pub, err := committee.Init(f.dir, rand.Reader)
-	if errors.Is(err, committee.ErrKeyExists) {
-		return fmt.Errorf("%s: %w", f.dir, err)
-	}
 	if err != nil {
-		return err
+		return f.localErr(env, err)
 	}
-	fmt.Fprintf(env.Stdout, "Made the committee key in %s.\n", filepath.Join(f.dir, committee.KeyFile))
-	fmt.Fprintf(env.Stdout, "Committee public key: %s\n\n", base64.StdEncoding.EncodeToString(pub))
-	fmt.Fprintf(env.Stdout, "Keep this folder private and backed up: whoever holds the key signs for the committee,\n"+
-		"and without it the committee can no longer act on its elections.\n"+
-		"'doorstep election create' puts the public key into the election definition for you.\n")
+	l := f.say(env)
+	fmt.Fprintln(env.Stdout, l.T("cli.init.made", filepath.Join(f.dir, committee.KeyFile)))
+	fmt.Fprintln(env.Stdout, l.T("cli.init.public_key", base64.StdEncoding.EncodeToString(pub)))
+	fmt.Fprintln(env.Stdout)
+	fmt.Fprintln(env.Stdout, l.T("cli.init.keep"))
 	return nil
 }
 
@@ -171,7 +244,7 @@ func runCommitteeShow(ctx context.Context, env *Env, args []string) error {
 	if err := f.parse(env, fs, args); err != nil {
 		return err
 	}
-	key, err := committee.LoadKey(f.dir)
+	key, err := f.loadKey(env)
 	if err != nil {
 		return err
 	}
@@ -179,19 +252,20 @@ func runCommitteeShow(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(env.Stdout, "Committee folder: %s\n", f.dir)
-	fmt.Fprintf(env.Stdout, "Public key:       %s\n", base64.StdEncoding.EncodeToString(key.Public().(ed25519.PublicKey)))
+	l := f.say(env)
+	fmt.Fprintln(env.Stdout, l.T("cli.show.folder", f.dir))
+	fmt.Fprintln(env.Stdout, l.T("cli.show.public_key", base64.StdEncoding.EncodeToString(key.Public().(ed25519.PublicKey))))
+	fmt.Fprintln(env.Stdout)
 	if len(states) == 0 {
-		fmt.Fprintf(env.Stdout, "\nNo elections yet: 'doorstep election create --file FILE' makes one.\n")
+		fmt.Fprintln(env.Stdout, l.T("cli.show.none"))
 		return nil
 	}
-	fmt.Fprintf(env.Stdout, "\n")
 	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "ELECTION\tRECORDS\tUNSENT\tROSTER\tSERVER\tFINGERPRINT\n")
+	fmt.Fprintln(tw, l.T("cli.show.columns"))
 	for _, s := range states {
 		roster := "-"
 		if s.Roster != nil {
-			roster = fmt.Sprintf("%d units, sha256 %s…", s.Roster.Units, hex.EncodeToString(s.Roster.SHA256[:6]))
+			roster = l.T("cli.show.roster", s.Roster.Units, hex.EncodeToString(s.Roster.SHA256[:6]))
 		}
 		server, fp := "-", "-"
 		if s.Server != nil {
@@ -216,24 +290,24 @@ type cmSession struct {
 func openCmSession(ctx context.Context, env *Env, f *cmFlags, electionID string) (*cmSession, error) {
 	s, err := committee.OpenSession(ctx, f.dir, electionID, f.server, f.pin, f.timeout, env.Now, env.Logger)
 	if err != nil {
-		return nil, err
+		return nil, f.localErr(env, err)
 	}
 	if s.FirstContact {
-		firstContact(env, f.server, s.Pin())
+		firstContact(env, f.say(env), f.server, s.Pin())
 	}
 	return &cmSession{Session: s, env: env, f: f}, nil
 }
 
 // firstContact tells the person this machine now trusts the server by the
 // pin it just saw, and how to check it.
-func firstContact(env *Env, server, pin string) {
-	fmt.Fprintf(env.Stderr, "First contact with the tally server at %s: its TLS certificate pin is\n  %s\nCheck that it is the pin tallyd printed when it started; this machine trusts only that certificate from now on.\n", server, pin)
+func firstContact(env *Env, l i18n.Lang, server, pin string) {
+	fmt.Fprintln(env.Stderr, l.T("cli.first_contact", server, pin))
 }
 
 // rpcError explains a failed call in terms of what to do next; what is
 // the catalogue key of what the call was for.
 func (s *cmSession) rpcError(what string, err error) error {
-	return cmRPCError(s.f.termLanguage(s.env), what, s.f.server, s.f.timeout, s.ElectionID(), true, err)
+	return cmRPCError(s.f.say(s.env), what, s.f.server, s.f.timeout, s.ElectionID(), true, err)
 }
 
 // explain is rpcError for an error that may come from the server (a gRPC
@@ -273,7 +347,7 @@ func cmRPCError(l i18n.Lang, what, server string, timeout time.Duration, electio
 	default:
 		msg = l.T("cli.rpc.refused", doing, st.Message())
 	}
-	return fmt.Errorf("%s: %w", msg, err)
+	return localized(msg, err)
 }
 
 // refused reports whether the server refused a call outright, so it acted
@@ -297,7 +371,7 @@ func (s *cmSession) catchUp(ctx context.Context) (map[string]*doorstepv1.RecordR
 		// definition, so for an unknown election it answers NotFound or
 		// "not enrolled"; any other refusal is explained as usual.
 		if code := status.Code(err); code == codes.NotFound || code == codes.Unauthenticated && strings.Contains(status.Convert(err).Message(), "not enrolled") {
-			return nil, fmt.Errorf("election %s is not on the server at %s (%s): create it with 'doorstep election create', or check --election and --server: %w", id, s.f.server, status.Convert(err).Message(), err)
+			return nil, localized(s.f.say(s.env).T("cli.err.not_created", id, s.f.server, status.Convert(err).Message()), err)
 		}
 		return nil, s.rpcError("cli.call.committee_records", err)
 	}
@@ -309,9 +383,9 @@ func (s *cmSession) catchUp(ctx context.Context) (map[string]*doorstepv1.RecordR
 		return map[string]*doorstepv1.RecordResult{}, nil
 	}
 	if pending[0].Kind == committee.KindDefine {
-		return nil, fmt.Errorf("election %s was never created on the server: run 'doorstep election create' again", id)
+		return nil, errors.New(s.f.say(s.env).T("cli.err.never_created", id))
 	}
-	fmt.Fprintf(s.env.Stderr, "Sending %d committee record(s) signed earlier that the server has not answered yet.\n", len(pending))
+	fmt.Fprintln(s.env.Stderr, s.f.say(s.env).T("cli.sending_earlier", len(pending)))
 	answers, err := s.Send(ctx, pending)
 	return answers, s.explain("cli.call.send_records", err)
 }
@@ -323,14 +397,14 @@ func (s *cmSession) submit(ctx context.Context, actions ...*doorstepv1.Committee
 	if err != nil {
 		return err
 	}
-	if err := cmRejections(earlier); err != nil {
-		fmt.Fprintf(s.env.Stderr, "warning: %v\n", err)
+	if err := s.rejections(earlier); err != nil {
+		s.warn(err)
 	}
 	results, err := s.signAndSend(ctx, func() ([]*doorstepv1.SignedRecord, error) { return s.Signer().Sign(actions...) })
 	if err != nil {
 		return err
 	}
-	return committee.CheckAccepted(results)
+	return s.accepted(results)
 }
 
 // signAndSend signs with sign (which persists), sends every unanswered
@@ -340,15 +414,82 @@ func (s *cmSession) signAndSend(ctx context.Context, sign func() ([]*doorstepv1.
 	return results, s.explain("cli.call.send_records", err)
 }
 
-// cmRejections turns rejected answers into one error naming each.
-func cmRejections(answers map[string]*doorstepv1.RecordResult) error {
+// rejections turns rejected answers into one error naming each.
+func (s *cmSession) rejections(answers map[string]*doorstepv1.RecordResult) error {
 	var errs []error
 	for _, r := range answers {
 		if r.GetStatus() == doorstepv1.RecordStatus_RECORD_STATUS_REJECTED {
-			errs = append(errs, committee.Rejected(r))
+			errs = append(errs, s.rejected(r))
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// accepted is committee.CheckAccepted in the command's language: an
+// error naming every answer that is not an acceptance, or nil.
+func (s *cmSession) accepted(results []*doorstepv1.RecordResult) error {
+	var errs []error
+	for _, r := range results {
+		if r.GetStatus() != doorstepv1.RecordStatus_RECORD_STATUS_ACCEPTED {
+			errs = append(errs, s.rejected(r))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// rejected says that the server rejected r; the server's reason and
+// message stay as they came.
+func (s *cmSession) rejected(r *doorstepv1.RecordResult) error {
+	err := committee.Rejected(r)
+	return localized(s.f.say(s.env).T("cli.err.rejected", r.GetRecordId(), cmEnumName(r.GetReason().String(), "REASON_CODE_"), r.GetMessage()), err)
+}
+
+// warn says err as a warning: the command goes on.
+func (s *cmSession) warn(err error) {
+	fmt.Fprintln(s.env.Stderr, s.f.say(s.env).T("cli.warning", err))
+}
+
+// localizedError is an error said in the command's language that still
+// unwraps to the error it explains.
+type localizedError struct {
+	msg string
+	err error
+}
+
+func localized(msg string, err error) error { return &localizedError{msg: msg, err: err} }
+
+func (e *localizedError) Error() string { return e.msg }
+func (e *localizedError) Unwrap() error { return e.err }
+
+// localErr says in the command's language the mistakes of this machine a
+// committee member meets in the ordinary course: no key, a key already
+// made, the chain busy, the server unreachable on first contact or with
+// another certificate. Others pass as they are.
+func (f *cmFlags) localErr(env *Env, err error) error {
+	l := f.say(env)
+	var unreachable *committee.UnreachableError
+	var changed *committee.PinChangedError
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, committee.ErrNoKey):
+		return localized(l.T("cli.err.no_key", f.dir), err)
+	case errors.Is(err, committee.ErrKeyExists):
+		return localized(l.T("cli.err.key_exists", f.dir), err)
+	case errors.Is(err, committee.ErrBusy):
+		return localized(l.T("cli.err.busy"), err)
+	case errors.As(err, &changed):
+		return localized(l.T("cli.err.pin_changed", changed.Kept, changed.Given, changed.Addr, changed.Path), err)
+	case errors.As(err, &unreachable):
+		return localized(l.T("cli.err.first_contact_unreachable", unreachable.Addr, unreachable.Err), err)
+	}
+	return err
+}
+
+// loadKey loads the committee key from f's folder.
+func (f *cmFlags) loadKey(env *Env) (ed25519.PrivateKey, error) {
+	key, err := committee.LoadKey(f.dir)
+	return key, f.localErr(env, err)
 }
 
 func cmEnumName(s, prefix string) string {
@@ -368,9 +509,9 @@ func cmEnumName(s, prefix string) string {
 }
 
 // cmPrintCheckpoint prints the log state an answer came with.
-func cmPrintCheckpoint(env *Env, cp *doorstepv1.Checkpoint) {
+func cmPrintCheckpoint(env *Env, l i18n.Lang, cp *doorstepv1.Checkpoint) {
 	if cp == nil {
 		return
 	}
-	fmt.Fprintf(env.Stdout, "Ballot log: %d entries, root %s\n", cp.GetSize(), base64.StdEncoding.EncodeToString(cp.GetRootHash()))
+	fmt.Fprintln(env.Stdout, l.T("cli.checkpoint", cp.GetSize(), base64.StdEncoding.EncodeToString(cp.GetRootHash())))
 }

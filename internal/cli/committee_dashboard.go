@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"crypto/ed25519"
+	"errors"
 	"flag"
 	"fmt"
 	"net"
@@ -13,7 +14,6 @@ import (
 	"strings"
 
 	"github.com/doorstep-vote/doorstep/internal/callauth"
-	"github.com/doorstep-vote/doorstep/internal/committee"
 	"github.com/doorstep-vote/doorstep/internal/election"
 	"github.com/doorstep-vote/doorstep/internal/i18n"
 	"github.com/doorstep-vote/doorstep/internal/keyfile"
@@ -32,19 +32,19 @@ type dashFlags struct {
 	open                bool
 }
 
-// add adds the flags; withElection adds --election too (the committee's
-// flags have it already).
-func (d *dashFlags) add(env *Env, fs *flag.FlagSet, withElection bool) {
-	if withElection {
+// add adds the flags; an auditor's adds --election and --lang too (the
+// committee's flags have them already).
+func (d *dashFlags) add(env *Env, fs *flag.FlagSet, auditor bool) {
+	if auditor {
 		fs.StringVar(&d.election, "election", "", "the election id (required)")
+		fs.StringVar(&d.lang, "lang", "", "the dashboard's language, zh (中文) or en (English); default the browser's")
 	}
 	fs.StringVar(&d.web, "web", env.Getenv("DOORSTEP_WEB"), "the address of tallyd's browser side, https://HOST:PORT (env DOORSTEP_WEB); default the host of DOORSTEP_SERVER on port "+defaultWebPort)
-	fs.StringVar(&d.lang, "lang", "", "the dashboard's language, zh (中文) or en (English); default the browser's")
 	fs.BoolVar(&d.open, "open", false, "open the link in this machine's browser too")
 }
 
 // link makes the sign-in link for signer's election.
-func (d *dashFlags) link(env *Env, s *callauth.Signer) (string, error) {
+func (d *dashFlags) link(env *Env, l i18n.Lang, s *callauth.Signer) (string, error) {
 	base := d.web
 	if base == "" {
 		host := env.Getenv("DOORSTEP_SERVER")
@@ -58,7 +58,7 @@ func (d *dashFlags) link(env *Env, s *callauth.Signer) (string, error) {
 	}
 	u, err := url.Parse(base)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return "", fmt.Errorf("--web %q: give the address of tallyd's browser side, such as https://tally.example.org:7443", base)
+		return "", errors.New(l.T("cli.dashboard.bad_web", base))
 	}
 	tok, err := s.SignInToken()
 	if err != nil {
@@ -74,13 +74,12 @@ func (d *dashFlags) link(env *Env, s *callauth.Signer) (string, error) {
 	return u.String(), nil
 }
 
-func (d *dashFlags) print(env *Env, link string) {
-	fmt.Fprintf(env.Stdout, "Open this link within %s; it signs one browser in to the dashboard of election %s, once, for 12 hours:\n\n  %s\n\n",
-		callauth.Window, d.election, link)
-	fmt.Fprintln(env.Stdout, "Anyone who opens it first gets in: send it to no one, and make a new one when it has expired.")
+func (d *dashFlags) print(env *Env, l i18n.Lang, link string) {
+	fmt.Fprintln(env.Stdout, l.T("cli.dashboard.link", callauth.Window, d.election, link))
+	fmt.Fprintln(env.Stdout, l.T("cli.dashboard.secret"))
 	if d.open {
 		if err := openBrowser(link); err != nil {
-			fmt.Fprintf(env.Stderr, "Could not open a browser (%v): copy the link into one.\n", err)
+			fmt.Fprintln(env.Stderr, l.T("cli.dashboard.no_browser", err))
 		}
 	}
 }
@@ -102,16 +101,16 @@ func openBrowser(link string) error {
 	return nil
 }
 
-func (d *dashFlags) check(env *Env, name string) error {
+func (d *dashFlags) check(env *Env, l i18n.Lang, name string) error {
 	if d.election == "" {
-		return cmUsage(env, name, "--election is required")
+		return cmUsage(env, l, name, l.T("cli.usage.need_election"))
 	}
 	if err := election.CheckID("--election", d.election); err != nil {
-		return cmUsage(env, name, "%v", err)
+		return cmUsage(env, l, name, err.Error())
 	}
 	if d.lang != "" {
 		if _, err := i18n.Parse(d.lang); err != nil {
-			return cmUsage(env, name, "--lang: %v", err)
+			return cmUsage(env, l, name, l.T("cli.usage.lang", d.lang))
 		}
 	}
 	return nil
@@ -120,24 +119,26 @@ func (d *dashFlags) check(env *Env, name string) error {
 func runCommitteeDashboard(ctx context.Context, env *Env, args []string) error {
 	fs, f := newCmFlags(env, "committee dashboard", "--election ID [--web URL] [--open] [flags]",
 		"Make a link that signs a browser in to the election's live dashboard. The link\ncarries a sign-in the committee key signs on this machine (the key stays here);\nit works once, within two minutes, and the browser stays signed in for 12 hours.", false, true)
+	f.withLang(fs, "the dashboard (default: the browser's) and of what this command prints")
 	var d dashFlags
 	d.add(env, fs, false)
 	if err := f.parse(env, fs, args); err != nil {
 		return err
 	}
-	d.election = f.election
-	if err := d.check(env, f.name); err != nil {
+	d.election, d.lang = f.election, f.lang
+	l := f.say(env)
+	if err := d.check(env, l, f.name); err != nil {
 		return err
 	}
-	key, err := committee.LoadKey(f.dir)
+	key, err := f.loadKey(env)
 	if err != nil {
 		return err
 	}
-	link, err := d.link(env, &callauth.Signer{ElectionID: d.election, KeyID: election.CommitteeAuthor, Key: key, Now: env.Now})
+	link, err := d.link(env, l, &callauth.Signer{ElectionID: d.election, KeyID: election.CommitteeAuthor, Key: key, Now: env.Now})
 	if err != nil {
 		return err
 	}
-	d.print(env, link)
+	d.print(env, l, link)
 	return nil
 }
 
@@ -157,7 +158,7 @@ func runAuditDashboard(ctx context.Context, env *Env, args []string) error {
 	if keyFile == "" {
 		return auditUsage(env, "dashboard", "--key is required: the auditor's key file, whose public key the committee granted")
 	}
-	if err := d.check(env, "audit dashboard"); err != nil {
+	if err := d.check(env, i18n.EN, "audit dashboard"); err != nil {
 		return err
 	}
 	key, err := keyfile.Load(filepath.Clean(keyFile))
@@ -165,11 +166,11 @@ func runAuditDashboard(ctx context.Context, env *Env, args []string) error {
 		return fmt.Errorf("auditor key: %w", err)
 	}
 	id := rules.AuditorID(key.Public().(ed25519.PublicKey))
-	link, err := d.link(env, &callauth.Signer{ElectionID: d.election, KeyID: id, Key: key, Now: env.Now})
+	link, err := d.link(env, i18n.EN, &callauth.Signer{ElectionID: d.election, KeyID: id, Key: key, Now: env.Now})
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "Auditor %s.\n", id)
-	d.print(env, link)
+	d.print(env, i18n.EN, link) // the audit commands speak English
 	return nil
 }

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -42,18 +43,18 @@ func runDeviceEnroll(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	if qrMode != "dark" && qrMode != "light" && qrMode != "none" {
-		return cmUsage(env, f.name, "--qr must be dark, light or none")
+		return f.usage(env, "cli.usage.qr")
 	}
 	if valid < 0 {
-		return cmUsage(env, f.name, "--valid must not be negative")
+		return f.usage(env, "cli.usage.valid")
 	}
 	if err := election.CheckText("label", label, election.MaxTitleLen); err != nil {
-		return cmUsage(env, f.name, "--label: %v", err)
+		return f.usageText(env, "--label: "+err.Error())
 	}
 	if public == "" {
 		public = f.server
 		if host, _, err := net.SplitHostPort(public); err == nil && (host == "localhost" || net.ParseIP(host).IsLoopback()) {
-			fmt.Fprintf(env.Stderr, "note: the code sends devices to %s, which is this machine only; use --server-public HOST:PORT for the address canvassers' devices reach\n", public)
+			fmt.Fprintln(env.Stderr, f.say(env).T("cli.enroll.loopback", public))
 		}
 	}
 	token, err := enrollcode.NewToken(rand.Reader)
@@ -69,24 +70,25 @@ func runDeviceEnroll(ctx context.Context, env *Env, args []string) error {
 		code.Fingerprint = "unknown" // replaced by the server's answer below
 	}
 	if err := code.Validate(); err != nil {
-		return cmUsage(env, f.name, "%v", err)
+		return f.usageText(env, err.Error())
 	}
 	s, err := openCmSession(ctx, env, f, f.election)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
+	l := f.say(env)
 	info, err := s.serverInfo(ctx)
 	if err != nil {
 		return err
 	}
 	if fingerprint != "" && fingerprint != info.GetFingerprint() {
-		return fmt.Errorf("the server at %s has key fingerprint %s, not %s as --server-fingerprint says: this is not the expected server, or its key changed; stop and check with whoever runs tallyd", f.server, info.GetFingerprint(), fingerprint)
+		return errors.New(l.T("cli.enroll.fingerprint_differs", f.server, info.GetFingerprint(), fingerprint))
 	}
 	// The code tells devices which server to trust, so a key that changed
 	// since the election was created needs a person's confirmation.
 	if known := s.Signer().State().Server; fingerprint == "" && known != nil && known.Fingerprint != "" && known.Fingerprint != info.GetFingerprint() {
-		return fmt.Errorf("the server at %s now has key fingerprint %s, but it had %s when this machine last spoke to it: if the server's key was deliberately replaced, confirm with --server-fingerprint %s; otherwise stop and check with whoever runs tallyd", f.server, info.GetFingerprint(), known.Fingerprint, info.GetFingerprint())
+		return errors.New(l.T("cli.enroll.fingerprint_changed", f.server, info.GetFingerprint(), known.Fingerprint, info.GetFingerprint()))
 	}
 	if err := s.rememberServer(info); err != nil {
 		return err
@@ -104,25 +106,25 @@ func runDeviceEnroll(ctx context.Context, env *Env, args []string) error {
 	}
 	text := enrollcode.Encode(code)
 	w := env.Stdout
-	fmt.Fprintf(w, "Enrollment code for election %s", f.election)
 	if label != "" {
-		fmt.Fprintf(w, " (%s)", label)
+		fmt.Fprintln(w, l.T("cli.enroll.code_for", f.election, label))
+	} else {
+		fmt.Fprintln(w, l.T("cli.enroll.code", f.election))
 	}
-	fmt.Fprintf(w, ":\n\n%s\n\n", text)
+	fmt.Fprintf(w, "\n%s\n\n", text)
 	if qrMode != "none" {
 		if err := writeQR(w, text, qrMode == "dark"); err != nil {
-			fmt.Fprintf(env.Stderr, "(no QR code: %v)\n", err)
+			fmt.Fprintln(env.Stderr, l.T("cli.enroll.no_qr", err))
 		} else {
 			fmt.Fprintln(w)
 		}
 	}
 	if grant.Expires != nil {
-		fmt.Fprintf(w, "It works once, until %s. ", grant.Expires.AsTime().In(env.Now().Location()).Format(time.RFC3339))
+		fmt.Fprintln(w, l.T("cli.enroll.once_until", grant.Expires.AsTime().In(env.Now().Location()).Format(time.RFC3339), code.Fingerprint))
 	} else {
-		fmt.Fprintf(w, "It works once. ")
+		fmt.Fprintln(w, l.T("cli.enroll.once", code.Fingerprint))
 	}
-	fmt.Fprintf(w, "The device checks the server key fingerprint %s.\n", code.Fingerprint)
-	fmt.Fprintf(w, "On the canvasser's device: doorstep canvass join '%s'\n", text)
+	fmt.Fprintln(w, l.T("cli.enroll.join", text))
 	return nil
 }
 
@@ -174,13 +176,13 @@ func runDeviceRevoke(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	if err := election.CheckID("--device", device); err != nil {
-		return cmUsage(env, f.name, "%v", err)
+		return f.usageText(env, err.Error())
 	}
 	if reason == "" {
-		return cmUsage(env, f.name, "--reason is required: it goes into the log for auditors")
+		return f.usage(env, "cli.usage.need_reason")
 	}
 	if err := election.CheckText("--reason", reason, election.MaxTextLen); err != nil {
-		return cmUsage(env, f.name, "%v", err)
+		return f.usageText(env, err.Error())
 	}
 	s, err := openCmSession(ctx, env, f, f.election)
 	if err != nil {
@@ -196,15 +198,16 @@ func runDeviceRevoke(ctx context.Context, env *Env, args []string) error {
 	if devs, err := s.Devices(ctx); err == nil {
 		for _, d := range devs {
 			if d.GetDeviceId() == device && d.GetLabel() != "" {
-				named = fmt.Sprintf("%s (%s)", device, d.GetLabel())
+				named = f.say(env).T("cli.device.named", device, d.GetLabel())
 			}
 		}
 	}
+	l := f.say(env)
 	if after == 0 {
-		fmt.Fprintf(env.Stdout, "Revoked device %s in election %s: records it has not synced yet will be rejected.\n", named, f.election)
+		fmt.Fprintln(env.Stdout, l.T("cli.revoke.done", named, f.election))
 	} else {
-		fmt.Fprintf(env.Stdout, "Revoked device %s in election %s: its records after number %d will be rejected.\n", named, f.election, after)
+		fmt.Fprintln(env.Stdout, l.T("cli.revoke.done_after", named, f.election, after))
 	}
-	cmPrintCheckpoint(env, s.Checkpoint())
+	cmPrintCheckpoint(env, l, s.Checkpoint())
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -16,6 +17,8 @@ import (
 	"github.com/doorstep-vote/doorstep/internal/committee"
 	"github.com/doorstep-vote/doorstep/internal/election"
 	"github.com/doorstep-vote/doorstep/internal/electionfile"
+	"github.com/doorstep-vote/doorstep/internal/i18n"
+	"github.com/doorstep-vote/doorstep/internal/notice"
 )
 
 func electionCommands() []*Command {
@@ -57,14 +60,14 @@ func runElectionCreate(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	if file == "" {
-		return cmUsage(env, f.name, "--file is required")
+		return f.usage(env, "cli.usage.need_file")
 	}
 
 	data, err := cmReadFile(file, electionfile.MaxDefinitionBytes)
 	if err != nil {
 		return err
 	}
-	key, err := committee.LoadKey(f.dir)
+	key, err := f.loadKey(env)
 	if err != nil {
 		return err
 	}
@@ -79,12 +82,12 @@ func runElectionCreate(ctx context.Context, env *Env, args []string) error {
 	}
 	if operator == "" {
 		s.Close()
-		return cmUsage(env, f.name, "--operator-token is required: only whoever runs tallyd may create elections on it; ask them for the token in the data folder's operator.token, or set DOORSTEP_OPERATOR_TOKEN")
+		return f.usage(env, "cli.usage.need_operator")
 	}
 	defer s.Close()
 	st := s.Signer().State()
 	if st.Acked > 0 {
-		return fmt.Errorf("election %s was already created from this machine (%d committee records so far); to change the ballot, create a new election with another id", def.GetElectionId(), st.Seq)
+		return errors.New(f.say(env).T("cli.create.already", def.GetElectionId(), st.Seq))
 	}
 	info, err := s.serverInfo(ctx)
 	if err != nil {
@@ -101,7 +104,7 @@ func runElectionCreate(ctx context.Context, env *Env, args []string) error {
 		case err == nil:
 			earlier, derr := st.DefinitionProto()
 			if derr == nil && !proto.Equal(earlier, def) {
-				return fmt.Errorf("election %s was already created from this machine with a different definition (an earlier run whose answer was lost); to change the ballot, create a new election with another id", def.GetElectionId())
+				return errors.New(f.say(env).T("cli.create.differs", def.GetElectionId()))
 			}
 			return cmPrintCreated(env, s, def, info, resp)
 		case !refused(ctx, err):
@@ -143,31 +146,30 @@ func (s *cmSession) rememberServer(info *doorstepv1.GetServerInfoResponse) error
 }
 
 func cmPrintCreated(env *Env, s *cmSession, def *doorstepv1.ElectionDefinition, info *doorstepv1.GetServerInfoResponse, resp *doorstepv1.CreateElectionResponse) error {
-	w := env.Stdout
-	fmt.Fprintf(w, "Created election %s: %s\n", def.GetElectionId(), def.GetTitle())
+	w, l := env.Stdout, s.f.say(env)
+	fmt.Fprintln(w, l.T("cli.create.done", def.GetElectionId(), def.GetTitle()))
 	for i, it := range def.GetItems() {
-		fmt.Fprintf(w, "  %d. %s — %s (%s)\n", i+1, it.GetItemId(), it.GetTitle(), cmItemRule(it))
+		fmt.Fprintln(w, l.T("cli.create.item", i+1, it.GetItemId(), it.GetTitle(), notice.Rule(l, it)))
 	}
-	fmt.Fprintf(w, "Contest policy: %s.  Sync deadline: %s.\n",
-		cmEnumName(def.GetContestPolicy().String(), "CONTEST_POLICY_"), def.GetSyncDeadline().AsTime().In(env.Now().Location()).Format(time.RFC3339))
-	fmt.Fprintf(w, "Server %s, key fingerprint %s\n", s.f.server, info.GetFingerprint())
-	cmPrintCheckpoint(env, resp.GetCheckpoint())
-	fmt.Fprintf(w, "\nNext: doorstep roster import --election %s --file roster.csv\n", def.GetElectionId())
+	fmt.Fprintln(w, l.T("cli.create.policy", cmContestPolicy(l, def.GetContestPolicy()), def.GetSyncDeadline().AsTime().In(env.Now().Location()).Format(time.RFC3339)))
+	fmt.Fprintln(w, l.T("cli.create.server", s.f.server, info.GetFingerprint()))
+	cmPrintCheckpoint(env, l, resp.GetCheckpoint())
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, l.T("cli.create.next", def.GetElectionId()))
 	return nil
 }
 
-// cmItemRule says in a few words what an item decides and how.
-func cmItemRule(it *doorstepv1.Item) string {
-	switch k := it.GetKind().(type) {
-	case *doorstepv1.Item_Motion:
-		if k.Motion.GetThreshold() == doorstepv1.ThresholdClass_THRESHOLD_CLASS_SPECIAL {
-			return "special motion: at least 3/4 of participating area and owners"
-		}
-		return "ordinary motion: more than 1/2 of participating area and owners"
-	case *doorstepv1.Item_Candidates:
-		return fmt.Sprintf("elect up to %d of %d candidates", k.Candidates.GetSeats(), len(k.Candidates.GetCandidates()))
+// cmContestPolicy names p in l.
+func cmContestPolicy(l i18n.Lang, p doorstepv1.ContestPolicy) string {
+	switch p {
+	case doorstepv1.ContestPolicy_CONTEST_POLICY_HOLD:
+		return l.T("cli.policy.hold")
+	case doorstepv1.ContestPolicy_CONTEST_POLICY_FIRST:
+		return l.T("cli.policy.first")
+	case doorstepv1.ContestPolicy_CONTEST_POLICY_LAST:
+		return l.T("cli.policy.last")
 	}
-	return "unknown kind"
+	return cmEnumName(p.String(), "CONTEST_POLICY_")
 }
 
 func runRosterImport(ctx context.Context, env *Env, args []string) error {
@@ -179,7 +181,7 @@ func runRosterImport(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	if file == "" {
-		return cmUsage(env, f.name, "--file is required")
+		return f.usage(env, "cli.usage.need_file")
 	}
 	in, err := os.Open(file)
 	if err != nil {
@@ -204,16 +206,17 @@ func runRosterImport(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	l := f.say(env)
 	if prev := s.Signer().State().Roster; prev != nil {
 		if string(prev.SHA256) != string(hash[:]) {
-			return fmt.Errorf("a different roster (%d units, sha256 %s) was already imported for election %s; the server adds roster units and never replaces them, so a corrected roster needs a new election", prev.Units, hex.EncodeToString(prev.SHA256), f.election)
+			return errors.New(l.T("cli.roster.different", prev.Units, hex.EncodeToString(prev.SHA256), f.election))
 		}
-		fmt.Fprintf(env.Stdout, "This roster was already imported for election %s.\n", f.election)
-		cmPrintRoster(env, roster)
-		return cmRejections(earlier)
+		fmt.Fprintln(env.Stdout, l.T("cli.roster.already", f.election))
+		cmPrintRoster(env, l, roster)
+		return s.rejections(earlier)
 	}
-	if err := cmRejections(earlier); err != nil {
-		fmt.Fprintf(env.Stderr, "warning: %v\n", err)
+	if err := s.rejections(earlier); err != nil {
+		s.warn(err)
 	}
 	rec, chunks := committee.RosterActions(roster)
 	results, err := s.signAndSend(ctx, func() ([]*doorstepv1.SignedRecord, error) { return s.Signer().SignRoster(rec, chunks...) })
@@ -231,19 +234,22 @@ func runRosterImport(ctx context.Context, env *Env, args []string) error {
 		if err := s.Signer().SetRoster(nil); err != nil {
 			return err
 		}
-		return fmt.Errorf("the server refused the roster: %w", committee.CheckAccepted(results))
+		err := s.accepted(results)
+		return localized(l.T("cli.roster.refused", err), err)
 	}
 	if rejected > 0 {
-		return fmt.Errorf("the server took only %d of %d roster records, so its roster is incomplete and 'election open' will refuse it; create a new election for a corrected roster: %w", len(results)-rejected, len(results), committee.CheckAccepted(results))
+		err := s.accepted(results)
+		return localized(l.T("cli.roster.partial", len(results)-rejected, len(results), err), err)
 	}
-	fmt.Fprintf(env.Stdout, "Imported the roster for election %s in %d record(s).\n", f.election, len(results))
-	cmPrintRoster(env, roster)
-	cmPrintCheckpoint(env, s.Checkpoint())
-	fmt.Fprintf(env.Stdout, "\nNext: check the counts above, then: doorstep election open --election %s\n", f.election)
+	fmt.Fprintln(env.Stdout, l.T("cli.roster.imported", f.election, len(results)))
+	cmPrintRoster(env, l, roster)
+	cmPrintCheckpoint(env, l, s.Checkpoint())
+	fmt.Fprintln(env.Stdout)
+	fmt.Fprintln(env.Stdout, l.T("cli.roster.next", f.election))
 	return nil
 }
 
-func cmPrintRoster(env *Env, r *election.Roster) {
+func cmPrintRoster(env *Env, l i18n.Lang, r *election.Roster) {
 	dev := 0
 	for _, u := range r.Units() {
 		if u.DeveloperHeld {
@@ -251,9 +257,8 @@ func cmPrintRoster(env *Env, r *election.Roster) {
 		}
 	}
 	h := r.Hash()
-	fmt.Fprintf(env.Stdout, "Roster sha256: %s\n", hex.EncodeToString(h[:]))
-	fmt.Fprintf(env.Stdout, "Units: %d (%d developer-held)   Total area: %s m²   Owners (headcount): %d\n",
-		len(r.Units()), dev, election.FormatArea(r.TotalArea()), r.Headcount())
+	fmt.Fprintln(env.Stdout, l.T("cli.roster.hash", hex.EncodeToString(h[:])))
+	fmt.Fprintln(env.Stdout, l.T("cli.roster.counts", len(r.Units()), dev, election.FormatArea(r.TotalArea()), r.Headcount()))
 }
 
 func runElectionOpen(ctx context.Context, env *Env, args []string) error {
@@ -267,17 +272,19 @@ func runElectionOpen(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	defer s.Close()
+	l := f.say(env)
 	r := s.Signer().State().Roster
 	if r == nil {
-		return fmt.Errorf("no roster was imported from this machine for election %s: run 'doorstep roster import --election %s --file roster.csv' first", f.election, f.election)
+		return errors.New(l.T("cli.open.no_roster", f.election, f.election))
 	}
 	if err := s.submit(ctx, &doorstepv1.CommitteeAction{Action: &doorstepv1.CommitteeAction_Open{Open: &doorstepv1.OpenElection{RosterSha256: r.SHA256}}}); err != nil {
 		return err
 	}
-	fmt.Fprintf(env.Stdout, "Election %s is open: ballots count from now on.\n", f.election)
-	fmt.Fprintf(env.Stdout, "Roster frozen: %d units, %s m², %d owners, sha256 %s\n", r.Units, election.FormatArea(r.AreaCenti), r.Owners, hex.EncodeToString(r.SHA256))
-	cmPrintCheckpoint(env, s.Checkpoint())
-	fmt.Fprintf(env.Stdout, "\nNext: enroll each canvasser's device: doorstep device enroll --election %s --label NAME\n", f.election)
+	fmt.Fprintln(env.Stdout, l.T("cli.open.done", f.election))
+	fmt.Fprintln(env.Stdout, l.T("cli.open.frozen", r.Units, election.FormatArea(r.AreaCenti), r.Owners, hex.EncodeToString(r.SHA256)))
+	cmPrintCheckpoint(env, l, s.Checkpoint())
+	fmt.Fprintln(env.Stdout)
+	fmt.Fprintln(env.Stdout, l.T("cli.open.next", f.election))
 	return nil
 }
 
@@ -296,12 +303,13 @@ func runElectionClose(ctx context.Context, env *Env, args []string) error {
 	if err := s.submit(ctx, &doorstepv1.CommitteeAction{Action: &doorstepv1.CommitteeAction_Close{Close: &doorstepv1.CloseElection{ClosedAt: timestamppb.New(now)}}}); err != nil {
 		return err
 	}
-	fmt.Fprintf(env.Stdout, "Election %s is closed as of %s.\n", f.election, now.Format(time.RFC3339))
+	l := f.say(env)
+	fmt.Fprintln(env.Stdout, l.T("cli.close.done", f.election, now.Format(time.RFC3339)))
 	if def, _ := s.Signer().State().DefinitionProto(); def != nil && def.GetSyncDeadline() != nil {
-		fmt.Fprintf(env.Stdout, "Ballots collected before now are accepted until the sync deadline, %s: ask canvassers to sync.\n",
-			def.GetSyncDeadline().AsTime().In(now.Location()).Format(time.RFC3339))
+		fmt.Fprintln(env.Stdout, l.T("cli.close.sync", def.GetSyncDeadline().AsTime().In(now.Location()).Format(time.RFC3339)))
 	}
-	cmPrintCheckpoint(env, s.Checkpoint())
-	fmt.Fprintf(env.Stdout, "\nNext: doorstep tally show --election %s\n", f.election)
+	cmPrintCheckpoint(env, l, s.Checkpoint())
+	fmt.Fprintln(env.Stdout)
+	fmt.Fprintln(env.Stdout, l.T("cli.close.next", f.election))
 	return nil
 }

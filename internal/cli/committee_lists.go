@@ -379,12 +379,9 @@ func runCommentsList(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	if *asJSON && *csvFile != "" {
-		return cmUsage(env, f.name, "give --json or --csv, not both")
+		return f.usage(env, "cli.usage.json_csv")
 	}
-	l, err := f.language(env, termLang)
-	if err != nil {
-		return err
-	}
+	l := f.say(env)
 	r, err := openCmReader(ctx, env, f, l)
 	if err != nil {
 		return err

@@ -24,10 +24,7 @@ func runElectionCertify(ctx context.Context, env *Env, args []string) error {
 	if err := f.parse(env, fs, args); err != nil {
 		return err
 	}
-	l, err := f.language(env, termLang)
-	if err != nil {
-		return err
-	}
+	l := f.say(env)
 	s, err := openCmSession(ctx, env, f, f.election)
 	if err != nil {
 		return err
@@ -65,7 +62,7 @@ func runElectionCertify(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	fmt.Fprintln(w, "\n"+l.T("cli.certify.done", f.election, hex.EncodeToString(hash[:])))
-	cmPrintCheckpoint(env, s.Checkpoint())
+	cmPrintCheckpoint(env, l, s.Checkpoint())
 	fmt.Fprintln(w, "\n"+l.T("cli.certify.next", f.election))
 	return nil
 }
@@ -80,16 +77,13 @@ func runTallyNotice(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	if *out == "" {
-		return cmUsage(env, f.name, "--out is required, e.g. --out notice.html")
+		return f.usage(env, "cli.usage.need_out")
 	}
 	// The notice is posted for the owners: Chinese unless --lang says
 	// otherwise, whatever this machine's locale; what the command says
 	// to the person at the terminal follows --lang or the locale.
 	page := i18n.ZH
-	l, err := f.language(env, termLang)
-	if err != nil {
-		return err
-	}
+	l := f.say(env)
 	if f.lang != "" {
 		page = l
 	}
@@ -132,16 +126,6 @@ func runTallyNotice(ctx context.Context, env *Env, args []string) error {
 	return nil
 }
 
-// refusal is a refusal of the notice package in the committee's language;
-// errors.Is still finds the package's error.
-type refusal struct {
-	msg  string
-	base error
-}
-
-func (r *refusal) Error() string { return r.msg }
-func (r *refusal) Unwrap() error { return r.base }
-
 func noticeRefusal(l i18n.Lang, electionID string, err error) error {
 	key := ""
 	switch {
@@ -154,5 +138,5 @@ func noticeRefusal(l i18n.Lang, electionID string, err error) error {
 	default:
 		return err
 	}
-	return &refusal{msg: l.T(key, electionID), base: err}
+	return localized(l.T(key, electionID), err)
 }

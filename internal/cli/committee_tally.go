@@ -49,7 +49,7 @@ type cmReader struct {
 // openCmReader opens the signed reader the read commands share; l is the
 // language of what it says at the terminal.
 func openCmReader(ctx context.Context, env *Env, f *cmFlags, l i18n.Lang) (*cmReader, error) {
-	key, err := committee.LoadKey(f.dir)
+	key, err := f.loadKey(env)
 	if err != nil {
 		return nil, err
 	}
@@ -61,10 +61,10 @@ func openCmReader(ctx context.Context, env *Env, f *cmFlags, l i18n.Lang) (*cmRe
 	pin, learned, err := committee.ServerPin(pctx, f.dir, f.server, f.pin)
 	cancel()
 	if err != nil {
-		return nil, err
+		return nil, f.localErr(env, err)
 	}
 	if learned {
-		firstContact(env, f.server, pin)
+		firstContact(env, l, f.server, pin)
 	}
 	c, err := committee.Dial(f.server, pin, f.election, key, f.timeout, env.Now)
 	if err != nil {
@@ -259,17 +259,17 @@ func runAdjudicateUnit(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	if err := election.CheckID("--unit", unit); err != nil {
-		return cmUsage(env, f.name, "%v", err)
+		return f.usageText(env, err.Error())
 	}
 	if (count == "") == !none {
-		return cmUsage(env, f.name, "give exactly one of --count RECORD_ID and --count-none")
+		return f.usage(env, "cli.usage.count_one")
 	}
 	if count != "" {
 		if err := signed.CheckRecordID("--count", count); err != nil {
-			return cmUsage(env, f.name, "%v (copy it from 'doorstep adjudicate list')", err)
+			return f.usage(env, "cli.usage.record_id", err)
 		}
 	}
-	if err := cmCheckReason(env, f.name, reason); err != nil {
+	if err := f.checkReason(env, reason); err != nil {
 		return err
 	}
 	act := &doorstepv1.Adjudication{Subject: &doorstepv1.Adjudication_Unit{Unit: &doorstepv1.UnitDecision{UnitId: unit, CountedRecordId: count}}, Reason: reason}
@@ -277,9 +277,9 @@ func runAdjudicateUnit(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	if none {
-		fmt.Fprintf(env.Stdout, "Unit %s: none of its ballots count, by the committee's decision.\n", unit)
+		fmt.Fprintln(env.Stdout, f.say(env).T("cli.settle.unit_none", unit))
 	} else {
-		fmt.Fprintf(env.Stdout, "Unit %s: ballot %s counts, by the committee's decision.\n", unit, count)
+		fmt.Fprintln(env.Stdout, f.say(env).T("cli.settle.unit", unit, count))
 	}
 	return nil
 }
@@ -297,13 +297,13 @@ func runAdjudicateOwner(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	if err := election.CheckID("--owner", owner); err != nil {
-		return cmUsage(env, f.name, "%v", err)
+		return f.usageText(env, err.Error())
 	}
 	if err := election.CheckID("--item", item); err != nil {
-		return cmUsage(env, f.name, "%v", err)
+		return f.usageText(env, err.Error())
 	}
 	if (choice == "") == (cands == "") {
-		return cmUsage(env, f.name, "give exactly one of --choice (a motion) and --candidates (a candidate election)")
+		return f.usage(env, "cli.usage.choice_one")
 	}
 	dec := &doorstepv1.OwnerDecision{OwnerKey: owner, ItemId: item}
 	sel := election.Selection{ItemID: item}
@@ -316,7 +316,7 @@ func runAdjudicateOwner(ctx context.Context, env *Env, args []string) error {
 		case "abstain":
 			dec.Choice, sel.Choice = doorstepv1.Choice_CHOICE_ABSTAIN, election.ChoiceAbstain
 		default:
-			return cmUsage(env, f.name, "--choice must be yes, no or abstain")
+			return f.usage(env, "cli.usage.choice")
 		}
 	} else {
 		for c := range strings.SplitSeq(cands, ",") {
@@ -324,7 +324,7 @@ func runAdjudicateOwner(ctx context.Context, env *Env, args []string) error {
 		}
 		sel.Candidates = dec.CandidateIds
 	}
-	if err := cmCheckReason(env, f.name, reason); err != nil {
+	if err := f.checkReason(env, reason); err != nil {
 		return err
 	}
 	// Check against the definition when this machine has it, so a typo is
@@ -333,7 +333,7 @@ func runAdjudicateOwner(ctx context.Context, env *Env, args []string) error {
 		if p, _ := st.DefinitionProto(); p != nil {
 			if def, err := rules.Definition(p); err == nil {
 				if _, _, err := def.Marks([]election.Selection{sel}); err != nil {
-					return cmUsage(env, f.name, "%v", err)
+					return f.usageText(env, err.Error())
 				}
 			}
 		}
@@ -342,16 +342,16 @@ func runAdjudicateOwner(ctx context.Context, env *Env, args []string) error {
 	if err := cmAdjudicate(ctx, env, f, act); err != nil {
 		return err
 	}
-	fmt.Fprintf(env.Stdout, "Owner %s, item %s: the headcount vote is settled by the committee's decision.\n", owner, item)
+	fmt.Fprintln(env.Stdout, f.say(env).T("cli.settle.owner", owner, item))
 	return nil
 }
 
-func cmCheckReason(env *Env, name, reason string) error {
+func (f *cmFlags) checkReason(env *Env, reason string) error {
 	if reason == "" {
-		return cmUsage(env, name, "--reason is required: it goes into the log for auditors")
+		return f.usage(env, "cli.usage.need_reason")
 	}
 	if err := election.CheckText("--reason", reason, election.MaxTextLen); err != nil {
-		return cmUsage(env, name, "%v", err)
+		return f.usageText(env, err.Error())
 	}
 	return nil
 }
@@ -365,6 +365,6 @@ func cmAdjudicate(ctx context.Context, env *Env, f *cmFlags, a *doorstepv1.Adjud
 	if err := s.submit(ctx, &doorstepv1.CommitteeAction{Action: &doorstepv1.CommitteeAction_Adjudication{Adjudication: a}}); err != nil {
 		return err
 	}
-	cmPrintCheckpoint(env, s.Checkpoint())
+	cmPrintCheckpoint(env, f.say(env), s.Checkpoint())
 	return nil
 }

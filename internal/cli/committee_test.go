@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -149,33 +150,52 @@ func TestCommitteeHelp(t *testing.T) {
 
 func TestCommitteeUsageErrors(t *testing.T) {
 	tests := []struct {
-		args []string
-		want string
+		args     []string
+		want, zh string // what it says in English, and in Chinese
 	}{
-		{[]string{"election", "create"}, "--file is required"},
-		{[]string{"election", "open"}, "--election is required"},
-		{[]string{"election", "close", "--election", "e", "extra"}, `unexpected argument "extra"`},
-		{[]string{"roster", "import", "--election", "e"}, "--file is required"},
-		{[]string{"device", "enroll", "--election", "e", "--qr", "sideways"}, "--qr must be"},
-		{[]string{"device", "enroll", "--election", "e", "--server-public", "no-port"}, "not HOST:PORT"},
-		{[]string{"device", "revoke", "--election", "e", "--device", "d"}, "--reason is required"},
-		{[]string{"device", "revoke", "--election", "e", "--reason", "lost"}, "--device: is required"},
-		{[]string{"adjudicate", "unit", "--election", "e", "--unit", "1-1-101", "--reason", "r"}, "exactly one of --count"},
-		{[]string{"adjudicate", "unit", "--election", "e", "--unit", "1-1-101", "--count-none", "--count", "x", "--reason", "r"}, "exactly one of --count"},
-		{[]string{"adjudicate", "unit", "--election", "e", "--unit", "1-1-101", "--count", "not-a-uuid", "--reason", "r"}, "UUID"},
-		{[]string{"adjudicate", "owner", "--election", "e", "--owner", "o", "--item", "i", "--reason", "r"}, "exactly one of --choice"},
-		{[]string{"adjudicate", "owner", "--election", "e", "--owner", "o", "--item", "i", "--choice", "maybe", "--reason", "r"}, "yes, no or abstain"},
-		{[]string{"tally", "show", "--election", "e", "--timeout", "0s"}, "--timeout must be positive"},
-		{[]string{"tally", "show", "--election", "e", "--bogus"}, "flag provided but not defined"},
+		{[]string{"election", "create"}, "--file is required", "需要 --file"},
+		{[]string{"election", "open"}, "--election is required", "需要 --election"},
+		{[]string{"election", "close", "--election", "e", "extra"}, `unexpected argument "extra"`, `多余的参数 "extra"`},
+		{[]string{"roster", "import", "--election", "e"}, "--file is required", "需要 --file"},
+		{[]string{"device", "enroll", "--election", "e", "--qr", "sideways"}, "--qr must be", "--qr 只能是"},
+		{[]string{"device", "enroll", "--election", "e", "--server-public", "no-port"}, "not HOST:PORT", "not HOST:PORT"},
+		{[]string{"device", "revoke", "--election", "e", "--device", "d"}, "--reason is required", "需要 --reason"},
+		{[]string{"device", "revoke", "--election", "e", "--reason", "lost"}, "--device: is required", "--device: is required"},
+		{[]string{"adjudicate", "unit", "--election", "e", "--unit", "1-1-101", "--reason", "r"}, "exactly one of --count", "必须给一个，且只能给一个"},
+		{[]string{"adjudicate", "unit", "--election", "e", "--unit", "1-1-101", "--count-none", "--count", "x", "--reason", "r"}, "exactly one of --count", "必须给一个，且只能给一个"},
+		{[]string{"adjudicate", "unit", "--election", "e", "--unit", "1-1-101", "--count", "not-a-uuid", "--reason", "r"}, "UUID", "请从 'doorstep adjudicate list' 复制"},
+		{[]string{"adjudicate", "owner", "--election", "e", "--owner", "o", "--item", "i", "--reason", "r"}, "exactly one of --choice", "--choice（议案）和 --candidates"},
+		{[]string{"adjudicate", "owner", "--election", "e", "--owner", "o", "--item", "i", "--choice", "maybe", "--reason", "r"}, "yes, no or abstain", "--choice 只能是"},
+		{[]string{"tally", "show", "--election", "e", "--timeout", "0s"}, "--timeout must be positive", "--timeout 必须大于零"},
+		{[]string{"tally", "show", "--election", "e", "--timeout", "soon"}, `invalid value "soon" for flag -timeout`, `"soon" 不是 -timeout 能接受的值`},
+		{[]string{"tally", "show", "--election", "e", "--bogus"}, "flag provided but not defined: -bogus", "没有 -bogus 这个选项"},
+		{[]string{"comments", "list", "--election", "e", "--json", "--csv", "c.csv"}, "give --json or --csv, not both", "--json 和 --csv 只能选一个"},
+		{[]string{"tally", "notice", "--election", "e"}, "--out is required", "需要 --out"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
-			code, _, errs := newCmEnv(t).run(t, tt.args...)
-			if code != 2 {
-				t.Errorf("exit %d; want 2 (usage)", code)
-			}
-			if !strings.Contains(errs, tt.want) {
-				t.Errorf("stderr %q; want it to say %q", errs, tt.want)
+			// In English by default; in Chinese by --lang (even after the
+			// mistake) or by the locale.
+			for _, c := range []struct {
+				how, want, help string
+				lang            []string
+				vars            map[string]string
+			}{
+				{"default", tt.want, "for its flags", nil, nil},
+				{"--lang zh", tt.zh, "查看它的选项", []string{"--lang", "zh"}, nil},
+				{"LANG", tt.zh, "查看它的选项", nil, map[string]string{"LANG": "zh_CN.UTF-8"}},
+			} {
+				e := newCmEnv(t)
+				for k, v := range c.vars {
+					e.vars[k] = v
+				}
+				code, _, errs := e.run(t, append(slices.Clone(tt.args), c.lang...)...)
+				if code != 2 {
+					t.Errorf("%s: exit %d; want 2 (usage)", c.how, code)
+				}
+				if !strings.Contains(errs, c.want) || !strings.Contains(errs, c.help) {
+					t.Errorf("%s: stderr %q; want it to say %q and %q", c.how, errs, c.want, c.help)
+				}
 			}
 		})
 	}
