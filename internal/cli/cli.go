@@ -12,9 +12,13 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"reflect"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/doorstep-vote/doorstep/internal/i18n"
 )
 
 // Env is what a command may touch of the outside world.
@@ -50,7 +54,7 @@ var ErrUsage = errors.New("usage")
 func root() *Command {
 	return &Command{
 		Name:    "doorstep",
-		Summary: "door-to-door ballot collection, tally and audit",
+		Summary: "help.doorstep.summary",
 		Sub:     groups(),
 	}
 }
@@ -68,19 +72,26 @@ func Main(ctx context.Context, env *Env, args []string) int {
 	}
 	cmd, rest, path := find(root(), args)
 	if cmd.Run == nil {
+		// A group's list of commands is in the locale's language, or
+		// --lang's.
+		l := i18n.FromEnv(env.Getenv, i18n.EN)
+		if pl, err := i18n.Parse(argValue(nil, rest, "lang")); err == nil {
+			l = pl
+			rest = withoutFlag(rest, "lang")
+		}
 		switch {
 		case len(rest) == 0 && len(path) == 1:
 			// doorstep alone is not a command: a script that left the
 			// command out must not pass. (A group alone lists its commands.)
-			fmt.Fprintf(env.Stderr, "doorstep: give one of the commands below\n\n")
-			printGroup(env.Stderr, cmd, path)
+			fmt.Fprintf(env.Stderr, "doorstep: %s\n\n", l.T("help.give_command"))
+			printGroup(env.Stderr, l, cmd, path)
 			return 2
 		case len(rest) == 0 || rest[0] == "-h" || rest[0] == "--help" || rest[0] == "help":
-			printGroup(env.Stdout, cmd, path)
+			printGroup(env.Stdout, l, cmd, path)
 			return 0
 		}
-		fmt.Fprintf(env.Stderr, "doorstep: unknown command %q\n\n", strings.Join(append(path, rest[0]), " "))
-		printGroup(env.Stderr, cmd, path)
+		fmt.Fprintf(env.Stderr, "doorstep: %s\n\n", l.T("help.unknown_command", strings.Join(append(path, rest[0]), " ")))
+		printGroup(env.Stderr, l, cmd, path)
 		return 2
 	}
 	err := cmd.Run(ctx, env, rest)
@@ -95,6 +106,23 @@ func Main(ctx context.Context, env *Env, args []string) int {
 		fmt.Fprintf(env.Stderr, "doorstep %s: %v\n", strings.Join(path[1:], " "), err)
 		return 1
 	}
+}
+
+// withoutFlag is args without flag name and its value (-name V or
+// --name=V), for a group's list, where --lang is the only flag.
+func withoutFlag(args []string, name string) []string {
+	var out []string
+	for i := 0; i < len(args); i++ {
+		k, _, hasVal := strings.Cut(strings.TrimLeft(args[i], "-"), "=")
+		if strings.HasPrefix(args[i], "-") && k == name {
+			if !hasVal {
+				i++
+			}
+			continue
+		}
+		out = append(out, args[i])
+	}
+	return out
 }
 
 func find(c *Command, args []string) (*Command, []string, []string) {
@@ -116,14 +144,25 @@ func find(c *Command, args []string) (*Command, []string, []string) {
 	return c, args, path
 }
 
-func printGroup(w io.Writer, c *Command, path []string) {
-	fmt.Fprintf(w, "%s: %s\n\nUsage: %s COMMAND [flags]\n\nCommands:\n", strings.Join(path, " "), c.Summary, strings.Join(path, " "))
+func printGroup(w io.Writer, l i18n.Lang, c *Command, path []string) {
+	p := strings.Join(path, " ")
+	fmt.Fprintf(w, "%s: %s\n\n%s\n\n%s\n", p, helpText(l, c.Summary), l.T("help.group_usage", p), l.T("help.commands"))
 	subs := append([]*Command(nil), c.Sub...)
 	sort.SliceStable(subs, func(i, j int) bool { return subs[i].Name < subs[j].Name })
 	for _, s := range subs {
-		fmt.Fprintf(w, "  %-12s %s\n", s.Name, s.Summary)
+		fmt.Fprintf(w, "  %-12s %s\n", s.Name, helpText(l, s.Summary))
 	}
-	fmt.Fprintf(w, "\nRun '%s COMMAND --help' for a command's flags.\n", strings.Join(path, " "))
+	fmt.Fprintf(w, "\n%s\n", l.T("help.group_more", p))
+}
+
+// helpText is s said in l when it is a key of the catalogue ("help.…"),
+// as the committee's commands give their help; other commands give theirs
+// in English, as it is.
+func helpText(l i18n.Lang, s string) string {
+	if strings.HasPrefix(s, "help.") && i18n.Has(s) {
+		return l.T(s)
+	}
+	return s
 }
 
 // NewFlags returns a FlagSet for a command whose --help prints the
@@ -131,13 +170,53 @@ func printGroup(w io.Writer, c *Command, path []string) {
 func NewFlags(env *Env, name, usage, summary string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(env.Stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(env.Stdout, "Usage: doorstep %s %s\n\n%s\n\nFlags:\n", name, usage, summary)
-		fs.SetOutput(env.Stdout)
-		fs.PrintDefaults()
-		fs.SetOutput(env.Stderr)
-	}
+	fs.Usage = func() { printHelp(env.Stdout, fs, i18n.EN, name, usage, summary) }
 	return fs
+}
+
+// printHelp prints a command's --help in l: its synopsis, what it does
+// and its flags, laid out as flag.PrintDefaults lays them out.
+func printHelp(w io.Writer, fs *flag.FlagSet, l i18n.Lang, name, usage, summary string) {
+	fmt.Fprintf(w, "%s\n\n%s\n\n%s\n", l.T("help.usage", name, usage), helpText(l, summary), l.T("help.flags"))
+	fs.VisitAll(func(fl *flag.Flag) {
+		shown := *fl
+		shown.Usage = helpText(l, fl.Usage)
+		kind, text := flag.UnquoteUsage(&shown)
+		line := "  -" + fl.Name
+		if kind != "" {
+			line += " " + kind
+		}
+		if len(line) <= 4 {
+			line += "\t"
+		} else {
+			line += "\n    \t"
+		}
+		line += strings.ReplaceAll(text, "\n", "\n    \t")
+		if !isZeroFlag(fl) {
+			d := fl.DefValue
+			if fmt.Sprintf("%T", fl.Value) == "*flag.stringValue" {
+				d = strconv.Quote(d)
+			}
+			line += l.T("help.default", d)
+		}
+		fmt.Fprintln(w, line)
+	})
+}
+
+// isZeroFlag reports whether fl's default is its type's zero value, which
+// --help does not show (flag.PrintDefaults' rule).
+func isZeroFlag(fl *flag.Flag) (zero bool) {
+	defer func() {
+		if recover() != nil {
+			zero = false // a zero value whose String panics: show the default
+		}
+	}()
+	t := reflect.TypeOf(fl.Value)
+	if t.Kind() != reflect.Pointer {
+		return fl.DefValue == ""
+	}
+	z, ok := reflect.New(t.Elem()).Interface().(flag.Value)
+	return ok && fl.DefValue == z.String()
 }
 
 // ParseFlags parses args, mapping a parse error to ErrUsage. --help

@@ -46,35 +46,33 @@ type cmFlags struct {
 func newCmFlags(env *Env, name, usage, summary string, withServer, withElection bool) (*flag.FlagSet, *cmFlags) {
 	fs := NewFlags(env, name, usage, summary)
 	f := &cmFlags{name: name}
+	// --help in the command's language: parse has read --lang by then.
+	fs.Usage = func() { printHelp(env.Stdout, fs, f.say(env), name, usage, summary) }
 	dir := env.Getenv("DOORSTEP_COMMITTEE_DIR")
 	if dir == "" {
 		dir = filepath.Join(env.ConfigDir, "committee")
 	}
-	fs.StringVar(&f.dir, "committee-dir", dir, "the committee's folder: its key and its record chains (env DOORSTEP_COMMITTEE_DIR)")
+	fs.StringVar(&f.dir, "committee-dir", dir, "help.flag.committee_dir")
 	if withServer {
 		server := env.Getenv("DOORSTEP_SERVER")
 		if server == "" {
 			server = defaultServer
 		}
-		fs.StringVar(&f.server, "server", server, "tallyd address HOST:PORT (env DOORSTEP_SERVER)")
-		fs.StringVar(&f.pin, "server-pin", env.Getenv("DOORSTEP_SERVER_PIN"), "the pin of tallyd's TLS certificate, as tallyd printed it (env DOORSTEP_SERVER_PIN); without it the pin is learned on first contact and kept")
-		fs.DurationVar(&f.timeout, "timeout", defaultCallTimeout, "how long to wait for each call to the server")
+		fs.StringVar(&f.server, "server", server, "help.flag.server")
+		fs.StringVar(&f.pin, "server-pin", env.Getenv("DOORSTEP_SERVER_PIN"), "help.flag.server_pin")
+		fs.DurationVar(&f.timeout, "timeout", defaultCallTimeout, "help.flag.timeout")
 	}
 	if withElection {
-		fs.StringVar(&f.election, "election", "", "the election id (required)")
+		fs.StringVar(&f.election, "election", "", "help.flag.election")
 	}
-	fs.StringVar(&f.lang, "lang", "", langUsage("what it prints"))
+	fs.StringVar(&f.lang, "lang", "", "help.flag.lang")
 	return fs, f
 }
 
-func langUsage(what string) string {
-	return "the language of " + what + ": zh (中文) or en (default: from LC_ALL, LC_MESSAGES or LANG)"
-}
-
-// withLang says what --lang chooses the language of, where it is more
-// than the command's messages.
-func (f *cmFlags) withLang(fs *flag.FlagSet, what string) {
-	fs.Lookup("lang").Usage = langUsage(what)
+// withLang gives --lang the help text key, where the flag chooses the
+// language of more than the command's messages.
+func (f *cmFlags) withLang(fs *flag.FlagSet, key string) {
+	fs.Lookup("lang").Usage = key
 }
 
 // termLang is the language of the words a committee command prints when
@@ -155,7 +153,7 @@ func argValue(fs *flag.FlagSet, args []string, name string) string {
 		case k == name && i+1 < len(args):
 			v = args[i+1]
 			i++
-		case !hasVal && !isBoolFlag(fs, k) && (fs.Lookup(k) != nil || i+1 < len(args) && !strings.HasPrefix(args[i+1], "-")):
+		case !hasVal && !isBoolFlag(fs, k) && (fs != nil && fs.Lookup(k) != nil || i+1 < len(args) && !strings.HasPrefix(args[i+1], "-")):
 			i++ // the flag's value (an unknown flag's, if it looks like one)
 		}
 	}
@@ -163,6 +161,9 @@ func argValue(fs *flag.FlagSet, args []string, name string) string {
 }
 
 func isBoolFlag(fs *flag.FlagSet, name string) bool {
+	if fs == nil {
+		return false
+	}
 	f := fs.Lookup(name)
 	if f == nil {
 		return false
@@ -216,14 +217,14 @@ func cmUsage(env *Env, l i18n.Lang, name, msg string) error {
 
 func committeeCommands() []*Command {
 	return []*Command{
-		{Name: "init", Summary: "make the committee's signing key on this machine", Usage: "[flags]", Run: runCommitteeInit},
-		{Name: "show", Summary: "print the committee's public key and its elections", Usage: "[flags]", Run: runCommitteeShow},
-		{Name: "dashboard", Summary: "make a link that signs a browser in to the live dashboard", Usage: "--election ID [--web URL] [--open] [flags]", Run: runCommitteeDashboard},
+		{Name: "init", Summary: "help.committee_init.summary", Usage: "[flags]", Run: runCommitteeInit},
+		{Name: "show", Summary: "help.committee_show.summary", Usage: "[flags]", Run: runCommitteeShow},
+		{Name: "dashboard", Summary: "help.committee_dashboard.summary", Usage: "--election ID [--web URL] [--open] [flags]", Run: runCommitteeDashboard},
 	}
 }
 
 func runCommitteeInit(ctx context.Context, env *Env, args []string) error {
-	fs, f := newCmFlags(env, "committee init", "[flags]", "Make the election committee's ed25519 signing key. The key never leaves this\nmachine; every committee record (definition, roster, enrollments, open, close,\nadjudications) is signed with it. Back up the folder and keep it private.", false, false)
+	fs, f := newCmFlags(env, "committee init", "[flags]", "help.committee_init", false, false)
 	if err := f.parse(env, fs, args); err != nil {
 		return err
 	}
@@ -240,7 +241,7 @@ func runCommitteeInit(ctx context.Context, env *Env, args []string) error {
 }
 
 func runCommitteeShow(ctx context.Context, env *Env, args []string) error {
-	fs, f := newCmFlags(env, "committee show", "[flags]", "Print the committee's public key and the elections this machine keeps chains for.", false, false)
+	fs, f := newCmFlags(env, "committee show", "[flags]", "help.committee_show", false, false)
 	if err := f.parse(env, fs, args); err != nil {
 		return err
 	}

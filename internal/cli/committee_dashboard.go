@@ -36,11 +36,11 @@ type dashFlags struct {
 // committee's flags have them already).
 func (d *dashFlags) add(env *Env, fs *flag.FlagSet, auditor bool) {
 	if auditor {
-		fs.StringVar(&d.election, "election", "", "the election id (required)")
-		fs.StringVar(&d.lang, "lang", "", "the dashboard's language, zh (中文) or en (English); default the browser's")
+		fs.StringVar(&d.election, "election", "", "help.flag.election")
+		fs.StringVar(&d.lang, "lang", "", "help.dashboard.flag.lang")
 	}
-	fs.StringVar(&d.web, "web", env.Getenv("DOORSTEP_WEB"), "the address of tallyd's browser side, https://HOST:PORT (env DOORSTEP_WEB); default the host of DOORSTEP_SERVER on port "+defaultWebPort)
-	fs.BoolVar(&d.open, "open", false, "open the link in this machine's browser too")
+	fs.StringVar(&d.web, "web", env.Getenv("DOORSTEP_WEB"), "help.dashboard.flag.web") // its text names defaultWebPort
+	fs.BoolVar(&d.open, "open", false, "help.dashboard.flag.open")
 }
 
 // link makes the sign-in link for signer's election.
@@ -118,8 +118,8 @@ func (d *dashFlags) check(env *Env, l i18n.Lang, name string) error {
 
 func runCommitteeDashboard(ctx context.Context, env *Env, args []string) error {
 	fs, f := newCmFlags(env, "committee dashboard", "--election ID [--web URL] [--open] [flags]",
-		"Make a link that signs a browser in to the election's live dashboard. The link\ncarries a sign-in the committee key signs on this machine (the key stays here);\nit works once, within two minutes, and the browser stays signed in for 12 hours.", false, true)
-	f.withLang(fs, "the dashboard (default: the browser's) and of what this command prints")
+		"help.committee_dashboard", false, true)
+	f.withLang(fs, "help.flag.lang_dashboard")
 	var d dashFlags
 	d.add(env, fs, false)
 	if err := f.parse(env, fs, args); err != nil {

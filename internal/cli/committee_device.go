@@ -20,9 +20,9 @@ import (
 
 func deviceCommands() []*Command {
 	return []*Command{
-		{Name: "enroll", Summary: "make a one-time enrollment code for a canvasser's device", Usage: "--election ID [--label NAME] [flags]", Run: runDeviceEnroll},
-		{Name: "list", Summary: "list the canvassers' devices: label, last sync, records held and unsent", Usage: "--election ID [--json] [--lang zh|en] [flags]", Run: runDeviceList},
-		{Name: "revoke", Summary: "stop accepting a device's records", Usage: "--election ID --device ID --reason TEXT [flags]", Run: runDeviceRevoke},
+		{Name: "enroll", Summary: "help.device_enroll.summary", Usage: "--election ID [--label NAME] [flags]", Run: runDeviceEnroll},
+		{Name: "list", Summary: "help.device_list.summary", Usage: "--election ID [--json] [--lang zh|en] [flags]", Run: runDeviceList},
+		{Name: "revoke", Summary: "help.device_revoke.summary", Usage: "--election ID --device ID --reason TEXT [flags]", Run: runDeviceRevoke},
 	}
 }
 
@@ -31,14 +31,14 @@ const defaultEnrollValidity = 72 * time.Hour
 
 func runDeviceEnroll(ctx context.Context, env *Env, args []string) error {
 	fs, f := newCmFlags(env, "device enroll", "--election ID [--label NAME] [flags]",
-		"Make a one-time enrollment code for one canvasser's device and grant it on the\nserver. The code holds the server address, the election, a secret token, the\nserver key's fingerprint and its TLS certificate's pin; the device checks both\nbefore it trusts the server. Hand the code (or its QR) to the canvasser only.", true, true)
+		"help.device_enroll", true, true)
 	var label, public, fingerprint, qrMode string
 	var valid time.Duration
-	fs.StringVar(&label, "label", "", "who or which device the code is for, e.g. \"Wang Fang, building 3\" (logged)")
-	fs.StringVar(&public, "server-public", "", "the server address as devices reach it, HOST:PORT (default: --server)")
-	fs.StringVar(&fingerprint, "server-fingerprint", "", "the server key fingerprint to expect; the server's answer must match it")
-	fs.DurationVar(&valid, "valid", defaultEnrollValidity, "how long the code works; 0 for no expiry")
-	fs.StringVar(&qrMode, "qr", "dark", "print the code as a QR code for a terminal with a dark or light background, or none")
+	fs.StringVar(&label, "label", "", "help.device_enroll.flag.label")
+	fs.StringVar(&public, "server-public", "", "help.device_enroll.flag.server_public")
+	fs.StringVar(&fingerprint, "server-fingerprint", "", "help.device_enroll.flag.server_fingerprint")
+	fs.DurationVar(&valid, "valid", defaultEnrollValidity, "help.device_enroll.flag.valid")
+	fs.StringVar(&qrMode, "qr", "dark", "help.device_enroll.flag.qr")
 	if err := f.parse(env, fs, args); err != nil {
 		return err
 	}
@@ -166,12 +166,12 @@ func writeQR(w io.Writer, text string, dark bool) error {
 
 func runDeviceRevoke(ctx context.Context, env *Env, args []string) error {
 	fs, f := newCmFlags(env, "device revoke", "--election ID --device ID --reason TEXT [flags]",
-		"Revoke a device (lost, stolen, misused): the server rejects its records numbered\nabove --after-seq and refuses its calls. The revocation is a signed, logged\ncommittee record.", true, true)
+		"help.device_revoke", true, true)
 	var device, reason string
 	var after uint64
-	fs.StringVar(&device, "device", "", "the device id, as enrollment and the tally log name it (required)")
-	fs.Uint64Var(&after, "after-seq", 0, "accept the device's records up to this number and reject later ones;\n0 keeps every record the server already holds from it")
-	fs.StringVar(&reason, "reason", "", "why, for the record (required)")
+	fs.StringVar(&device, "device", "", "help.device_revoke.flag.device")
+	fs.Uint64Var(&after, "after-seq", 0, "help.device_revoke.flag.after_seq")
+	fs.StringVar(&reason, "reason", "", "help.device_revoke.flag.reason")
 	if err := f.parse(env, fs, args); err != nil {
 		return err
 	}

@@ -23,16 +23,16 @@ import (
 
 func electionCommands() []*Command {
 	return []*Command{
-		{Name: "create", Summary: "define an election from a file and create it on the server", Usage: "--file FILE [flags]", Run: runElectionCreate},
-		{Name: "open", Summary: "freeze the imported roster and start counting ballots", Usage: "--election ID [flags]", Run: runElectionOpen},
-		{Name: "close", Summary: "stop ballots made from now on", Usage: "--election ID [flags]", Run: runElectionClose},
-		{Name: "certify", Summary: "certify the result after the objection period: the count is final", Usage: "--election ID [--yes] [flags]", Run: runElectionCertify},
+		{Name: "create", Summary: "help.election_create.summary", Usage: "--file FILE [flags]", Run: runElectionCreate},
+		{Name: "open", Summary: "help.election_open.summary", Usage: "--election ID [flags]", Run: runElectionOpen},
+		{Name: "close", Summary: "help.election_close.summary", Usage: "--election ID [flags]", Run: runElectionClose},
+		{Name: "certify", Summary: "help.election_certify.summary", Usage: "--election ID [--yes] [flags]", Run: runElectionCertify},
 	}
 }
 
 func rosterCommands() []*Command {
 	return []*Command{
-		{Name: "import", Summary: "send the roster of units from a CSV file", Usage: "--election ID --file roster.csv [flags]", Run: runRosterImport},
+		{Name: "import", Summary: "help.roster_import.summary", Usage: "--election ID --file roster.csv [flags]", Run: runRosterImport},
 	}
 }
 
@@ -52,10 +52,10 @@ func cmReadFile(path string, limit int64) ([]byte, error) {
 
 func runElectionCreate(ctx context.Context, env *Env, args []string) error {
 	fs, f := newCmFlags(env, "election create", "--file FILE [flags]",
-		"Read an election definition (JSON or YAML: items, thresholds, candidates, contest\npolicy, sync deadline), sign it with the committee key as the election's first\ncommittee record, and create the election on the server.", true, false)
+		"help.election_create", true, false)
 	var file, operator string
-	fs.StringVar(&file, "file", "", "the election definition file, JSON or YAML (required)")
-	fs.StringVar(&operator, "operator-token", env.Getenv("DOORSTEP_OPERATOR_TOKEN"), "the token that lets its holder create elections on this tallyd: it is in the server's data folder, operator.token (env DOORSTEP_OPERATOR_TOKEN)")
+	fs.StringVar(&file, "file", "", "help.election_create.flag.file")
+	fs.StringVar(&operator, "operator-token", env.Getenv("DOORSTEP_OPERATOR_TOKEN"), "help.election_create.flag.operator_token")
 	if err := f.parse(env, fs, args); err != nil {
 		return err
 	}
@@ -174,9 +174,9 @@ func cmContestPolicy(l i18n.Lang, p doorstepv1.ContestPolicy) string {
 
 func runRosterImport(ctx context.Context, env *Env, args []string) error {
 	fs, f := newCmFlags(env, "roster import", "--election ID --file roster.csv [flags]",
-		"Read the roster of units (CSV with columns unit_id,building,area_m2,owner_key,\ndeveloper_held), sign it as roster records of up to 5,000 units each, send them,\nand print the roster hash that 'election open' freezes.", true, true)
+		"help.roster_import", true, true)
 	var file string
-	fs.StringVar(&file, "file", "", "the roster CSV file (required)")
+	fs.StringVar(&file, "file", "", "help.roster_import.flag.file")
 	if err := f.parse(env, fs, args); err != nil {
 		return err
 	}
@@ -263,7 +263,7 @@ func cmPrintRoster(env *Env, l i18n.Lang, r *election.Roster) {
 
 func runElectionOpen(ctx context.Context, env *Env, args []string) error {
 	fs, f := newCmFlags(env, "election open", "--election ID [flags]",
-		"Freeze the roster imported from this machine (by its hash) and open the election:\nballots count from now on.", true, true)
+		"help.election_open", true, true)
 	if err := f.parse(env, fs, args); err != nil {
 		return err
 	}
@@ -290,7 +290,7 @@ func runElectionOpen(ctx context.Context, env *Env, args []string) error {
 
 func runElectionClose(ctx context.Context, env *Env, args []string) error {
 	fs, f := newCmFlags(env, "election close", "--election ID [flags]",
-		"Close the election: ballots made from now on are rejected. Ballots made before\nnow are still accepted until the definition's sync deadline, as devices come\nback from the field.", true, true)
+		"help.election_close", true, true)
 	if err := f.parse(env, fs, args); err != nil {
 		return err
 	}

@@ -126,3 +126,13 @@ func TestCmPct(t *testing.T) {
 		}
 	}
 }
+
+// TestWebFlagNamesThePort: --web's help, in the catalogue, names the port
+// the code defaults to.
+func TestWebFlagNamesThePort(t *testing.T) {
+	for _, l := range i18n.Langs {
+		if text := l.T("help.dashboard.flag.web"); !strings.Contains(text, "port "+defaultWebPort) && !strings.Contains(text, "端口 "+defaultWebPort) {
+			t.Errorf("%s: --web's help %q does not name port %s", l, text, defaultWebPort)
+		}
+	}
+}

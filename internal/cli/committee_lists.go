@@ -25,7 +25,7 @@ import (
 
 func commentsCommands() []*Command {
 	return []*Command{
-		{Name: "list", Summary: "list the residents' comments, or write them to a CSV file", Usage: "--election ID [--csv FILE] [--json] [--lang zh|en] [flags]", Run: runCommentsList},
+		{Name: "list", Summary: "help.comments_list.summary", Usage: "--election ID [--csv FILE] [--json] [--lang zh|en] [flags]", Run: runCommentsList},
 	}
 }
 
@@ -54,18 +54,6 @@ func cmLabel(label, id string) string {
 	return id
 }
 
-const deviceListHelp = `List the election's canvassers' devices: label, device id, when enrolled,
-last sync, how many records the server holds of each and how many are missing
-below the highest, whether revoked, and what the device said at its last
-sync it still holds unsent ("unknown" when it did not say). A device with
-records unsent must sync before the close.
-
---json prints one object:
-  {"election_id": ID, "devices": [{"label", "device_id", "enrolled_at",
-   "last_sync", "records_held", "high_seq", "gaps", "revoked",
-   "unsent" (null when unknown), "clock_offset_ms"}]}
-with times in RFC 3339 (UTC) or null.`
-
 type jsonDevice struct {
 	Label         string  `json:"label"`
 	DeviceID      string  `json:"device_id"`
@@ -80,9 +68,9 @@ type jsonDevice struct {
 }
 
 func runDeviceList(ctx context.Context, env *Env, args []string) error {
-	fs, f := newCmFlags(env, "device list", "--election ID [--json] [--lang zh|en] [flags]", deviceListHelp, true, true)
-	asJSON := fs.Bool("json", false, "print JSON (fields above) instead of a table")
-	f.withLang(fs, "the table")
+	fs, f := newCmFlags(env, "device list", "--election ID [--json] [--lang zh|en] [flags]", "help.device_list", true, true)
+	asJSON := fs.Bool("json", false, "help.device_list.flag.json")
+	f.withLang(fs, "help.flag.lang_table")
 	l, r, err := f.openRead(ctx, env, fs, args)
 	if err != nil {
 		return err
@@ -146,25 +134,6 @@ func writeDevices(w io.Writer, l i18n.Lang, electionID string, devs []*doorstepv
 		fmt.Fprintln(w, "\n"+l.T("cli.devices.must_sync", waiting))
 	}
 }
-
-const adjudicateListHelp = `List the units whose live ballots differ (held for the committee under the hold
-policy), each with its ballots: canvasser (the device's label), the device's
-time, the choices with the candidates' names, the resident's comment, who
-signed and whether the server doubted a late ballot's time; and the owners
-of several units whose units voted differently on an item, with each unit's
-choice.
-
---json prints one object:
-  {"election_id": ID,
-   "contested_units": [{"unit_id", "ballots": [{"record_id", "device_id",
-     "device_label", "device_time", "selections": [SELECTION], "comment",
-     "signer_kind" ("owner", "co-owner", "proxy" or ""), "signer_name",
-     "late_doubtful"}]}],
-   "split_owners": [{"owner_key", "item_id", "unit_ids",
-     "choices": [{"unit_id", "selection": SELECTION}]}]}
-where SELECTION is {"item_id", "choice" ("yes", "no", "abstain" or "" for
-invalid or blank), "candidate_ids", "candidate_names"}, and times are
-RFC 3339 (UTC) or null.`
 
 type jsonSelection struct {
 	ItemID         string   `json:"item_id"`
@@ -243,9 +212,9 @@ func ballotTime(b *doorstepv1.ContestedBallot) *timestamppb.Timestamp {
 }
 
 func runAdjudicateList(ctx context.Context, env *Env, args []string) error {
-	fs, f := newCmFlags(env, "adjudicate list", "--election ID [--json] [--lang zh|en] [flags]", adjudicateListHelp, true, true)
-	asJSON := fs.Bool("json", false, "print JSON (fields above) instead of a list")
-	f.withLang(fs, "the list")
+	fs, f := newCmFlags(env, "adjudicate list", "--election ID [--json] [--lang zh|en] [flags]", "help.adjudicate_list", true, true)
+	asJSON := fs.Bool("json", false, "help.adjudicate_list.flag.json")
+	f.withLang(fs, "help.flag.lang_list")
 	l, r, err := f.openRead(ctx, env, fs, args)
 	if err != nil {
 		return err
@@ -350,16 +319,6 @@ func cmSelections(l i18n.Lang, sels []*doorstepv1.Selection, names map[string]st
 	return strings.Join(parts, "; ")
 }
 
-const commentsListHelp = `List the comments residents asked the canvassers to pass on (on accepted
-ballots), with unit, building, the device's time and the canvasser, for the
-property management. --csv writes them to a file in UTF-8 with a byte order
-mark (spreadsheets read Chinese correctly), headers in the chosen language.
-
---json prints one object:
-  {"election_id": ID, "comments": [{"unit_id", "building", "time",
-   "comment", "device_id", "device_label", "record_id"}]}
-with times in RFC 3339 (UTC) or null.`
-
 type jsonComment struct {
 	UnitID      string  `json:"unit_id"`
 	Building    string  `json:"building"`
@@ -371,10 +330,10 @@ type jsonComment struct {
 }
 
 func runCommentsList(ctx context.Context, env *Env, args []string) error {
-	fs, f := newCmFlags(env, "comments list", "--election ID [--csv FILE] [--json] [--lang zh|en] [flags]", commentsListHelp, true, true)
-	asJSON := fs.Bool("json", false, "print JSON (fields above) instead of a list")
-	csvFile := fs.String("csv", "", "write the comments to this CSV file (replaced if it exists) instead of printing them")
-	f.withLang(fs, "the list and the CSV headers")
+	fs, f := newCmFlags(env, "comments list", "--election ID [--csv FILE] [--json] [--lang zh|en] [flags]", "help.comments_list", true, true)
+	asJSON := fs.Bool("json", false, "help.comments_list.flag.json")
+	csvFile := fs.String("csv", "", "help.comments_list.flag.csv")
+	f.withLang(fs, "help.flag.lang_list_csv")
 	if err := f.parse(env, fs, args); err != nil {
 		return err
 	}

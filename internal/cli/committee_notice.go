@@ -18,9 +18,9 @@ import (
 
 func runElectionCertify(ctx context.Context, env *Env, args []string) error {
 	fs, f := newCmFlags(env, "election certify", "--election ID [--yes] [--lang zh|en] [flags]",
-		"Certify the result of a closed election after the objection period of the\npreliminary notice: shows the tally it certifies (its SHA-256 and the log size),\nasks for confirmation, and signs a CertifyResult committee record. After it\nnothing changes the count: later adjudications are refused, and the final\nnotice can be printed ('doorstep tally notice --final').", true, true)
-	yes := fs.Bool("yes", false, "do not ask for confirmation")
-	f.withLang(fs, "the messages")
+		"help.election_certify", true, true)
+	yes := fs.Bool("yes", false, "help.election_certify.flag.yes")
+	f.withLang(fs, "help.flag.lang_messages")
 	if err := f.parse(env, fs, args); err != nil {
 		return err
 	}
@@ -69,10 +69,10 @@ func runElectionCertify(ctx context.Context, env *Env, args []string) error {
 
 func runTallyNotice(ctx context.Context, env *Env, args []string) error {
 	fs, f := newCmFlags(env, "tally notice", "--election ID --out FILE.html [--lang zh|en] [--final] [flags]",
-		"Write the results notice (公示) as a printable HTML page (A4; open it in a\nbrowser and print): the election, the roster totals by area and by owners,\neach item's participation and result against its threshold, the elected\ncandidates, the contested and void units and how the committee settled them,\nthe ballot log checkpoint, and how an owner checks a receipt. Without --final\nit is the preliminary notice of the objection period (after the close); with\n--final the final one, only after 'doorstep election certify'. Chinese unless\n--lang says otherwise.", true, true)
-	out := fs.String("out", "", "the HTML file to write (replaced if it exists; required)")
-	final := fs.Bool("final", false, "the final notice: the certified result")
-	f.withLang(fs, "the notice")
+		"help.tally_notice", true, true)
+	out := fs.String("out", "", "help.tally_notice.flag.out")
+	final := fs.Bool("final", false, "help.tally_notice.flag.final")
+	f.withLang(fs, "help.flag.lang_notice")
 	if err := f.parse(env, fs, args); err != nil {
 		return err
 	}

@@ -23,17 +23,17 @@ import (
 
 func tallyCommands() []*Command {
 	return []*Command{
-		{Name: "show", Summary: "print the live tally against the legal thresholds", Usage: "--election ID [--json] [--lang zh|en] [flags]", Run: runTallyShow},
-		{Name: "watch", Summary: "watch the tally, turnout and devices live", Usage: "--election ID [--lang zh|en] [flags]", Run: runTallyWatch},
-		{Name: "notice", Summary: "write the results notice (公示) to post, as printable HTML", Usage: "--election ID --out FILE.html [--lang zh|en] [--final] [flags]", Run: runTallyNotice},
+		{Name: "show", Summary: "help.tally_show.summary", Usage: "--election ID [--json] [--lang zh|en] [flags]", Run: runTallyShow},
+		{Name: "watch", Summary: "help.tally_watch.summary", Usage: "--election ID [--lang zh|en] [flags]", Run: runTallyWatch},
+		{Name: "notice", Summary: "help.tally_notice.summary", Usage: "--election ID --out FILE.html [--lang zh|en] [--final] [flags]", Run: runTallyNotice},
 	}
 }
 
 func adjudicateCommands() []*Command {
 	return []*Command{
-		{Name: "list", Summary: "list contested units and split owners", Usage: "--election ID [--json] [--lang zh|en] [flags]", Run: runAdjudicateList},
-		{Name: "unit", Summary: "settle a contested unit: count one ballot, or none", Usage: "--election ID --unit U (--count RECORD_ID | --count-none) --reason TEXT [flags]", Run: runAdjudicateUnit},
-		{Name: "owner", Summary: "settle a split owner's headcount vote on one item", Usage: "--election ID --owner KEY --item ITEM (--choice yes|no|abstain | --candidates A,B) --reason TEXT [flags]", Run: runAdjudicateOwner},
+		{Name: "list", Summary: "help.adjudicate_list.summary", Usage: "--election ID [--json] [--lang zh|en] [flags]", Run: runAdjudicateList},
+		{Name: "unit", Summary: "help.adjudicate_unit.summary", Usage: "--election ID --unit U (--count RECORD_ID | --count-none) --reason TEXT [flags]", Run: runAdjudicateUnit},
+		{Name: "owner", Summary: "help.adjudicate_owner.summary", Usage: "--election ID --owner KEY --item ITEM (--choice yes|no|abstain | --candidates A,B) --reason TEXT [flags]", Run: runAdjudicateOwner},
 	}
 }
 
@@ -89,9 +89,9 @@ func (r *cmReader) definition() *doorstepv1.ElectionDefinition {
 
 func runTallyShow(ctx context.Context, env *Env, args []string) error {
 	fs, f := newCmFlags(env, "tally show", "--election ID [--json] [--lang zh|en] [flags]",
-		"Print the live tally of an election: whether it is open, closed or certified\nand since when, participation by area and by owners against the 2/3 quorum,\neach item's votes against its threshold, candidates ranked, and the ballot log\ncheckpoint the tally was computed at.", true, true)
-	asJSON := fs.Bool("json", false, "print the tally's canonical JSON (what auditors compare) instead")
-	f.withLang(fs, "the tally")
+		"help.tally_show", true, true)
+	asJSON := fs.Bool("json", false, "help.tally_show.flag.json")
+	f.withLang(fs, "help.flag.lang_tally")
 	l, r, err := f.openRead(ctx, env, fs, args)
 	if err != nil {
 		return err
@@ -248,13 +248,13 @@ func cmOutcome(l i18n.Lang, o doorstepv1.Outcome) string {
 
 func runAdjudicateUnit(ctx context.Context, env *Env, args []string) error {
 	fs, f := newCmFlags(env, "adjudicate unit", "--election ID --unit U (--count RECORD_ID | --count-none) --reason TEXT [flags]",
-		"Settle a contested unit: count one of its ballots, or none of them. The decision\nis a signed committee record in the log; a later decision on the same unit\nreplaces it.", true, true)
+		"help.adjudicate_unit", true, true)
 	var unit, count, reason string
 	var none bool
-	fs.StringVar(&unit, "unit", "", "the unit id (required)")
-	fs.StringVar(&count, "count", "", "the record id of the ballot to count")
-	fs.BoolVar(&none, "count-none", false, "count none of the unit's ballots")
-	fs.StringVar(&reason, "reason", "", "why, for the record (required)")
+	fs.StringVar(&unit, "unit", "", "help.adjudicate_unit.flag.unit")
+	fs.StringVar(&count, "count", "", "help.adjudicate_unit.flag.count")
+	fs.BoolVar(&none, "count-none", false, "help.adjudicate_unit.flag.count_none")
+	fs.StringVar(&reason, "reason", "", "help.adjudicate_unit.flag.reason")
 	if err := f.parse(env, fs, args); err != nil {
 		return err
 	}
@@ -286,13 +286,13 @@ func runAdjudicateUnit(ctx context.Context, env *Env, args []string) error {
 
 func runAdjudicateOwner(ctx context.Context, env *Env, args []string) error {
 	fs, f := newCmFlags(env, "adjudicate owner", "--election ID --owner KEY --item ITEM (--choice yes|no|abstain | --candidates A,B) --reason TEXT [flags]",
-		"Settle a split owner: an owner of several units whose ballots disagree on an item.\nThe units' areas count as each unit voted; this decides how the owner's one\nheadcount vote counts on that item.", true, true)
+		"help.adjudicate_owner", true, true)
 	var owner, item, choice, cands, reason string
-	fs.StringVar(&owner, "owner", "", "the owner key (required)")
-	fs.StringVar(&item, "item", "", "the item id (required)")
-	fs.StringVar(&choice, "choice", "", "the headcount vote on a motion: yes, no or abstain")
-	fs.StringVar(&cands, "candidates", "", "the headcount vote in a candidate election: candidate ids, comma-separated")
-	fs.StringVar(&reason, "reason", "", "why, for the record (required)")
+	fs.StringVar(&owner, "owner", "", "help.adjudicate_owner.flag.owner")
+	fs.StringVar(&item, "item", "", "help.adjudicate_owner.flag.item")
+	fs.StringVar(&choice, "choice", "", "help.adjudicate_owner.flag.choice")
+	fs.StringVar(&cands, "candidates", "", "help.adjudicate_owner.flag.candidates")
+	fs.StringVar(&reason, "reason", "", "help.adjudicate_owner.flag.reason")
 	if err := f.parse(env, fs, args); err != nil {
 		return err
 	}

@@ -137,14 +137,33 @@ func TestCommitteeHelp(t *testing.T) {
 			if code != 0 {
 				t.Fatalf("--help exit %d", code)
 			}
-			cmWant(t, out, "Usage: doorstep "+strings.Join(c, " "), "-committee-dir")
+			cmWant(t, out, "Usage: doorstep "+strings.Join(c, " "), "-committee-dir", "the committee's folder")
+			if strings.Contains(out, "help.") {
+				t.Errorf("a help text is missing from the catalogue:\n%s", out)
+			}
+			// In Chinese by --lang or the locale.
+			e := newCmEnv(t)
+			code, zh, _ := e.run(t, append(c, "--help", "--lang", "zh")...)
+			if code != 0 {
+				t.Fatalf("--help --lang zh exit %d", code)
+			}
+			cmSaysChinese(t, "--help --lang zh", zh, "用法：doorstep "+strings.Join(c, " "), "选项：", "委员会文件夹")
+			e.vars["LANG"] = "zh_CN.UTF-8"
+			if _, out, _ := e.run(t, append(c, "--help")...); out != zh {
+				t.Errorf("--help under LANG=zh_CN.UTF-8 differs from --help --lang zh:\n%s", out)
+			}
 		})
 	}
 	for _, group := range []string{"committee", "election", "roster", "device", "tally", "adjudicate", "comments"} {
 		code, out, _ := newCmEnv(t).run(t, group)
-		if code != 0 || !strings.Contains(out, "Commands:") {
+		if code != 0 || !strings.Contains(out, "Commands:") || strings.Contains(out, "help.") {
 			t.Errorf("doorstep %s: exit %d, output %q; want the group's commands", group, code, out)
 		}
+		code, out, _ = newCmEnv(t).run(t, group, "--lang", "zh")
+		if code != 0 || !strings.Contains(out, "命令：") {
+			t.Errorf("doorstep %s --lang zh: exit %d, output %q; want the group's commands in Chinese", group, code, out)
+		}
+		cmSaysChinese(t, "doorstep "+group+" --lang zh", out)
 	}
 }
 

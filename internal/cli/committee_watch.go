@@ -23,8 +23,8 @@ const barWidth = 30
 
 func runTallyWatch(ctx context.Context, env *Env, args []string) error {
 	fs, f := newCmFlags(env, "tally watch", "--election ID [--lang zh|en] [flags]",
-		"Watch the election live: participation by area and by owners against the 2/3\nquorum, each item's result against its threshold, turnout by building, what waits\nfor the committee, and the canvassers' devices. It redraws as ballots arrive\n(plain successive blocks when the output is not a terminal); Ctrl-C stops it.", true, true)
-	f.withLang(fs, "the view")
+		"help.tally_watch", true, true)
+	f.withLang(fs, "help.flag.lang_view")
 	l, r, err := f.openRead(ctx, env, fs, args)
 	if err != nil {
 		return err
