@@ -84,9 +84,10 @@ func overviewProto(o *store.Overview) *doorstepv1.ElectionOverview {
 // watcher: a commit only closes a channel. A feed runs while its election
 // has watchers, and stops with the last.
 //
-// The device list is published at most once per DevicesInterval; in
-// between, an overview carries the list last published, and a stream
-// leaves it out of a reply when its watcher already has it.
+// The device list is published at most once per DevicesInterval, and
+// at most two intervals after it changed; in between, an overview
+// carries the list last published, and a stream leaves it out of a reply
+// when its watcher already has it.
 type Overviews struct {
 	store *store.Store
 	// Interval is the least time between two overviews of an election:
@@ -217,12 +218,14 @@ func (o *Overviews) publish(ctx context.Context, electionID string, f *feed) {
 		} else {
 			close(f.ready)
 		}
-		// Newer device rows held back are published when their interval
-		// is up, even if nothing else changes.
+		// Newer device rows held back go out with the first change after
+		// their interval is up; if none comes, on their own an interval
+		// after that. On a busy day a thousand watchers are then sent one
+		// message per change, not one more for each device list.
 		var due <-chan time.Time
 		var held *time.Timer
 		if devs.held {
-			held = time.NewTimer(time.Until(devs.at.Add(o.DevicesInterval)))
+			held = time.NewTimer(time.Until(devs.at.Add(2 * o.DevicesInterval)))
 			due = held.C
 		}
 		select {
