@@ -125,6 +125,45 @@ func withoutFlag(args []string, name string) []string {
 	return out
 }
 
+// argValue is the value args give fs's flag name (-name V, --name=V),
+// the last if several, or "" if none: what the flag will be once parsed,
+// read before parsing so that a mistake earlier in args can be said in it.
+func argValue(fs *flag.FlagSet, args []string, name string) string {
+	v := ""
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			break
+		}
+		if len(a) < 2 || a[0] != '-' {
+			continue // a stray argument: parsing stops there, but the mistake is said in --lang all the same
+		}
+		k, val, hasVal := strings.Cut(strings.TrimPrefix(a[1:], "-"), "=")
+		switch {
+		case k == name && hasVal:
+			v = val
+		case k == name && i+1 < len(args):
+			v = args[i+1]
+			i++
+		case !hasVal && !isBoolFlag(fs, k) && (fs != nil && fs.Lookup(k) != nil || i+1 < len(args) && !strings.HasPrefix(args[i+1], "-")):
+			i++ // the flag's value (an unknown flag's, if it looks like one)
+		}
+	}
+	return v
+}
+
+func isBoolFlag(fs *flag.FlagSet, name string) bool {
+	if fs == nil {
+		return false
+	}
+	f := fs.Lookup(name)
+	if f == nil {
+		return false
+	}
+	b, ok := f.Value.(interface{ IsBoolFlag() bool })
+	return ok && b.IsBoolFlag()
+}
+
 func find(c *Command, args []string) (*Command, []string, []string) {
 	path := []string{c.Name}
 	for len(args) > 0 && c.Run == nil {
