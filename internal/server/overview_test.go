@@ -145,3 +145,72 @@ func TestOverviewsShared(t *testing.T) {
 		t.Errorf("%d watchers were given %d distinct overviews for %d changes: they should share one read each time", n+1, len(distinct), changes)
 	}
 }
+
+// TestOverviewsDevicesRide: a device row held back for its interval goes
+// out with the first change after the interval is up, not in a message
+// of its own just before it, so that a busy day sends every watcher one
+// message per change.
+func TestOverviewsDevicesRide(t *testing.T) {
+	run := tallydtest.Start(t, t.TempDir())
+	st := run.Store()
+	ovs := server.NewOverviews(st)
+	ovs.Interval = 10 * time.Millisecond
+	ovs.DevicesInterval = time.Second
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	log := &watchLog{}
+	done := make(chan error, 1)
+	go func() {
+		done <- ovs.Watch(ctx, eid, func(ov *doorstepv1.ElectionOverview) error { log.add(ov); return nil })
+	}()
+	waitUntil(t, "the first overview", func() bool { return len(log.all()) > 0 })
+	dev := run.Devices[0].ID
+	unsent := func(ov *doorstepv1.ElectionOverview) int64 {
+		for _, d := range ov.GetDevices() {
+			if d.GetDeviceId() == dev && d.GetUnsentKnown() {
+				return int64(d.GetUnsent())
+			}
+		}
+		return -1
+	}
+	grant := func(name string) uint64 {
+		t.Helper()
+		recs := []*doorstepv1.SignedRecord{run.Committee.Committee(t, signedtest.Grant(name, name))}
+		_, cp, err := st.SubmitCommittee(ctx, eid, recs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cp.GetSize()
+	}
+	// A row change an interval after the first list goes out at once;
+	// the next, right after, is held.
+	time.Sleep(ovs.DevicesInterval)
+	if err := st.NoteSync(ctx, eid, dev, 5); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the first row change", func() bool { got := log.all(); return unsent(got[len(got)-1]) == 5 })
+	start := time.Now()
+	if err := st.NoteSync(ctx, eid, dev, 7); err != nil {
+		t.Fatal(err)
+	}
+	held := len(log.all())
+	time.Sleep(ovs.DevicesInterval + 200*time.Millisecond)
+	size := grant("ride")
+	waitUntil(t, "the grant's overview", func() bool { return log.lastSize() >= size })
+	if time.Since(start) >= 2*ovs.DevicesInterval {
+		t.Skip("the machine was too slow to tell riding from going alone")
+	}
+	got := log.all()
+	for _, ov := range got[held:] {
+		if unsent(ov) == 7 && ov.GetTally().GetCheckpoint().GetSize() < size {
+			t.Errorf("the held row went out alone at checkpoint %d, before the change at %d", ov.GetTally().GetCheckpoint().GetSize(), size)
+		}
+	}
+	if last := got[len(got)-1]; unsent(last) != 7 {
+		t.Errorf("the grant's overview carries unsent %d, want the held row's 7", unsent(last))
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("watch: %v", err)
+	}
+}
