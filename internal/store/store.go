@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"sync"
 	"time"
 
@@ -73,6 +75,20 @@ type Store struct {
 // ErrClosed is returned for calls made after Close.
 var ErrClosed = election.Errorf(election.CodeUnavailable, "", "the server is shutting down; try again in a moment")
 
+// initialMmapSize is how much of the file bbolt maps from the start, so
+// that the file's growth through a canvassing day does not remap it: a
+// remap waits for every read transaction to end (the devices' checkpoint
+// reads, the watchers' overview) and copies the writer's nodes out of the
+// old map, all on the one commit path. It is address space, not memory.
+// On Windows bbolt would grow the file to it, and a 32-bit process has
+// little address space to spare: there bbolt grows the map as before.
+func initialMmapSize() int {
+	if runtime.GOOS == "windows" || strconv.IntSize < 64 {
+		return 0
+	}
+	return 1 << 30
+}
+
 // Open opens or creates the store. Nothing is replayed: the file already
 // holds the running state.
 func Open(ctx context.Context, cfg Config) (*Store, error) {
@@ -88,7 +104,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if cfg.Signer == nil || len(cfg.Signer.PublicKey()) != ed25519.PublicKeySize {
 		return nil, errors.New("store: a checkpoint signer with the server's key is required")
 	}
-	db, err := bolt.Open(cfg.Path, 0o600, &bolt.Options{Timeout: 2 * time.Second, NoSync: cfg.NoSync, FreelistType: bolt.FreelistMapType})
+	db, err := bolt.Open(cfg.Path, 0o600, &bolt.Options{Timeout: 2 * time.Second, NoSync: cfg.NoSync, FreelistType: bolt.FreelistMapType, InitialMmapSize: initialMmapSize()})
 	if err != nil {
 		if errors.Is(err, bolt.ErrTimeout) {
 			return nil, fmt.Errorf("open %s: another tallyd is using this data folder", filepath.Base(cfg.Path))
