@@ -481,17 +481,21 @@ func BenchmarkWatch(b *testing.B) {
 		pairRatios = append(pairRatios, wr.rate/r.rate)
 		lat := w.latencies()
 		overviews := 0
+		checkpoints := map[uint64]bool{} // one per commit the watchers were sent
 		for _, ss := range w.res.Seen {
 			overviews += len(ss)
+			for _, s := range ss {
+				checkpoints[s.Size] = true
+			}
 		}
 		all = append(all, lat...)
 		msgBytes = max(msgBytes, int64(w.res.Bytes))
 		wcpu := time.Duration(w.res.CPU)
 		watcherCPU = append(watcherCPU, wcpu.Seconds())
 		perOverview := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(max(overviews, 1)) }
-		fmt.Printf("watch run %d/%d of %s records: %s records/s with no watcher, %s records/s with %d watchers (ratio %.2f); server's CPU %.2f s and %.2f s (ratio %.2f), watchers' %.2f s; %s overviews sent, each %.1f µs more of the server's CPU and %.1f µs of the watchers'; ack to watcher: median %s, p99 %s, max %s over %d samples; overview message %d bytes at most\n",
+		fmt.Printf("watch run %d/%d of %s records: %s records/s with no watcher, %s records/s with %d watchers (ratio %.2f); server's CPU %.2f s and %.2f s (ratio %.2f), watchers' %.2f s; %s overviews sent at %d checkpoints, each %.1f µs more of the server's CPU and %.1f µs of the watchers'; ack to watcher: median %s, p99 %s, max %s over %d samples; overview message %d bytes at most\n",
 			i+1, *watchRuns, thousands(float64(day.records)), thousands(r.rate), thousands(wr.rate), *watchWatchers, wr.rate/r.rate,
-			r.cpu.Seconds(), wr.cpu.Seconds(), r.cpu.Seconds()/wr.cpu.Seconds(), wcpu.Seconds(), thousands(float64(overviews)), perOverview(wr.cpu-r.cpu), perOverview(wcpu),
+			r.cpu.Seconds(), wr.cpu.Seconds(), r.cpu.Seconds()/wr.cpu.Seconds(), wcpu.Seconds(), thousands(float64(overviews)), len(checkpoints), perOverview(wr.cpu-r.cpu), perOverview(wcpu),
 			quantile(lat, 0.5).Round(100*time.Microsecond), quantile(lat, 0.99).Round(100*time.Microsecond), quantile(lat, 1).Round(100*time.Microsecond), len(lat), w.res.Bytes)
 		runtime.GC()
 	}
