@@ -173,15 +173,6 @@ func TestOverviewsDevicesRide(t *testing.T) {
 		}
 		return -1
 	}
-	grant := func(name string) uint64 {
-		t.Helper()
-		recs := []*doorstepv1.SignedRecord{run.Committee.Committee(t, signedtest.Grant(name, name))}
-		_, cp, err := st.SubmitCommittee(ctx, eid, recs)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return cp.GetSize()
-	}
 	// A row change an interval after the first list goes out at once;
 	// the next, right after, is held.
 	time.Sleep(ovs.DevicesInterval)
@@ -195,7 +186,11 @@ func TestOverviewsDevicesRide(t *testing.T) {
 	}
 	held := len(log.all())
 	time.Sleep(ovs.DevicesInterval + 200*time.Millisecond)
-	size := grant("ride")
+	_, cp, err := st.SubmitCommittee(ctx, eid, []*doorstepv1.SignedRecord{run.Committee.Committee(t, signedtest.Grant("ride", "ride"))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	size := cp.GetSize()
 	waitUntil(t, "the grant's overview", func() bool { return log.lastSize() >= size })
 	if time.Since(start) >= 2*ovs.DevicesInterval {
 		t.Skip("the machine was too slow to tell riding from going alone")
