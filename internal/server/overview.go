@@ -114,14 +114,103 @@ type feed struct {
 	done     chan struct{} // closed when the goroutine has ended
 	ready    chan struct{} // closed at the first publication
 	latest   atomic.Pointer[publication]
+
+	mu      sync.Mutex
+	waiters []*waiter // guarded by mu; replaced, never modified, so that a wake can range over it unlocked
+	turn    int       // where the next wake starts in waiters, so that no watcher is always the last
+}
+
+// waiter is one watcher as its feed wakes it.
+type waiter struct {
+	// wake holds the round that woke the watcher until the watcher takes
+	// it: one at most, so a watcher still sending is not woken twice.
+	wake chan *round
+}
+
+// A publication's watchers are woken sendWindow at a time: each, once it
+// has sent, wakes the next. Woken all at once, a thousand of them (and
+// the connection writer each send wakes) overflow the runtime's per-core
+// run queues into the global one, where the store's commit goroutine,
+// preempted in the middle of a group, waits behind the whole fan-out: on
+// a 2-core machine with 1,000 watchers that doubled the time it spent
+// waiting to run. A watcher whose send is stuck holds up only the few
+// behind it, and only until stallWait, when the rest are woken at once;
+// so does a watcher that leaves as it is woken.
+const (
+	sendWindow = 64
+	stallWait  = 40 * time.Millisecond
+)
+
+// round is one publication's wake-up of its watchers.
+type round struct {
+	ws    []*waiter
+	start int          // where in ws the round starts, so that no watcher is always the last
+	next  atomic.Int64 // how many of ws the round has reached
+}
+
+// wakeNext wakes the round's next watcher that is not still sending an
+// older publication (which takes the latest when done), if any is left.
+func (r *round) wakeNext() {
+	for {
+		i := int(r.next.Add(1)) - 1
+		if i >= len(r.ws) {
+			return
+		}
+		select {
+		case r.ws[(r.start+i)%len(r.ws)].wake <- r:
+			return
+		default:
+		}
+	}
+}
+
+// wakeRest wakes every watcher the round has not reached.
+func (r *round) wakeRest() {
+	for r.next.Load() < int64(len(r.ws)) {
+		r.wakeNext()
+	}
+}
+
+// add registers w to be woken at each publication.
+func (f *feed) add(w *waiter) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.waiters = append(slices.Clip(f.waiters), w)
+}
+
+func (f *feed) remove(w *waiter) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if i := slices.Index(f.waiters, w); i >= 0 {
+		f.waiters = slices.Delete(slices.Clone(f.waiters), i, i+1)
+	}
+}
+
+// wakeAll starts a round that wakes every watcher to send the latest
+// publication, and returns the timer that wakes those left at
+// stallWait.
+func (f *feed) wakeAll() *time.Timer {
+	f.mu.Lock()
+	r := &round{ws: f.waiters, start: f.turn}
+	f.turn++
+	f.mu.Unlock()
+	if len(r.ws) == 0 {
+		return nil
+	}
+	r.start %= len(r.ws)
+	for range min(sendWindow, len(r.ws)) {
+		r.wakeNext()
+	}
+	if len(r.ws) <= sendWindow {
+		return nil
+	}
+	return time.AfterFunc(stallWait, r.wakeRest)
 }
 
 // publication is one overview as published, or the error reading it.
 type publication struct {
 	ov  *doorstepv1.ElectionOverview
 	err error
-	// next is closed when a newer publication replaces this one.
-	next chan struct{}
 	// devices numbers ov's device list: publications with the same number
 	// carry the same list.
 	devices uint64
@@ -200,12 +289,18 @@ func (o *Overviews) leave(electionID string, f *feed) {
 // most once per Interval, until ctx ends.
 func (o *Overviews) publish(ctx context.Context, electionID string, f *feed) {
 	defer close(f.done)
+	var stall *time.Timer // the latest round's
+	defer func() {
+		if stall != nil {
+			stall.Stop()
+		}
+	}()
 	var devs deviceList
 	for {
 		// Take the change signal before reading, so that a change during
 		// the read is not missed.
 		changed := o.store.Changed(electionID)
-		p := &publication{next: make(chan struct{})}
+		p := &publication{}
 		read := time.Now()
 		if ov, err := o.store.Overview(ctx, electionID); err != nil {
 			p.err = err
@@ -214,7 +309,10 @@ func (o *Overviews) publish(ctx context.Context, electionID string, f *feed) {
 			p.ov.Devices, p.devices = devs.publish(p.ov.Devices, read, o.DevicesInterval)
 		}
 		if old := f.latest.Swap(p); old != nil {
-			close(old.next)
+			if stall != nil {
+				stall.Stop()
+			}
+			stall = f.wakeAll()
 		} else {
 			close(f.ready)
 		}
@@ -289,21 +387,50 @@ func (o *Overviews) watch(ctx context.Context, electionID string, fn func(*publi
 	defer o.open.Add(-1)
 	f := o.join(electionID)
 	defer o.leave(electionID, f)
+	w := &waiter{wake: make(chan *round, 1)}
+	f.add(w)
+	defer func() {
+		f.remove(w)
+		// A round that woke this watcher as it left goes on without it.
+		// (One that reaches it after this is held up until stallWait.)
+		select {
+		case r := <-w.wake:
+			r.wakeNext()
+		default:
+		}
+	}()
 	select {
 	case <-f.ready:
 	case <-ctx.Done():
 		return nil
 	}
-	for {
-		p := f.latest.Load()
-		if p.err != nil {
-			return p.err
+	// The round that woke this watcher goes on to the next once this one
+	// has sent, or has stopped.
+	var woke *round
+	defer func() {
+		if woke != nil {
+			woke.wakeNext()
 		}
-		if err := fn(p); err != nil {
-			return err
+	}()
+	var last *publication
+	for {
+		// A wake may come for a publication this watcher has sent
+		// already, if it joined or finished sending in between.
+		if p := f.latest.Load(); p != last {
+			if p.err != nil {
+				return p.err
+			}
+			if err := fn(p); err != nil {
+				return err
+			}
+			last = p
+		}
+		if woke != nil {
+			woke.wakeNext()
+			woke = nil
 		}
 		select {
-		case <-p.next:
+		case woke = <-w.wake:
 		case <-ctx.Done():
 			return nil
 		}

@@ -53,7 +53,8 @@ func waitUntil(t *testing.T, what string, ok func() bool) {
 // TestOverviewsShared: watchers of one election are given the very same
 // overview for each state (one read for all), changes are coalesced, and a
 // watcher that is slow gets the latest overview when it is ready, not the
-// ones it missed.
+// ones it missed. There are more watchers than are woken at once, so each
+// change reaches most of them by one waking the next.
 func TestOverviewsShared(t *testing.T) {
 	run := tallydtest.Start(t, t.TempDir())
 	ovs := server.NewOverviews(run.Store())
@@ -70,7 +71,7 @@ func TestOverviewsShared(t *testing.T) {
 			}
 		}()
 	}
-	const n = 50
+	const n = 200
 	fast := make([]*watchLog, n)
 	for i := range fast {
 		fast[i] = &watchLog{}
@@ -144,6 +145,73 @@ func TestOverviewsShared(t *testing.T) {
 	if len(distinct) > 2*(1+changes) {
 		t.Errorf("%d watchers were given %d distinct overviews for %d changes: they should share one read each time", n+1, len(distinct), changes)
 	}
+}
+
+// TestOverviewsStuckWatchers: watchers whose sends are stuck, more of
+// them than are woken at once, do not keep the others from the latest
+// overview.
+func TestOverviewsStuckWatchers(t *testing.T) {
+	run := tallydtest.Start(t, t.TempDir())
+	ovs := server.NewOverviews(run.Store())
+	ovs.Interval = 10 * time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	const n, stuck = 300, 150
+	release := make(chan struct{})
+	logs := make([]*watchLog, n)
+	var wg sync.WaitGroup
+	for i := range logs {
+		logs[i] = &watchLog{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := ovs.Watch(ctx, eid, func(ov *doorstepv1.ElectionOverview) error {
+				logs[i].add(ov)
+				if i < stuck && len(logs[i].all()) == 2 {
+					<-release // stuck on its second overview, as on a connection that stopped reading
+				}
+				return nil
+			})
+			if err != nil {
+				t.Errorf("watch %d: %v", i, err)
+			}
+		}()
+	}
+	waitUntil(t, "every watcher's first overview", func() bool {
+		for _, w := range logs {
+			if len(w.all()) == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	var final uint64
+	for i := range 3 {
+		_, cp, err := run.Store().SubmitCommittee(ctx, eid, []*doorstepv1.SignedRecord{run.Committee.Committee(t, signedtest.Grant(fmt.Sprintf("stuck-%d", i), "stuck"))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		final = cp.GetSize()
+	}
+	waitUntil(t, "the watchers that are not stuck to see the last change", func() bool {
+		for _, w := range logs[stuck:] {
+			if w.lastSize() < final {
+				return false
+			}
+		}
+		return true
+	})
+	close(release)
+	waitUntil(t, "the stuck watchers, released, to see the last change", func() bool {
+		for _, w := range logs[:stuck] {
+			if w.lastSize() < final {
+				return false
+			}
+		}
+		return true
+	})
+	cancel()
+	wg.Wait()
 }
 
 // TestOverviewsDevicesRide: a device row held back for its interval goes
