@@ -50,16 +50,26 @@ func waitUntil(t *testing.T, what string, ok func() bool) {
 	}
 }
 
+// startOverviews starts an election's server and the overviews of its
+// store, coalescing changes for interval; ctx ends when the test does.
+func startOverviews(t *testing.T, interval time.Duration) (*tallydtest.Run, *server.Overviews, context.Context) {
+	t.Helper()
+	run := tallydtest.Start(t, t.TempDir())
+	ovs := server.NewOverviews(run.Store())
+	ovs.Interval = interval
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	return run, ovs, ctx
+}
+
 // TestOverviewsShared: watchers of one election are given the very same
 // overview for each state (one read for all), changes are coalesced, and a
 // watcher that is slow gets the latest overview when it is ready, not the
 // ones it missed. There are more watchers than are woken at once, so each
 // change reaches most of them by one waking the next.
 func TestOverviewsShared(t *testing.T) {
-	run := tallydtest.Start(t, t.TempDir())
-	ovs := server.NewOverviews(run.Store())
-	ovs.Interval = 20 * time.Millisecond
-	ctx, cancel := context.WithCancel(context.Background())
+	run, ovs, ctx := startOverviews(t, 20*time.Millisecond)
+	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
 	watch := func(fn func(*doorstepv1.ElectionOverview) error) {
@@ -151,10 +161,8 @@ func TestOverviewsShared(t *testing.T) {
 // them than are woken at once, do not keep the others from the latest
 // overview.
 func TestOverviewsStuckWatchers(t *testing.T) {
-	run := tallydtest.Start(t, t.TempDir())
-	ovs := server.NewOverviews(run.Store())
-	ovs.Interval = 10 * time.Millisecond
-	ctx, cancel := context.WithCancel(context.Background())
+	run, ovs, ctx := startOverviews(t, 10*time.Millisecond)
+	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	const n, stuck = 300, 150
 	release := make(chan struct{})
@@ -219,13 +227,11 @@ func TestOverviewsStuckWatchers(t *testing.T) {
 // of its own just before it, so that a busy day sends every watcher one
 // message per change.
 func TestOverviewsDevicesRide(t *testing.T) {
-	run := tallydtest.Start(t, t.TempDir())
-	st := run.Store()
-	ovs := server.NewOverviews(st)
-	ovs.Interval = 10 * time.Millisecond
-	ovs.DevicesInterval = time.Second
-	ctx, cancel := context.WithCancel(context.Background())
+	run, ovs, ctx := startOverviews(t, 10*time.Millisecond)
+	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	st := run.Store()
+	ovs.DevicesInterval = time.Second
 	log := &watchLog{}
 	done := make(chan error, 1)
 	go func() {
