@@ -109,15 +109,13 @@ func (o *Overviews) Open() int64 { return o.open.Load() }
 
 // feed is one election's publisher.
 type feed struct {
-	watchers int // guarded by Overviews.mu
-	cancel   context.CancelFunc
-	done     chan struct{} // closed when the goroutine has ended
-	ready    chan struct{} // closed at the first publication
-	latest   atomic.Pointer[publication]
-
-	mu      sync.Mutex
-	waiters []*waiter // guarded by mu; replaced, never modified, so that a wake can range over it unlocked
-	turn    int       // where the next wake starts in waiters, so that no watcher is always the last
+	// waiters are its watchers, guarded by Overviews.mu: replaced, never
+	// modified, so that a round can range over them unlocked.
+	waiters []*waiter
+	cancel  context.CancelFunc
+	done    chan struct{} // closed when the goroutine has ended
+	ready   chan struct{} // closed at the first publication
+	latest  atomic.Pointer[publication]
 }
 
 // waiter is one watcher as its feed wakes it.
@@ -171,33 +169,17 @@ func (r *round) wakeRest() {
 	}
 }
 
-// add registers w to be woken at each publication.
-func (f *feed) add(w *waiter) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.waiters = append(slices.Clip(f.waiters), w)
-}
-
-func (f *feed) remove(w *waiter) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if i := slices.Index(f.waiters, w); i >= 0 {
-		f.waiters = slices.Delete(slices.Clone(f.waiters), i, i+1)
-	}
-}
-
-// wakeAll starts a round that wakes every watcher to send the latest
-// publication, and returns the timer that wakes those left at
-// stallWait.
-func (f *feed) wakeAll() *time.Timer {
-	f.mu.Lock()
-	r := &round{ws: f.waiters, start: f.turn}
-	f.turn++
-	f.mu.Unlock()
+// wakeAll starts f's round number n, which wakes every watcher to send
+// the latest publication, and returns the timer that wakes those left
+// at stallWait.
+func (o *Overviews) wakeAll(f *feed, n int) *time.Timer {
+	o.mu.Lock()
+	r := &round{ws: f.waiters}
+	o.mu.Unlock()
 	if len(r.ws) == 0 {
 		return nil
 	}
-	r.start %= len(r.ws)
+	r.start = n % len(r.ws)
 	for range min(sendWindow, len(r.ws)) {
 		r.wakeNext()
 	}
@@ -252,8 +234,9 @@ func NewOverviews(st *store.Store) *Overviews {
 	return &Overviews{store: st, Interval: DefaultWatchInterval, DevicesInterval: DefaultDevicesInterval}
 }
 
-// join returns the feed of electionID, started if it was not running.
-func (o *Overviews) join(electionID string) *feed {
+// join adds w to the watchers of electionID's feed, started if it was
+// not running, and returns the feed.
+func (o *Overviews) join(electionID string, w *waiter) *feed {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.feeds == nil {
@@ -266,15 +249,18 @@ func (o *Overviews) join(electionID string) *feed {
 		o.feeds[electionID] = f
 		go o.publish(ctx, electionID, f)
 	}
-	f.watchers++
+	f.waiters = append(slices.Clip(f.waiters), w)
 	return f
 }
 
-// leave stops f when its last watcher leaves, and waits for it.
-func (o *Overviews) leave(electionID string, f *feed) {
+// leave takes w from f's watchers, and stops f when w was the last and
+// waits for it.
+func (o *Overviews) leave(electionID string, f *feed, w *waiter) {
 	o.mu.Lock()
-	f.watchers--
-	last := f.watchers == 0
+	if i := slices.Index(f.waiters, w); i >= 0 {
+		f.waiters = slices.Delete(slices.Clone(f.waiters), i, i+1)
+	}
+	last := len(f.waiters) == 0
 	if last {
 		delete(o.feeds, electionID)
 	}
@@ -290,6 +276,7 @@ func (o *Overviews) leave(electionID string, f *feed) {
 func (o *Overviews) publish(ctx context.Context, electionID string, f *feed) {
 	defer close(f.done)
 	var stall *time.Timer // the latest round's
+	rounds := 0
 	defer func() {
 		if stall != nil {
 			stall.Stop()
@@ -312,7 +299,8 @@ func (o *Overviews) publish(ctx context.Context, electionID string, f *feed) {
 			if stall != nil {
 				stall.Stop()
 			}
-			stall = f.wakeAll()
+			stall = o.wakeAll(f, rounds)
+			rounds++
 		} else {
 			close(f.ready)
 		}
@@ -385,14 +373,18 @@ func (o *Overviews) Watch(ctx context.Context, electionID string, fn func(*doors
 func (o *Overviews) watch(ctx context.Context, electionID string, fn func(*publication) error) error {
 	o.open.Add(1)
 	defer o.open.Add(-1)
-	f := o.join(electionID)
-	defer o.leave(electionID, f)
 	w := &waiter{wake: make(chan *round, 1)}
-	f.add(w)
+	f := o.join(electionID, w)
+	// The round that woke this watcher goes on to the next once this one
+	// has sent, or has stopped.
+	var woke *round
 	defer func() {
-		f.remove(w)
-		// A round that woke this watcher as it left goes on without it.
-		// (One that reaches it after this is held up until stallWait.)
+		if woke != nil {
+			woke.wakeNext()
+		}
+		o.leave(electionID, f, w)
+		// So does a round that woke it as it left. (One that reaches it
+		// after this is held up until stallWait.)
 		select {
 		case r := <-w.wake:
 			r.wakeNext()
@@ -404,14 +396,6 @@ func (o *Overviews) watch(ctx context.Context, electionID string, fn func(*publi
 	case <-ctx.Done():
 		return nil
 	}
-	// The round that woke this watcher goes on to the next once this one
-	// has sent, or has stopped.
-	var woke *round
-	defer func() {
-		if woke != nil {
-			woke.wakeNext()
-		}
-	}()
 	var last *publication
 	for {
 		// A wake may come for a publication this watcher has sent
