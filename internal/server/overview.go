@@ -127,16 +127,17 @@ type waiter struct {
 
 // A publication's watchers are woken sendWindow at a time: each, once it
 // has sent, wakes the next. Woken all at once, a thousand of them (and
-// the connection writer each send wakes) overflow the runtime's per-core
-// run queues into the global one, where the store's commit goroutine,
-// preempted in the middle of a group, waits behind the whole fan-out: on
-// a 2-core machine with 1,000 watchers that doubled the time it spent
-// waiting to run. A watcher whose send is stuck holds up only the few
-// behind it, and only until stallWait, when the rest are woken at once;
-// so does a watcher that leaves as it is woken.
+// the connection writer each send wakes) fill the runtime's run queues,
+// and the store's commit goroutine, preempted in the middle of a group,
+// waits behind the whole fan-out to run again. With only a couple of
+// sends in flight the fan-out takes about one core, and the commit
+// goroutine finds the queues short. A watcher whose send is stuck
+// (its connection's flow-control window full) holds its place in the
+// window: when a round has woken no one for stallWait, every watcher
+// left is woken at once. So does a watcher that leaves as it is woken.
 const (
-	sendWindow = 64
-	stallWait  = 40 * time.Millisecond
+	sendWindow = 2
+	stallWait  = 10 * time.Millisecond
 )
 
 // round is one publication's wake-up of its watchers.
@@ -144,6 +145,11 @@ type round struct {
 	ws    []*waiter
 	start int          // where in ws the round starts, so that no watcher is always the last
 	next  atomic.Int64 // how many of ws the round has reached
+
+	mu      sync.Mutex
+	stall   *time.Timer // checks the round's progress every stallWait
+	seen    int64       // next at the last check
+	stopped bool
 }
 
 // wakeNext wakes the round's next watcher that is not still sending an
@@ -162,17 +168,41 @@ func (r *round) wakeNext() {
 	}
 }
 
-// wakeRest wakes every watcher the round has not reached.
-func (r *round) wakeRest() {
-	for r.next.Load() < int64(len(r.ws)) {
-		r.wakeNext()
+// check wakes every watcher the round has not reached if it has woken
+// none since the last check, and else checks again after stallWait.
+func (r *round) check() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.stopped {
+		return
+	}
+	if n := r.next.Load(); n == r.seen {
+		for r.next.Load() < int64(len(r.ws)) {
+			r.wakeNext()
+		}
+	} else {
+		r.seen = n
+	}
+	if r.next.Load() < int64(len(r.ws)) {
+		r.stall.Reset(stallWait)
 	}
 }
 
+// stop ends the round's checks; the watchers it has woken still wake the
+// next.
+func (r *round) stop() {
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.stopped = true
+	r.stall.Stop()
+}
+
 // wakeAll starts f's round number n, which wakes every watcher to send
-// the latest publication, and returns the timer that wakes those left
-// at stallWait.
-func (o *Overviews) wakeAll(f *feed, n int) *time.Timer {
+// the latest publication, and returns it.
+func (o *Overviews) wakeAll(f *feed, n int) *round {
 	o.mu.Lock()
 	r := &round{ws: f.waiters}
 	o.mu.Unlock()
@@ -180,13 +210,13 @@ func (o *Overviews) wakeAll(f *feed, n int) *time.Timer {
 		return nil
 	}
 	r.start = n % len(r.ws)
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	for range min(sendWindow, len(r.ws)) {
 		r.wakeNext()
 	}
-	if len(r.ws) <= sendWindow {
-		return nil
-	}
-	return time.AfterFunc(stallWait, r.wakeRest)
+	r.stall = time.AfterFunc(stallWait, r.check)
+	return r
 }
 
 // publication is one overview as published, or the error reading it.
@@ -275,13 +305,9 @@ func (o *Overviews) leave(electionID string, f *feed, w *waiter) {
 // most once per Interval, until ctx ends.
 func (o *Overviews) publish(ctx context.Context, electionID string, f *feed) {
 	defer close(f.done)
-	var stall *time.Timer // the latest round's
+	var latest *round
 	rounds := 0
-	defer func() {
-		if stall != nil {
-			stall.Stop()
-		}
-	}()
+	defer func() { latest.stop() }()
 	var devs deviceList
 	for {
 		// Take the change signal before reading, so that a change during
@@ -296,10 +322,8 @@ func (o *Overviews) publish(ctx context.Context, electionID string, f *feed) {
 			p.ov.Devices, p.devices = devs.publish(p.ov.Devices, read, o.DevicesInterval)
 		}
 		if old := f.latest.Swap(p); old != nil {
-			if stall != nil {
-				stall.Stop()
-			}
-			stall = o.wakeAll(f, rounds)
+			latest.stop()
+			latest = o.wakeAll(f, rounds)
 			rounds++
 		} else {
 			close(f.ready)
@@ -384,7 +408,7 @@ func (o *Overviews) watch(ctx context.Context, electionID string, fn func(*publi
 		}
 		o.leave(electionID, f, w)
 		// So does a round that woke it as it left. (One that reaches it
-		// after this is held up until stallWait.)
+		// after this waits for its next check to find it stalled.)
 		select {
 		case r := <-w.wake:
 			r.wakeNext()
