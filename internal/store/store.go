@@ -66,7 +66,6 @@ type Store struct {
 
 	changeMu sync.Mutex
 	changes  map[string]chan struct{} // guarded by changeMu: closed at an election's next commit
-	versions map[string]uint64        // guarded by changeMu: commits that touched each election
 
 	sigMu sync.Mutex
 	sigs  map[string]signedCheckpoint // guarded by sigMu: election id → last signed checkpoint
@@ -353,8 +352,7 @@ func (s *Store) writeTime() time.Duration {
 
 // Changed returns a channel that is closed when the election next changes
 // (a commit that touched it): a watcher waits on it, then reads the new
-// state. Committing never
-// waits for a watcher.
+// state. Committing never waits for a watcher.
 func (s *Store) Changed(electionID string) <-chan struct{} {
 	s.changeMu.Lock()
 	defer s.changeMu.Unlock()
@@ -369,21 +367,9 @@ func (s *Store) Changed(electionID string) <-chan struct{} {
 	return ch
 }
 
-// Version counts the commits that touched the election since the store
-// opened: equal versions, equal state.
-func (s *Store) Version(electionID string) uint64 {
-	s.changeMu.Lock()
-	defer s.changeMu.Unlock()
-	return s.versions[electionID]
-}
-
 func (s *Store) changed(electionID string) {
 	s.changeMu.Lock()
 	defer s.changeMu.Unlock()
-	if s.versions == nil {
-		s.versions = make(map[string]uint64)
-	}
-	s.versions[electionID]++
 	if ch := s.changes[electionID]; ch != nil {
 		close(ch)
 		delete(s.changes, electionID)
