@@ -129,12 +129,13 @@ type waiter struct {
 // has sent, wakes the next. Woken all at once, a thousand of them (and
 // the connection writer each send wakes) fill the runtime's run queues,
 // and the store's commit goroutine, preempted in the middle of a group,
-// waits behind the whole fan-out to run again. With only a couple of
-// sends in flight the fan-out takes about one core, and the commit
-// goroutine finds the queues short. A watcher whose send is stuck
-// (its connection's flow-control window full) holds its place in the
-// window: when a round has woken no one for stallWait, every watcher
-// left is woken at once. So does a watcher that leaves as it is woken.
+// waits behind the whole fan-out to run again. A round of a thousand
+// then takes tens of milliseconds, so no single deadline tells a slow
+// round from a stuck one (a watcher whose send is stuck, its
+// connection's flow-control window full, holds its place in the window):
+// every stallWait the round checks whether it has woken anyone since the
+// last check, and if not wakes every watcher left at once. So does a
+// watcher that leaves as it is woken.
 const (
 	sendWindow = 2
 	stallWait  = 10 * time.Millisecond
