@@ -5,9 +5,11 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/metrics"
 	"slices"
 	"strconv"
 	"sync"
@@ -101,6 +103,10 @@ type ingestRun struct {
 	heapStart uint64        // live heap when the timer started, bytes
 	gcs       uint32        // collections during the run
 	cpu       time.Duration // the process's CPU time (user and system) during the run
+	// The 90th percentile of how long this process's goroutines waited,
+	// runnable, for a processor during the run: near zero while the cores
+	// have room, milliseconds once they are full.
+	schedP90 time.Duration
 }
 
 // processCPU is the CPU time this process has used, user and system.
@@ -110,6 +116,37 @@ func processCPU() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// schedWaits is the Go runtime's histogram of how long goroutines have
+// waited, runnable, for a processor.
+func schedWaits() *metrics.Float64Histogram {
+	s := []metrics.Sample{{Name: "/sched/latencies:seconds"}}
+	metrics.Read(s)
+	h := s[0].Value.Float64Histogram()
+	return &metrics.Float64Histogram{Counts: slices.Clone(h.Counts), Buckets: h.Buckets}
+}
+
+// waitQuantile is the q-quantile of the waits counted between two
+// readings of schedWaits, as the upper bound of its bucket.
+func waitQuantile(before, after *metrics.Float64Histogram, q float64) time.Duration {
+	var total uint64
+	for i := range after.Counts {
+		total += after.Counts[i] - before.Counts[i]
+	}
+	want := uint64(math.Ceil(q * float64(total)))
+	var n uint64
+	for i := range after.Counts {
+		n += after.Counts[i] - before.Counts[i]
+		if total > 0 && n >= want {
+			bound := after.Buckets[i+1]
+			if math.IsInf(bound, 1) {
+				bound = after.Buckets[i]
+			}
+			return time.Duration(bound * float64(time.Second))
+		}
+	}
+	return 0
 }
 
 // runIngest pushes the whole day to a fresh server in a fresh data folder,
@@ -166,6 +203,7 @@ func runIngestWatched(b *testing.B, day *canvassDay, plaintext bool, w ingestWat
 	var wg sync.WaitGroup
 	b.StartTimer()
 	cpu0 := processCPU()
+	waits0 := schedWaits()
 	start := time.Now()
 	for d := range day.devs {
 		wg.Add(1)
@@ -196,6 +234,7 @@ func runIngestWatched(b *testing.B, day *canvassDay, plaintext bool, w ingestWat
 	wg.Wait()
 	elapsed := time.Since(start)
 	cpu := processCPU() - cpu0
+	schedP90 := waitQuantile(waits0, schedWaits(), 0.9)
 	b.StopTimer()
 	runtime.ReadMemStats(&after)
 	for _, err := range errs {
@@ -213,7 +252,7 @@ func runIngestWatched(b *testing.B, day *canvassDay, plaintext bool, w ingestWat
 	if err := day.checkRun(got, t, &bad[0]); err != nil {
 		b.Fatal(err)
 	}
-	return ingestRun{elapsed: elapsed, rate: float64(day.records) / elapsed.Seconds(), heapStart: before.HeapAlloc, gcs: after.NumGC - before.NumGC, cpu: cpu}
+	return ingestRun{elapsed: elapsed, rate: float64(day.records) / elapsed.Seconds(), heapStart: before.HeapAlloc, gcs: after.NumGC - before.NumGC, cpu: cpu, schedP90: schedP90}
 }
 
 // verifyCeiling is the rate at which this machine checks record
@@ -315,4 +354,30 @@ func thousands(x float64) string {
 		s = s[:i] + "," + s[i:]
 	}
 	return s
+}
+
+func TestWaitQuantile(t *testing.T) {
+	buckets := []float64{0, 0.001, 0.002, 0.004, math.Inf(1)}
+	hist := func(counts ...uint64) *metrics.Float64Histogram {
+		return &metrics.Float64Histogram{Counts: counts, Buckets: buckets}
+	}
+	before := hist(5, 5, 5, 5)
+	for _, tc := range []struct {
+		name  string
+		after *metrics.Float64Histogram
+		q     float64
+		want  time.Duration
+	}{
+		{"nothing counted in between", hist(5, 5, 5, 5), 0.9, 0},
+		{"all in the first bucket", hist(15, 5, 5, 5), 0.9, time.Millisecond},
+		{"p90 in the third bucket", hist(5+80, 5+5, 5+10, 5+5), 0.9, 4 * time.Millisecond},
+		{"p50 in the first bucket", hist(5+80, 5+5, 5+10, 5+5), 0.5, time.Millisecond},
+		{"the open last bucket gives its lower bound", hist(5, 5, 5, 5+1), 0.9, 4 * time.Millisecond},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := waitQuantile(before, tc.after, tc.q); got != tc.want {
+				t.Errorf("waitQuantile(q=%v) = %v, want %v", tc.q, got, tc.want)
+			}
+		})
+	}
 }
