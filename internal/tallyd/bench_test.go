@@ -321,8 +321,8 @@ func BenchmarkIngest(b *testing.B) {
 		// A slice of the ceiling after each run, so that the ratio compares
 		// figures taken under the same conditions even on a shared machine.
 		ceilings = append(ceilings, verifyCeiling(day, max(1500*time.Millisecond/time.Duration(*ingestRuns), 200*time.Millisecond)))
-		fmt.Printf("ingest run %d/%d of %s records: %s records/s (%.2f s; %d collections, live heap %d MB at the start); verify ceiling %s signatures/s\n",
-			i+1, *ingestRuns, thousands(float64(day.records)), thousands(r.rate), r.elapsed.Seconds(), r.gcs, r.heapStart>>20, thousands(ceilings[i]))
+		fmt.Printf("ingest run %d/%d of %s records: %s records/s (%.2f s; %d collections, live heap %d MB at the start; goroutines waited for a processor %s, p90); verify ceiling %s signatures/s\n",
+			i+1, *ingestRuns, thousands(float64(day.records)), thousands(r.rate), r.elapsed.Seconds(), r.gcs, r.heapStart>>20, r.schedP90.Round(100*time.Microsecond), thousands(ceilings[i]))
 	}
 	slices.SortFunc(runs, func(x, y ingestRun) int { return cmp.Compare(x.elapsed, y.elapsed) })
 	median := runs[len(runs)/2]
