@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/metrics"
+	"runtime/trace"
 	"slices"
 	"strconv"
 	"sync"
@@ -29,6 +30,39 @@ import (
 )
 
 var ingestPlaintext = flag.Bool("ingest.plaintext", false, "also run BenchmarkIngest's workload over plaintext, interleaved with the TLS runs, and compare")
+
+var ingestTrace = flag.String("ingest.trace", "", "write a runtime trace of each timed ingest of BenchmarkIngest and BenchmarkWatch to PREFIX-N-bare.trace or PREFIX-N-watched.trace, N counting them from 1; `go tool trace` then shows, under goroutine analysis, how long the store's commit goroutine waited for a processor (tracing slows the ingest)")
+
+// traced counts the ingests traced for -ingest.trace.
+var traced int
+
+// startTrace starts a runtime trace of one ingest if -ingest.trace asks
+// for it, and returns what stops it.
+func startTrace(b *testing.B, watched bool) (stop func()) {
+	b.Helper()
+	if *ingestTrace == "" {
+		return func() {}
+	}
+	traced++
+	kind := "bare"
+	if watched {
+		kind = "watched"
+	}
+	f, err := os.Create(fmt.Sprintf("%s-%d-%s.trace", *ingestTrace, traced, kind))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := trace.Start(f); err != nil {
+		f.Close()
+		b.Fatal(err)
+	}
+	return func() {
+		trace.Stop()
+		if err := f.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
 
 var ingestRuns = flag.Int("ingest.runs", 5, "runs of BenchmarkIngest's workload, each against a fresh server; the figure is their median")
 
@@ -202,6 +236,7 @@ func runIngestWatched(b *testing.B, day *canvassDay, plaintext bool, w ingestWat
 	runtime.ReadMemStats(&before)
 	var wg sync.WaitGroup
 	b.StartTimer()
+	stopTrace := startTrace(b, w != nil)
 	cpu0 := processCPU()
 	waits0 := schedWaits()
 	start := time.Now()
@@ -235,6 +270,7 @@ func runIngestWatched(b *testing.B, day *canvassDay, plaintext bool, w ingestWat
 	elapsed := time.Since(start)
 	cpu := processCPU() - cpu0
 	schedP90 := waitQuantile(waits0, schedWaits(), 0.9)
+	stopTrace()
 	b.StopTimer()
 	runtime.ReadMemStats(&after)
 	for _, err := range errs {
