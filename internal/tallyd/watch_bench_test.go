@@ -434,9 +434,12 @@ func subMessage(b []byte, num protowire.Number) ([]byte, error) {
 	return nil, errors.New("no checkpoint in the overview")
 }
 
-// seconds is s seconds as a duration rounded for a log line.
-func seconds(s float64) time.Duration {
-	return time.Duration(s * float64(time.Second)).Round(100 * time.Microsecond)
+// median is the median of xs, the mean of the middle two for an even
+// count.
+func median[T ~int64 | ~float64](xs []T) T {
+	xs = slices.Clone(xs)
+	slices.Sort(xs)
+	return (xs[(len(xs)-1)/2] + xs[len(xs)/2]) / 2
 }
 
 // BenchmarkWatch measures what watching costs while a canvassing day is
@@ -530,16 +533,12 @@ func BenchmarkWatch(b *testing.B) {
 			r.schedP90.Round(100*time.Microsecond), wr.schedP90.Round(100*time.Microsecond))
 		runtime.GC()
 	}
-	var rateBare, rateWatched, cpuBare, cpuWatched, waitBare, waitWatched []float64
+	var rateBare, rateWatched, cpuBare, cpuWatched []float64
+	var waitBare, waitWatched []time.Duration
 	for i := range bare {
 		rateBare, rateWatched = append(rateBare, bare[i].rate), append(rateWatched, watched[i].rate)
 		cpuBare, cpuWatched = append(cpuBare, bare[i].cpu.Seconds()), append(cpuWatched, watched[i].cpu.Seconds())
-		waitBare, waitWatched = append(waitBare, bare[i].schedP90.Seconds()), append(waitWatched, watched[i].schedP90.Seconds())
-	}
-	median := func(xs []float64) float64 {
-		xs = slices.Clone(xs)
-		slices.Sort(xs)
-		return (xs[(len(xs)-1)/2] + xs[len(xs)/2]) / 2
+		waitBare, waitWatched = append(waitBare, bare[i].schedP90), append(waitWatched, watched[i].schedP90)
 	}
 	mb, mw := median(rateBare), median(rateWatched)
 	cpuRatio := median(cpuBare) / median(cpuWatched)
@@ -555,5 +554,5 @@ func BenchmarkWatch(b *testing.B) {
 	fmt.Printf("watch: ack to watcher median %s, p99 %s (%d watchers, %s samples over %d runs; target p99 < 100ms); ingest with watchers over without, median of each run's ratio %.2f (target ≥ 0.90; runs from %.2f to %.2f), median rates %s and %s records/s (ratio %.2f); server's CPU per run median %.2f s without watchers, %.2f s with, ratio %.2f; watchers' process %.2f s; server process's wait for a processor (p90) median %s without watchers, %s with; overview %d bytes at most\n",
 		p50.Round(100*time.Microsecond), p99.Round(100*time.Microsecond), *watchWatchers, thousands(float64(len(all))), *watchRuns,
 		ratio, slices.Min(pairRatios), slices.Max(pairRatios), thousands(mw), thousands(mb), mw/mb, median(cpuBare), median(cpuWatched), cpuRatio, median(watcherCPU),
-		seconds(median(waitBare)), seconds(median(waitWatched)), msgBytes)
+		median(waitBare).Round(100*time.Microsecond), median(waitWatched).Round(100*time.Microsecond), msgBytes)
 }
